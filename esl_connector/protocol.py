@@ -1,0 +1,236 @@
+"""The Event Socket wire format, without I/O.
+
+Two layers, both pure functions of bytes:
+
+* framing: ``FrameParser`` cuts the byte stream into ``Frame``s. A frame is a
+  block of ``Name: value`` lines ended by an empty line, followed by exactly
+  ``Content-Length`` body bytes when that header is present.
+* events: ``parse_event`` turns the body of a ``text/event-plain`` or
+  ``text/event-json`` frame into an ``Event``. Both formats give the same
+  ``Event`` for the same content.
+
+Safety rules (greenswitch's parser breaks all three):
+
+* header lines are split *before* values are URL-decoded, so a caller-ID or
+  SIP header containing ``%0A`` can never create or change another header;
+* bytes are only decoded after framing, so a multi-byte UTF-8 character cut
+  by a read boundary is never mangled, and bytes that are not UTF-8 survive
+  as backslash escapes instead of raising;
+* frame sizes are bounded: a header block or body larger than the limits is a
+  ``ProtocolError`` (the client reconnects) instead of unbounded buffering.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from urllib.parse import unquote_to_bytes
+
+MAX_HEADER_BYTES = 64 * 1024
+MAX_BODY_BYTES = 16 * 1024 * 1024
+ARRAY_PREFIX = "ARRAY::"
+ARRAY_SEPARATOR = "|:"
+
+HeaderValue = "str | list[str]"
+
+
+class ProtocolError(Exception):
+    """The byte stream is not valid Event Socket framing; the connection is unusable."""
+
+
+def decode_text(raw: bytes) -> str:
+    """UTF-8 text; invalid bytes become visible ``\\xNN`` escapes, never an exception."""
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+@dataclass(slots=True)
+class Frame:
+    """One Event Socket message: the outer headers and the raw body."""
+
+    headers: dict[str, str]
+    body: bytes = b""
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "")
+
+    @property
+    def text(self) -> str:
+        return decode_text(self.body)
+
+
+@dataclass(slots=True)
+class Event:
+    """One FreeSWITCH event. ``headers`` values are decoded strings, or lists
+    of strings for multi-value variables (``ARRAY::a|:b`` in plain)."""
+
+    headers: dict[str, str | list[str]] = field(default_factory=dict)
+    body: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.get("Event-Name")
+
+    @property
+    def subclass(self) -> str:
+        return self.get("Event-Subclass")
+
+    @property
+    def uuid(self) -> str:
+        return self.get("Unique-ID")
+
+    @property
+    def sequence(self) -> int:
+        try:
+            return int(self.get("Event-Sequence") or 0)
+        except ValueError:
+            return 0
+
+    def get(self, key: str, default: str = "") -> str:
+        """A header as one string (the last value of a multi-value header)."""
+        value = self.headers.get(key, default)
+        if isinstance(value, list):
+            return value[-1] if value else default
+        return value
+
+    def var(self, name: str, default: str = "") -> str:
+        """A channel variable (``variable_<name>``)."""
+        return self.get("variable_" + name, default)
+
+
+def _parse_header_block(block: bytes) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in block.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if not line:
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep:
+            raise ProtocolError(f"header line without ':': {decode_text(line[:80])!r}")
+        headers[decode_text(name.strip())] = decode_text(value.strip())
+    return headers
+
+
+class FrameParser:
+    """Incremental framer: ``feed(bytes)`` returns the complete frames so far."""
+
+    def __init__(self, max_header: int = MAX_HEADER_BYTES, max_body: int = MAX_BODY_BYTES):
+        self._buf = bytearray()
+        self._pending: dict[str, str] | None = None
+        self._need = 0
+        self.max_header = max_header
+        self.max_body = max_body
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self._buf += data
+        frames: list[Frame] = []
+        while True:
+            frame = self._next_frame()
+            if frame is None:
+                return frames
+            frames.append(frame)
+
+    def _next_frame(self) -> Frame | None:
+        if self._pending is None:
+            # FreeSWITCH can send stray blank lines between frames; skip them.
+            while self._buf[:1] == b"\n":
+                del self._buf[:1]
+            end = self._buf.find(b"\n\n")
+            if end < 0:
+                if len(self._buf) > self.max_header:
+                    raise ProtocolError(f"header block exceeds {self.max_header} bytes")
+                return None
+            headers = _parse_header_block(bytes(self._buf[:end]))
+            del self._buf[: end + 2]
+            length = headers.get("Content-Length")
+            if length is None:
+                return Frame(headers)
+            if not length.isdigit():
+                raise ProtocolError(f"bad Content-Length {length[:40]!r}")
+            self._need = int(length)
+            if self._need > self.max_body:
+                raise ProtocolError(f"Content-Length {self._need} exceeds {self.max_body} bytes")
+            self._pending = headers
+        if len(self._buf) < self._need:
+            return None
+        body = bytes(self._buf[: self._need])
+        del self._buf[: self._need]
+        headers, self._pending = self._pending, None
+        return Frame(headers, body)
+
+
+def parse_frames(data: bytes) -> list[Frame]:
+    """All complete frames of a byte string (for captures and tests)."""
+    return FrameParser(max_body=len(data) + 1).feed(data)
+
+
+def _decode_plain_value(raw: bytes) -> str | list[str]:
+    value = decode_text(unquote_to_bytes(raw.strip()))
+    if value.startswith(ARRAY_PREFIX):
+        return value[len(ARRAY_PREFIX):].split(ARRAY_SEPARATOR)
+    return value
+
+
+def parse_plain_event(body: bytes) -> Event:
+    """A ``text/event-plain`` body: URL-encoded ``Name: value`` lines, then an
+    optional inner body sized by the last ``Content-Length`` header."""
+    end = body.find(b"\n\n")
+    block, rest = (body, b"") if end < 0 else (body[:end], body[end + 2:])
+    headers: dict[str, str | list[str]] = {}
+    for line in block.split(b"\n"):
+        name, sep, value = line.partition(b": ")
+        if not sep:
+            name, sep, value = line.partition(b":")
+            if not sep:
+                continue
+        headers[decode_text(name.strip())] = _decode_plain_value(value)
+    inner = headers.get("Content-Length")
+    text = ""
+    if isinstance(inner, str) and inner.isdigit():
+        text = decode_text(rest[: int(inner)])
+    return Event(headers, text)
+
+
+def _json_value(value) -> str | list[str]:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else json.dumps(v) for v in value]
+    if value is None:
+        return ""
+    return json.dumps(value) if isinstance(value, dict) else str(value)
+
+
+def parse_json_event(body: bytes) -> Event:
+    """A ``text/event-json`` body: one JSON object, the event body in ``_body``."""
+    try:
+        data = json.loads(decode_text(body))
+    except ValueError as exc:
+        raise ProtocolError(f"event-json body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("event-json body is not a JSON object")
+    text = data.pop("_body", "")
+    headers = {str(k): _json_value(v) for k, v in data.items()}
+    return Event(headers, text if isinstance(text, str) else str(text))
+
+
+def parse_event(frame: Frame) -> Event:
+    """The event carried by a ``text/event-plain`` or ``text/event-json`` frame."""
+    if frame.content_type == "text/event-json":
+        return parse_json_event(frame.body)
+    if frame.content_type == "text/event-plain":
+        return parse_plain_event(frame.body)
+    raise ProtocolError(f"not an event frame: {frame.content_type!r}")
+
+
+def is_event_frame(frame: Frame) -> bool:
+    return frame.content_type in ("text/event-plain", "text/event-json")
+
+
+def parse_capture(data: bytes) -> list[Event]:
+    """Every event in a recorded byte stream, in order."""
+    return [parse_event(f) for f in parse_frames(data) if is_event_frame(f)]
