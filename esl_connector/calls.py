@@ -1,0 +1,310 @@
+"""Call tracker: FreeSWITCH channel events -> calls -> CRM events. Pure logic, no I/O.
+
+A *call* is every leg sharing one ``Channel-Call-UUID``. FreeSWITCH gives a
+B-leg its A-leg's ``call_uuid``, so all legs that one originating channel
+spawned (ring-group members, the gateway leg, a blind-transfer target) share
+it. The CRM ``callid`` is that UUID: the Unique-ID of the call's first leg (the
+trunk leg of an inbound call, the extension's leg of an outbound call, the
+agent leg of a click-to-call, whose ``origination_uuid`` the connector picks
+before originating). It is known from the very first event of any leg, so it
+is stable across every leg and every CRM event of the call, whatever order
+the legs' events arrive in.
+
+Classification, from the first leg (the *root*) and the legs seen so far:
+
+* root is an external party (trunk)                 -> inbound
+* root is an extension placing a call (inbound leg) -> outbound once an
+  external leg appears, internal while only extensions are involved
+* root is an extension rung by ``originate``        -> click-to-call
+* no extension at all                                -> not a CRM call: nothing
+  is emitted or stored (IVR-only calls, the recordings' fake-PSTN loop legs).
+
+CRM events: ``incoming_call`` once per extension when its leg of an inbound
+call starts ringing (CHANNEL_PROGRESS/PROGRESS_MEDIA, or CHANNEL_ANSWER for
+auto-answer phones); ``outgoing_call`` when an outbound or click-to-call call
+creates its external leg; the call log when the last leg's
+CHANNEL_HANGUP_COMPLETE arrives (see ``call_log`` for the fields).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from . import call_log
+from .legs import (
+    DEFAULT_EXTENSION_PATTERN, Leg, apply_answer, apply_hangup_complete,
+    apply_progress, event_time, identify_extension, leg_from_event,
+)
+from .protocol import Event
+from .subscription import CHANNEL_EVENTS
+from .records import (
+    CALL_LOG, CLICK_TO_CALL, INBOUND, INCOMING_CALL, INTERNAL, OUTBOUND,
+    OUTGOING_CALL, UNKNOWN, CallRecord, Changes, CrmEvent,
+)
+
+log = logging.getLogger(__name__)
+
+RINGING_EVENTS = ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA")
+NOT_A_CRM_CALL = ""
+
+
+@dataclass(slots=True)
+class TrackerSettings:
+    extension_pattern: str = DEFAULT_EXTENSION_PATTERN
+    userfield_variables: tuple[str, ...] = ("crm_userfield",)
+    max_finished_remembered: int = 20000
+
+
+@dataclass(slots=True)
+class Call:
+    callid: str
+    node: str = ""
+    legs: dict[str, Leg] = field(default_factory=dict)
+    notified: set[tuple[str, str]] = field(default_factory=set)
+    recordings: list[str] = field(default_factory=list)
+
+    @property
+    def root(self) -> Leg | None:
+        leg = self.legs.get(self.callid)
+        if leg is None and self.legs:
+            leg = min(self.legs.values(), key=lambda item: item.created_at)
+        return leg
+
+    def ordered(self) -> list[Leg]:
+        return sorted(self.legs.values(), key=lambda leg: (leg.created_at, leg.uuid))
+
+    def extension_legs(self) -> list[Leg]:
+        return [leg for leg in self.ordered() if leg.is_extension]
+
+    def external_legs(self) -> list[Leg]:
+        return [leg for leg in self.ordered() if leg.is_external and leg.uuid != self.callid]
+
+    @property
+    def direction(self) -> str:
+        root = self.root
+        if root is None:
+            return NOT_A_CRM_CALL
+        if not root.is_extension:
+            return INBOUND if self.extension_legs() else NOT_A_CRM_CALL
+        if root.direction == "outbound" and not root.originator:
+            others = [leg for leg in self.extension_legs() if leg is not root]
+            return INTERNAL if others and not self.external_legs() else CLICK_TO_CALL
+        if self.external_legs():
+            return OUTBOUND
+        return INTERNAL if len(self.extension_legs()) > 1 else UNKNOWN
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.legs) and all(leg.hungup for leg in self.legs.values())
+
+
+class CallTracker:
+    """Feed it channel events in arrival order; it returns what changed."""
+
+    def __init__(self, settings: TrackerSettings | None = None):
+        self.settings = settings or TrackerSettings()
+        self._pattern = re.compile(self.settings.extension_pattern)
+        self._keep_vars = tuple(self.settings.userfield_variables)
+        self.calls: dict[str, Call] = {}
+        self._leg_call: dict[str, str] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self.last_call: Call | None = None  # the call the last handled event touched
+
+    # -- public ---------------------------------------------------------
+    def handle(self, event: Event) -> Changes:
+        changes = Changes()
+        self.last_call = None
+        uuid = event.uuid
+        if event.name not in CHANNEL_EVENTS or not uuid or uuid in self._finished:
+            return changes
+        call, leg = self._locate(event)
+        if call is None:
+            return changes
+        self.last_call = call
+        before = self._signature(call)
+        self._apply(event, call, leg, changes)
+        if call.finished:
+            self._finish(call, changes)
+        elif self._signature(call) != before and call.direction:
+            changes.calls.append(self.record(call))
+        return changes
+
+    def active_calls(self) -> list[Call]:
+        return list(self.calls.values())
+
+    def lose_legs(self, uuids: set[str], end_epoch: int) -> Changes:
+        """Legs FreeSWITCH no longer has although we never saw them hang up
+        (they ended while the connection was down). Their cause is unknown."""
+        changes = Changes()
+        for call in list(self.calls.values()):
+            lost = [leg for uuid, leg in call.legs.items() if uuid in uuids and not leg.hungup]
+            for leg in lost:
+                leg.hungup, leg.hangup_cause = True, "CONNECTOR_LOST_TRACK"
+                leg.end_epoch = end_epoch
+                leg.start_epoch = leg.start_epoch or int(leg.created_at)
+                if leg.answered and not leg.answer_epoch:
+                    leg.answer_epoch = int(leg.answered_at)
+            if lost and call.finished:
+                self._finish(call, changes)
+        return changes
+
+    def leg(self, uuid: str) -> Leg | None:
+        callid = self._leg_call.get(uuid)
+        return self.calls[callid].legs.get(uuid) if callid in self.calls else None
+
+    # -- internals -------------------------------------------------------
+    def _locate(self, event: Event) -> tuple[Call | None, Leg | None]:
+        uuid = event.uuid
+        callid = self._leg_call.get(uuid)
+        if callid is not None:
+            call = self.calls[callid]
+            return call, call.legs[uuid]
+        leg = leg_from_event(event, self._pattern)
+        if leg.callid in self._finished:
+            log.debug("late leg %s of finished call %s ignored", uuid, leg.callid)
+            return None, None
+        call = self.calls.get(leg.callid)
+        if call is None:
+            call = self.calls[leg.callid] = Call(leg.callid, node=event.get("Core-UUID"))
+        call.legs[uuid] = leg
+        self._leg_call[uuid] = leg.callid
+        return call, leg
+
+    def _apply(self, event: Event, call: Call, leg: Leg, changes: Changes) -> None:
+        name = event.name
+        leg.last_seen = event_time(event) or leg.last_seen
+        if not leg.extension:
+            leg.extension, leg.domain = identify_extension(event, self._pattern)
+        if name in RINGING_EVENTS:
+            apply_progress(leg, event)
+        elif name == "CHANNEL_ANSWER":
+            apply_answer(leg, event)
+        elif name == "CHANNEL_HANGUP_COMPLETE":
+            apply_hangup_complete(leg, event, self._keep_vars)
+        elif name == "RECORD_START":
+            path = event.get("Record-File-Path")
+            if path and path not in call.recordings:
+                call.recordings.append(path)
+        for var in self._keep_vars:
+            value = event.var(var)
+            if value:
+                leg.variables[var] = value
+        self._notify(call, event, changes)
+
+    def _notify(self, call: Call, event: Event, changes: Changes) -> None:
+        """Emit what the call's legs now warrant. Re-checked on every event, so
+        a leg whose call was only classified later (legs arriving out of
+        order, a reconnect) still gets its event; ``_emit_once`` dedups."""
+        direction = call.direction
+        if direction == INBOUND:
+            for leg in call.extension_legs():
+                if leg.direction == "outbound" and (leg.ringing_at or leg.answered):
+                    self._emit_once(call, INCOMING_CALL, leg.extension, leg.domain, self._phone(call), event, changes)
+        elif direction in (OUTBOUND, CLICK_TO_CALL):
+            external = call.external_legs()
+            if external:
+                root = call.root
+                self._emit_once(call, OUTGOING_CALL, root.extension, root.domain, external[0].number, event, changes)
+
+    def _emit_once(self, call: Call, kind: str, extension: str, domain: str,
+                   phone: str, event: Event, changes: Changes) -> None:
+        key = (kind, extension)
+        if key in call.notified:
+            return
+        call.notified.add(key)
+        params = {"phone": phone, "extension": extension, "callid": call.callid}
+        changes.crm_events.append(CrmEvent(kind, call.callid, extension, domain, params, event_time(event)))
+
+    def _phone(self, call: Call) -> str:
+        """The external party's number: the trunk caller of an inbound call,
+        the customer dialled by an outbound call or click-to-call."""
+        root = call.root
+        if root is not None and not root.is_extension:
+            return root.number
+        external = call.external_legs()
+        if external:
+            return external[0].number
+        if root is None:
+            return ""
+        return root.caller_number if root.direction == "outbound" else root.destination
+
+    def _finish(self, call: Call, changes: Changes) -> None:
+        direction = call.direction
+        del self.calls[call.callid]
+        for uuid in call.legs:
+            self._leg_call.pop(uuid, None)
+            self._remember(uuid)
+        self._remember(call.callid)
+        if not direction:
+            return
+        record = self.record(call)
+        changes.calls.append(record)
+        if direction in (INBOUND, OUTBOUND, CLICK_TO_CALL):
+            params = {
+                "callid": record.callid, "calldate": record.calldate, "extension": record.extension,
+                "phone": record.phone, "duration": record.duration, "billsec": record.billsec,
+                "status": record.status, "recording": record.recording, "userfield": record.userfield,
+            }
+            changes.crm_events.append(
+                CrmEvent(CALL_LOG, call.callid, record.extension, record.domain, params, record.ended_at))
+
+    def _remember(self, key: str) -> None:
+        self._finished[key] = None
+        while len(self._finished) > self.settings.max_finished_remembered:
+            self._finished.popitem(last=False)
+
+    @staticmethod
+    def _signature(call: Call) -> tuple:
+        return (call.direction, tuple((l.uuid, bool(l.ringing_at), l.answered, l.hungup) for l in call.legs.values()),
+                len(call.recordings))
+
+    def record(self, call: Call) -> CallRecord:
+        """The storable view of a call, final once every leg has hung up."""
+        direction = call.direction
+        root = call.root
+        ext_legs, ext_out = call.extension_legs(), call.external_legs()
+        agent = self._agent_leg(call, direction, ext_legs)
+        finished = call.finished
+        status, talking = call_log.decide(direction, ext_legs, ext_out, root) if finished else ("", [])
+        start, end = call_log.call_bounds(list(call.legs.values()))
+        answered = [leg.answered_at for leg in (talking if finished else ext_out or ext_legs) if leg.answered_at]
+        return CallRecord(
+            callid=call.callid, direction=direction,
+            state="ended" if finished else ("active" if any(l.answered for l in call.legs.values()) else "ringing"),
+            phone=self._phone(call), extension=agent.extension if agent else "",
+            domain=agent.domain if agent else "",
+            extensions=list(dict.fromkeys(leg.extension for leg in ext_legs)),
+            started_at=root.created_at if root else 0.0,
+            answered_at=min(answered) if answered else 0.0,
+            ended_at=float(end) if finished else 0.0,
+            calldate=call_log.calldate(root, start), status=status,
+            hangup_cause=(root.hangup_cause if root else "") if finished else "",
+            duration=end - start if finished else 0,
+            billsec=call_log.talk_seconds(talking) if finished else 0,
+            recording=call.recordings[0] if call.recordings else "",
+            recordings=list(call.recordings), userfield=self._userfield(call),
+            node=call.node, legs=list(call.legs),
+        )
+
+    @staticmethod
+    def _agent_leg(call: Call, direction: str, ext_legs: list[Leg]) -> Leg | None:
+        """The extension the call log names: for inbound calls the last one that
+        answered, else the last one rung; otherwise the calling extension."""
+        if direction != INBOUND:
+            root = call.root
+            return root if root is not None and root.is_extension else (ext_legs[0] if ext_legs else None)
+        answered = [leg for leg in ext_legs if leg.answered]
+        if answered:
+            return max(answered, key=lambda leg: leg.answered_at)
+        rung = [leg for leg in ext_legs if leg.ringing_at] or ext_legs
+        return rung[-1] if rung else None
+
+    def _userfield(self, call: Call) -> str:
+        for var in self._keep_vars:
+            for leg in call.ordered():
+                if leg.variables.get(var):
+                    return leg.variables[var]
+        return ""

@@ -1,0 +1,161 @@
+"""Extension presence: registrations (``sofia::register``/``unregister``/
+``expire``) plus what the extension's channels are doing. Pure logic, no I/O.
+
+``sofia::pre_register`` and ``sofia::register_attempt`` are deliberately not
+used: FreeSWITCH also fires them for the digest authentication of an INVITE
+(their ``from-user`` is then the dialled number), so they say nothing about
+registration. An extension may register several devices (contacts); each
+registration is keyed by its SIP Call-ID and the extension is offline only when
+none is left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .legs import Leg, event_time
+from .protocol import Event
+from .records import IDLE, IN_CALL, OFFLINE, RINGING, ExtensionRecord
+
+REGISTER = "sofia::register"
+UNREGISTER = "sofia::unregister"
+EXPIRE = "sofia::expire"
+REGISTRATION_SUBCLASSES = (REGISTER, UNREGISTER, EXPIRE)
+
+
+@dataclass(slots=True)
+class Registration:
+    call_id: str
+    contact: str
+    user_agent: str
+    network_ip: str
+    network_port: str
+    expires_at: float
+
+
+@dataclass(slots=True)
+class Presence:
+    extension: str
+    domain: str
+    registrations: dict[str, Registration] = field(default_factory=dict)
+    legs: dict[str, tuple[str, str]] = field(default_factory=dict)  # uuid -> (state, callid)
+    updated_at: float = 0.0
+
+    @property
+    def state(self) -> str:
+        states = {state for state, _ in self.legs.values()}
+        if IN_CALL in states:
+            return IN_CALL
+        if RINGING in states:
+            return RINGING
+        return IDLE if self.registrations else OFFLINE
+
+    def record(self) -> ExtensionRecord:
+        reg = max(self.registrations.values(), key=lambda r: r.expires_at, default=None)
+        callid = next((c for s, c in self.legs.values() if s == IN_CALL), "") or next(
+            (c for _, c in self.legs.values()), "")
+        return ExtensionRecord(
+            extension=self.extension, domain=self.domain, state=self.state,
+            contact=reg.contact if reg else "", user_agent=reg.user_agent if reg else "",
+            network_ip=reg.network_ip if reg else "", network_port=reg.network_port if reg else "",
+            expires_at=reg.expires_at if reg else 0.0, callid=callid, updated_at=self.updated_at,
+        )
+
+
+def _first(event: Event, *names: str) -> str:
+    for name in names:
+        value = event.get(name)
+        if value:
+            return value
+    return ""
+
+
+def leg_state(leg: Leg) -> str | None:
+    """What a live leg means for its extension (None once it has hung up)."""
+    if leg.hungup:
+        return None
+    if leg.answered or leg.direction == "inbound":
+        return IN_CALL  # talking, or dialling out (the extension is busy)
+    return RINGING
+
+
+class ExtensionTracker:
+    def __init__(self):
+        self.extensions: dict[tuple[str, str], Presence] = {}
+
+    def _presence(self, extension: str, domain: str) -> Presence:
+        key = (domain, extension)
+        presence = self.extensions.get(key)
+        if presence is None:
+            presence = self.extensions[key] = Presence(extension, domain)
+        return presence
+
+    def handle_registration(self, event: Event) -> ExtensionRecord | None:
+        subclass = event.subclass
+        if subclass not in REGISTRATION_SUBCLASSES:
+            return None
+        extension = _first(event, "username", "from-user", "user")
+        domain = _first(event, "realm", "domain_name", "from-host", "host")
+        if not extension:
+            return None
+        presence = self._presence(extension, domain)
+        before = presence.record()
+        now = event_time(event)
+        call_id = event.get("call-id") or event.get("contact")
+        if subclass == REGISTER and event.get("expires") != "0":
+            expires = float(event.get("expires") or 0)
+            presence.registrations[call_id] = Registration(
+                call_id, event.get("contact"), event.get("user-agent"), event.get("network-ip"),
+                event.get("network-port"), now + expires if now else 0.0)
+        elif call_id in presence.registrations:
+            del presence.registrations[call_id]
+        elif subclass != REGISTER:
+            presence.registrations.clear()  # no Call-ID match: trust the event
+        presence.updated_at = now or presence.updated_at
+        after = presence.record()
+        return after if after != before else None
+
+    def legs_changed(self, legs: list[Leg], callid: str) -> list[ExtensionRecord]:
+        """Update presence for the extension legs of one call."""
+        changed: list[ExtensionRecord] = []
+        for leg in legs:
+            if not leg.extension:
+                continue
+            presence = self._presence(leg.extension, leg.domain)
+            before = presence.state, tuple(presence.legs.items())
+            state = leg_state(leg)
+            if state is None:
+                presence.legs.pop(leg.uuid, None)
+            else:
+                presence.legs[leg.uuid] = (state, callid)
+            if (presence.state, tuple(presence.legs.items())) != before:
+                presence.updated_at = leg.last_seen or presence.updated_at
+                changed.append(presence.record())
+        return changed
+
+    def load_registrations(self, rows: list[dict], now: float) -> list[ExtensionRecord]:
+        """Replace all registrations with FreeSWITCH's ``show registrations``
+        rows (after a reconnect, when unregister events may have been missed)."""
+        seen: dict[tuple[str, str], dict[str, Registration]] = {}
+        for row in rows:
+            key = (row.get("realm", ""), row.get("reg_user", ""))
+            if not key[1]:
+                continue
+            token = row.get("token") or row.get("url", "")
+            reg = Registration(token, row.get("url", ""), row.get("agent", ""), row.get("network_ip", ""),
+                               row.get("network_port", ""), float(row.get("expires") or 0))
+            seen.setdefault(key, {})[token] = reg
+        changed = []
+        for key in set(seen) | set(self.extensions):
+            presence = self._presence(key[1], key[0])
+            before = presence.record()
+            presence.registrations = seen.get(key, {})
+            after = presence.record()
+            if after != before:
+                presence.updated_at = now
+                after.updated_at = now
+                changed.append(after)
+        return changed
+
+    def records(self) -> list[ExtensionRecord]:
+        return [p.record() for p in self.extensions.values()]

@@ -1,0 +1,171 @@
+"""One FreeSWITCH channel ("leg") as the call tracker sees it, built from events.
+
+Extension identification (why not the channel name or destination number):
+phones that register a contact like ``sip:101-0x55...@host`` give agent legs
+named ``sofia/internal/101-0x55...@host`` whose destination number is
+``101-0x55...``. FreeSWITCH's directory tells us the user reliably:
+
+* a leg *to* an extension (``bridge user/101``) is outbound and carries
+  ``variable_dialed_user``/``variable_dialed_domain``;
+* a call *from* an extension is inbound and authenticated, so it carries
+  ``variable_user_name``/``variable_domain_name`` (``sip_auth_*`` as fallback).
+
+``dialed_user`` is only trusted on outbound legs: FreeSWITCH exports it back
+onto the calling leg too (the inbound trunk leg of a call to 101 ends with
+``variable_dialed_user=101``). Identities must also match the configured
+extension pattern, so a trunk that authenticates as a directory user
+(``trunk1``) is not mistaken for an agent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .protocol import Event
+
+DEFAULT_EXTENSION_PATTERN = r"^[0-9]{2,6}$"
+PLUMBING_PREFIXES = ("loopback/", "conference/", "eavesdrop", "error/")
+
+
+def _micros(value: str) -> float:
+    """A FreeSWITCH microsecond timestamp as epoch seconds (0.0 when unset)."""
+    try:
+        return int(value) / 1_000_000
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _split_user(presence_id: str) -> tuple[str, str]:
+    user, _, domain = presence_id.partition("@")
+    return user, domain
+
+
+def identify_extension(event: Event, pattern: re.Pattern[str]) -> tuple[str, str]:
+    """(extension, domain) when this leg belongs to a directory user, else ("", "")."""
+    direction = event.get("Call-Direction")
+    if direction == "outbound":
+        candidates = [(event.var("dialed_user"), event.var("dialed_domain"))]
+        if not event.var("sip_gateway_name"):
+            candidates.append(_split_user(event.var("presence_id")))
+    else:
+        candidates = [
+            (event.var("user_name"), event.var("domain_name")),
+            (event.var("sip_auth_username"), event.var("sip_auth_realm")),
+        ]
+    for user, domain in candidates:
+        if user and pattern.match(user):
+            return user, domain
+    return "", ""
+
+
+@dataclass(slots=True)
+class Leg:
+    """What the tracker knows of one channel. Times are epoch seconds taken
+    from FreeSWITCH's own timestamps, never from the connector's clock."""
+
+    uuid: str
+    callid: str
+    name: str
+    direction: str  # inbound | outbound (FreeSWITCH's view of this channel)
+    extension: str = ""
+    domain: str = ""
+    caller_number: str = ""
+    destination: str = ""
+    originator: str = ""
+    created_at: float = 0.0
+    created_local: str = ""  # Event-Date-Local of the first event: PBX local time
+    ringing_at: float = 0.0
+    answered_at: float = 0.0
+    hungup: bool = False
+    hangup_cause: str = ""
+    start_epoch: int = 0
+    answer_epoch: int = 0
+    end_epoch: int = 0
+    start_stamp: str = ""
+    billsec: int = 0
+    variables: dict[str, str] = field(default_factory=dict)
+    last_seen: float = 0.0
+
+    @property
+    def is_extension(self) -> bool:
+        return bool(self.extension)
+
+    @property
+    def is_plumbing(self) -> bool:
+        return self.name.startswith(PLUMBING_PREFIXES)
+
+    @property
+    def is_external(self) -> bool:
+        return not self.extension and not self.is_plumbing
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at > 0 or self.answer_epoch > 0
+
+    @property
+    def number(self) -> str:
+        """The far party's number on an external leg: the caller when it called
+        us (inbound), the dialled number when we called it (outbound)."""
+        return self.caller_number if self.direction == "inbound" else self.destination
+
+
+def leg_from_event(event: Event, pattern: re.Pattern[str]) -> Leg:
+    """A new Leg from any channel event (normally CHANNEL_CREATE, but the
+    connector may start mid-call and first see a later event)."""
+    extension, domain = identify_extension(event, pattern)
+    uuid = event.uuid
+    return Leg(
+        uuid=uuid,
+        callid=event.get("Channel-Call-UUID") or event.var("call_uuid") or uuid,
+        name=event.get("Channel-Name"),
+        direction=event.get("Call-Direction") or event.var("direction") or "inbound",
+        extension=extension,
+        domain=domain,
+        caller_number=event.get("Caller-Caller-ID-Number"),
+        destination=event.get("Caller-Destination-Number"),
+        originator=event.var("originator"),
+        created_at=_micros(event.get("Caller-Channel-Created-Time")) or event_time(event),
+        created_local=event.get("Event-Date-Local"),
+        last_seen=event_time(event),
+    )
+
+
+def event_time(event: Event) -> float:
+    return _micros(event.get("Event-Date-Timestamp"))
+
+
+def apply_progress(leg: Leg, event: Event) -> None:
+    if not leg.ringing_at and not leg.answered:
+        leg.ringing_at = event_time(event)
+
+
+def apply_answer(leg: Leg, event: Event) -> None:
+    if not leg.answered_at:
+        leg.answered_at = _micros(event.get("Caller-Channel-Answered-Time")) or event_time(event)
+
+
+def apply_hangup_complete(leg: Leg, event: Event, keep_vars: tuple[str, ...]) -> None:
+    """Final values from CHANNEL_HANGUP_COMPLETE (it carries every variable)."""
+    leg.hungup = True
+    leg.hangup_cause = event.get("Hangup-Cause") or event.var("hangup_cause")
+    leg.start_epoch = _int(event.var("start_epoch"))
+    leg.answer_epoch = _int(event.var("answer_epoch"))
+    leg.end_epoch = _int(event.var("end_epoch"))
+    leg.start_stamp = event.var("start_stamp")
+    leg.billsec = _int(event.var("billsec"))
+    if not leg.answered_at:
+        leg.answered_at = _micros(event.get("Caller-Channel-Answered-Time"))
+    if not leg.created_at:
+        leg.created_at = _micros(event.get("Caller-Channel-Created-Time"))
+    for name in keep_vars:
+        value = event.var(name)
+        if value:
+            leg.variables[name] = value

@@ -1,0 +1,120 @@
+"""The whole of the connector's view of FreeSWITCH: calls and extensions.
+
+``Tracker.handle(event)`` is the single entry point for events (pure, no I/O);
+``Tracker.resync(...)`` rebuilds state after a (re)connect from FreeSWITCH's
+``show registrations`` and ``show channels`` answers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from .calls import CallTracker, TrackerSettings
+from .extensions import REGISTRATION_SUBCLASSES, ExtensionTracker
+from .protocol import Event
+from .records import Changes
+
+log = logging.getLogger(__name__)
+
+
+def parse_rows(api_body: str) -> list[dict]:
+    """Rows of a ``show ... as json`` answer. FreeSWITCH answers
+    ``{"row_count": 0}`` (no rows key) when empty, and ``-ERR ...`` on error."""
+    body = api_body.strip()
+    if not body.startswith("{"):
+        raise ValueError(f"not a JSON table: {body[:80]!r}")
+    data = json.loads(body)
+    rows = data.get("rows") or []
+    return [row for row in rows if isinstance(row, dict)]
+
+
+def event_from_channel_row(row: dict, now: float) -> Event:
+    """A synthetic CHANNEL_CREATE for a ``show channels`` row we did not know."""
+    direction = row.get("direction", "")
+    user, _, domain = (row.get("presence_id") or "").partition("@")
+    headers = {
+        "Event-Name": "CHANNEL_CREATE", "Unique-ID": row.get("uuid", ""),
+        "Channel-Name": row.get("name", ""), "Call-Direction": direction,
+        "Channel-Call-UUID": row.get("call_uuid") or row.get("uuid", ""),
+        "Caller-Caller-ID-Number": row.get("cid_num", ""),
+        "Caller-Destination-Number": row.get("dest", ""),
+        "Caller-Channel-Created-Time": str(int(float(row.get("created_epoch") or 0) * 1_000_000)),
+        "Event-Date-Local": row.get("created", ""),
+        "Event-Date-Timestamp": str(int(now * 1_000_000)),
+        "variable_presence_id": row.get("presence_id", ""),
+    }
+    if direction == "inbound" and user:
+        headers["variable_user_name"], headers["variable_domain_name"] = user, domain
+    return Event(headers)
+
+
+@dataclass(slots=True)
+class ResyncResult:
+    changes: Changes
+    known_legs: int
+    discovered_legs: int
+    lost_legs: int
+
+
+class Tracker:
+    def __init__(self, settings: TrackerSettings | None = None):
+        self.calls = CallTracker(settings)
+        self.extensions = ExtensionTracker()
+        self.events_seen = 0
+
+    def handle(self, event: Event) -> Changes:
+        self.events_seen += 1
+        if event.name == "CUSTOM":
+            changes = Changes()
+            if event.subclass in REGISTRATION_SUBCLASSES:
+                record = self.extensions.handle_registration(event)
+                if record is not None:
+                    changes.extensions.append(record)
+            return changes
+        changes = self.calls.handle(event)
+        call = self.calls.last_call
+        if call is not None:
+            changes.extensions.extend(self.extensions.legs_changed(list(call.legs.values()), call.callid))
+        return changes
+
+    def resync(self, registrations: list[dict], channels: list[dict], now: float,
+               touched_since_connect: set[str] | frozenset = frozenset()) -> ResyncResult:
+        """Align with FreeSWITCH after a (re)connect.
+
+        ``channels`` must be taken *after* the event subscription is active,
+        so any channel missing from it either ended while we were away or is
+        too new for FreeSWITCH's (asynchronously updated) channel table; the
+        latter already produced events, which is why legs in
+        ``touched_since_connect`` are never declared lost.
+        """
+        changes = Changes()
+        changes.extensions.extend(self.extensions.load_registrations(registrations, now))
+        alive = {row.get("uuid") for row in channels}
+        known = {uuid for call in self.calls.active_calls() for uuid in call.legs}
+        discovered = 0
+        roots_first = sorted(channels, key=lambda r: (r.get("call_uuid") not in ("", r.get("uuid")),
+                                                      r.get("created_epoch", "")))
+        for row in roots_first:
+            if row.get("uuid") and row["uuid"] not in known:
+                discovered += 1
+                changes.extend(self.handle(event_from_channel_row(row, now)))
+                self._apply_row_state(row, now, changes)
+        lost = {u for u in known - alive if u not in touched_since_connect}
+        lost_legs = [leg for uuid in lost if (leg := self.calls.leg(uuid)) is not None]
+        changes.extend(self.calls.lose_legs(lost, int(now)))
+        for leg in lost_legs:
+            changes.extensions.extend(self.extensions.legs_changed([leg], leg.callid))
+        log.info("resync: %d known legs, %d discovered, %d lost while disconnected",
+                 len(known), discovered, len(lost))
+        return ResyncResult(changes, len(known), discovered, len(lost))
+
+    def _apply_row_state(self, row: dict, now: float, changes: Changes) -> None:
+        callstate = row.get("callstate", "")
+        name = {"ACTIVE": "CHANNEL_ANSWER", "HELD": "CHANNEL_ANSWER",
+                "RINGING": "CHANNEL_PROGRESS", "EARLY": "CHANNEL_PROGRESS"}.get(callstate)
+        if name:
+            event = event_from_channel_row(row, now)
+            event.headers["Event-Name"] = name
+            changes.extend(self.handle(event))

@@ -1,0 +1,151 @@
+"""Call-tracker behaviour beyond the ten recordings, by FreeSWITCH's semantics:
+ring groups, auto-answer, transfers, internal calls, out-of-order arrival,
+hostile caller IDs, and rebuilding state after a reconnect."""
+
+from esl_connector.records import CALL_LOG, INCOMING_CALL, OUTGOING_CALL
+from esl_connector.tracker import Tracker
+
+from channel_events import agent_leg, extension_caller, gateway_leg, trunk_leg
+
+
+def feed(tracker, events):
+    out = []
+    for event in events:
+        out.extend(tracker.handle(event).crm_events)
+    return out
+
+
+def kinds(crm):
+    return [(e.event_type, e.extension) for e in crm]
+
+
+def test_ring_group_rings_every_agent_with_one_callid_and_logs_the_answerer():
+    t = Tracker()
+    did = trunk_leg()
+    a, b, c = (agent_leg(did, ext) for ext in ("101", "102", "103"))
+    crm = feed(t, [did.create(0), a.create(1), b.create(1), c.create(1), a.ring(1), b.ring(1), c.ring(2),
+                   b.answer(5), a.hangup(5, "LOSE_RACE"), c.hangup(5, "LOSE_RACE"), did.answer(5),
+                   b.hangup(20), did.hangup(20)])
+    assert kinds(crm) == [(INCOMING_CALL, "101"), (INCOMING_CALL, "102"), (INCOMING_CALL, "103"), (CALL_LOG, "102")]
+    assert {e.callid for e in crm} == {did.uuid}
+    log = crm[-1].params
+    assert (log["status"], log["duration"], log["billsec"], log["phone"]) == ("ANSWERED", 20, 15, "0904824242")
+
+
+def test_sequential_hunt_without_answer_names_the_last_agent_rung():
+    t = Tracker()
+    did = trunk_leg()
+    a, b = agent_leg(did, "101"), agent_leg(did, "102")
+    crm = feed(t, [did.create(0), a.create(0), a.ring(0), a.hangup(10, "NO_ANSWER"),
+                   b.create(10), b.ring(10), b.hangup(15, "USER_BUSY"), did.hangup(15)])
+    assert kinds(crm) == [(INCOMING_CALL, "101"), (INCOMING_CALL, "102"), (CALL_LOG, "102")]
+    assert crm[-1].params["status"] == "BUSY"
+
+
+def test_auto_answer_phone_that_never_rings_still_gets_incoming_call():
+    t = Tracker()
+    did = trunk_leg()
+    a = agent_leg(did, "101")
+    crm = feed(t, [did.create(0), a.create(0), a.answer(0), a.hangup(4), did.hangup(4)])
+    assert kinds(crm) == [(INCOMING_CALL, "101"), (CALL_LOG, "101")]
+
+
+def test_blind_transfer_keeps_the_callid_and_logs_the_last_agent():
+    t = Tracker()
+    did = trunk_leg()
+    a, b = agent_leg(did, "101"), agent_leg(did, "102")
+    crm = feed(t, [did.create(0), a.create(0), a.ring(0), a.answer(2), did.answer(2),
+                   b.create(10), a.hangup(10), b.ring(10), b.answer(12), b.hangup(30), did.hangup(30)])
+    assert kinds(crm) == [(INCOMING_CALL, "101"), (INCOMING_CALL, "102"), (CALL_LOG, "102")]
+    log = crm[-1].params
+    assert log["callid"] == did.uuid and log["billsec"] == 8 + 18 and log["duration"] == 30
+
+
+def test_legs_arriving_out_of_causal_order_give_the_same_result():
+    t = Tracker()
+    did = trunk_leg()
+    a = agent_leg(did, "101")
+    # The agent leg's events arrive before the DID leg's CHANNEL_CREATE.
+    crm = feed(t, [a.create(0), a.ring(0), did.create(0), a.answer(3), did.answer(3),
+                   did.hangup(9), a.hangup(9)])
+    assert kinds(crm) == [(INCOMING_CALL, "101"), (CALL_LOG, "101")]
+    assert crm[-1].params["billsec"] == 6 and crm[0].params["phone"] == "0904824242"
+
+
+def test_outbound_busy_far_end():
+    t = Tracker()
+    ext = extension_caller("102", "0911222333")
+    gw = gateway_leg(ext, "0911222333")
+    crm = feed(t, [ext.create(0), gw.create(0), gw.hangup(3, "USER_BUSY"), ext.hangup(3, "USER_BUSY")])
+    assert kinds(crm) == [(OUTGOING_CALL, "102"), (CALL_LOG, "102")]
+    assert crm[-1].params["status"] == "BUSY" and crm[0].params["phone"] == "0911222333"
+
+
+def test_outbound_uses_the_number_the_gateway_dialled_not_the_digits_typed():
+    t = Tracker()
+    ext = extension_caller("102", "90911222333")  # "9" prefix stripped by the dialplan
+    gw = gateway_leg(ext, "0911222333")
+    crm = feed(t, [ext.create(0), gw.create(1), gw.answer(3), ext.answer(3), gw.hangup(7), ext.hangup(7)])
+    assert [e.params["phone"] for e in crm] == ["0911222333", "0911222333"]
+
+
+def test_internal_extension_to_extension_call_produces_nothing_for_the_crm():
+    t = Tracker()
+    caller = extension_caller("101", "102")
+    callee = agent_leg(caller, "102")
+    changes = [t.handle(e) for e in (caller.create(0), callee.create(0), callee.ring(0),
+                                      callee.answer(2), callee.hangup(5), caller.hangup(5))]
+    assert not [e for c in changes for e in c.crm_events]
+    assert changes[-1].calls[-1].direction == "internal"
+    states = [r.state for c in changes for r in c.extensions if r.extension == "102"]
+    assert states == ["ringing", "in_call", "offline"]
+
+
+def test_hostile_caller_id_is_carried_verbatim_and_forges_nothing():
+    t = Tracker()
+    did = trunk_leg(caller="0904\r\nEvent-Name: CHANNEL_HANGUP_COMPLETE&secret=x")
+    a = agent_leg(did, "101")
+    crm = feed(t, [did.create(0), a.create(0), a.ring(0)])
+    assert crm[0].params["phone"] == "0904\r\nEvent-Name: CHANNEL_HANGUP_COMPLETE&secret=x"
+    assert t.calls.active_calls()  # nothing was hung up by the forged text
+
+
+def test_events_after_a_call_ended_are_ignored():
+    t = Tracker()
+    did = trunk_leg()
+    a = agent_leg(did, "101")
+    feed(t, [did.create(0), a.create(0), a.ring(0), a.hangup(3, "NO_ANSWER"), did.hangup(3)])
+    assert feed(t, [a.hangup(3, "NO_ANSWER"), did.event("CHANNEL_HANGUP_COMPLETE", 4)]) == []
+    assert not t.calls.active_calls()
+
+
+def test_resync_discovers_ringing_channels_and_closes_calls_lost_while_disconnected():
+    t = Tracker()
+    did = trunk_leg()
+    a = agent_leg(did, "101")
+    feed(t, [did.create(0), a.create(0), a.ring(0), a.answer(2), did.answer(2)])
+    rows = [{"uuid": "new-agent", "direction": "outbound", "created_epoch": "1795641100",
+             "name": "sofia/internal/103@192.0.2.10", "cid_num": "0987654321", "dest": "103",
+             "presence_id": "103@pbx.local", "callstate": "RINGING", "call_uuid": "new-did"},
+            {"uuid": "new-did", "direction": "inbound", "created_epoch": "1795641100",
+             "name": "sofia/external/0987654321@10.0.0.1", "cid_num": "0987654321", "dest": "19001234",
+             "presence_id": "", "callstate": "RINGING", "call_uuid": ""}]
+    regs = [{"reg_user": "103", "realm": "pbx.local", "token": "abc", "url": "sofia/internal/sip:103@1.2.3.4",
+             "expires": "1795641700", "network_ip": "1.2.3.4", "network_port": "5060"}]
+    result = t.resync(regs, rows, now=1_795_641_120.0)
+    assert (result.discovered_legs, result.lost_legs) == (2, 2)
+    crm = result.changes.crm_events
+    assert (crm[0].event_type, crm[0].extension, crm[0].callid) == (INCOMING_CALL, "103", "new-did")
+    log = [e for e in crm if e.event_type == CALL_LOG]
+    assert len(log) == 1 and log[0].callid == did.uuid and log[0].params["status"] == "ANSWERED"
+    presence = {r.extension: r.state for r in t.extensions.records()}
+    assert presence == {"101": "offline", "103": "ringing"}
+
+
+def test_resync_keeps_legs_that_produced_events_since_the_reconnect():
+    t = Tracker()
+    did = trunk_leg()
+    a = agent_leg(did, "101")
+    feed(t, [did.create(0), a.create(0), a.ring(0)])
+    result = t.resync([], [], now=1_795_641_005.0, touched_since_connect={did.uuid, a.uuid})
+    assert result.lost_legs == 0 and t.calls.active_calls()
