@@ -1,0 +1,201 @@
+"""Typed settings, loaded from a TOML file, validated before anything starts.
+
+Every key is documented in ``conf/esl-connector.toml``. Secrets may instead
+come from the environment, which wins over the file:
+
+* ``ESL_CONNECTOR_FREESWITCH_PASSWORD`` -> ``freeswitch.password``
+* ``ESL_CONNECTOR_DATABASE_URL``        -> ``storage.url``
+
+``load_settings`` raises ``ConfigError`` listing *every* problem with its key
+path, so ``esl-connector check-config`` can print them all at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .legs import DEFAULT_EXTENSION_PATTERN
+
+ENV_OVERRIDES = {
+    ("freeswitch", "password"): "ESL_CONNECTOR_FREESWITCH_PASSWORD",
+    ("storage", "url"): "ESL_CONNECTOR_DATABASE_URL",
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``problems`` lists each as 'key: why'."""
+
+    def __init__(self, problems: list[str], source: str = ""):
+        self.problems = problems
+        self.source = source
+        where = f" in {source}" if source else ""
+        super().__init__(f"{len(problems)} configuration error(s){where}: " + "; ".join(problems))
+
+
+@dataclass(slots=True)
+class FreeSwitchSettings:
+    host: str = "127.0.0.1"
+    port: int = 8021
+    password: str = "ClueCon"
+    event_format: str = "json"
+    connect_timeout: float = 5.0
+    command_timeout: float = 10.0
+    heartbeat_timeout: float = 40.0
+    reconnect_max_delay: float = 30.0
+    resync_delay: float = 1.0
+
+
+@dataclass(slots=True)
+class TrackerConfig:
+    extension_pattern: str = DEFAULT_EXTENSION_PATTERN
+    userfield_variables: list[str] = field(default_factory=lambda: ["crm_userfield"])
+
+
+@dataclass(slots=True)
+class StorageSettings:
+    url: str = "sqlite:///var/lib/esl-connector/connector.db"
+    commit_window: float = 0.2
+
+
+@dataclass(slots=True)
+class LoggingSettings:
+    level: str = "INFO"
+
+
+@dataclass(slots=True)
+class SimulatorSettings:
+    host: str = "127.0.0.1"
+    port: int = 8021
+    password: str = "ClueCon"
+    extensions: str = "101-110"
+    speed: float = 1.0
+    heartbeat_interval: float = 20.0
+
+
+@dataclass(slots=True)
+class Settings:
+    freeswitch: FreeSwitchSettings = field(default_factory=FreeSwitchSettings)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+
+
+def _coerce(value: Any, kind: Any, path: str, problems: list[str]) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    origin = getattr(kind, "__origin__", None)
+    if origin is list:
+        (item,) = kind.__args__
+        if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
+            problems.append(f"{path}: expected a list of {item.__name__}")
+            return None
+        return list(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        problems.append(f"{path}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        return None
+    return value
+
+
+def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
+    if not isinstance(data, dict):
+        problems.append(f"{path}: expected a table")
+        return cls()
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            problems.append(f"{path}.{key}: unknown key (known: {', '.join(sorted(names))})")
+    values = {}
+    for name in names:
+        if name not in data:
+            continue
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            values[name] = _build(kind, data[name], f"{path}.{name}".lstrip("."), problems)
+        else:
+            coerced = _coerce(data[name], kind, f"{path}.{name}".lstrip("."), problems)
+            if coerced is not None:
+                values[name] = coerced
+    return cls(**values)
+
+
+def _validate(s: Settings, problems: list[str]) -> None:
+    fs = s.freeswitch
+    if not 0 < fs.port < 65536:
+        problems.append(f"freeswitch.port: {fs.port} is not a TCP port")
+    if fs.event_format not in ("json", "plain"):
+        problems.append(f"freeswitch.event_format: must be 'json' or 'plain', not {fs.event_format!r}")
+    if not fs.password:
+        problems.append("freeswitch.password: empty (set it, or ESL_CONNECTOR_FREESWITCH_PASSWORD)")
+    for name in ("connect_timeout", "command_timeout", "heartbeat_timeout", "reconnect_max_delay"):
+        if getattr(fs, name) <= 0:
+            problems.append(f"freeswitch.{name}: must be > 0")
+    try:
+        re.compile(s.tracker.extension_pattern)
+    except re.error as exc:
+        problems.append(f"tracker.extension_pattern: not a regular expression ({exc})")
+    if not re.match(r"^(sqlite|postgres(ql)?)://", s.storage.url) and "://" in s.storage.url:
+        problems.append(f"storage.url: unsupported scheme in {s.storage.url.split('://')[0]!r} (sqlite:// or postgresql://)")
+    if not 0 <= s.storage.commit_window <= 5:
+        problems.append("storage.commit_window: must be between 0 and 5 seconds")
+    if s.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append(f"logging.level: {s.logging.level!r} is not DEBUG, INFO, WARNING or ERROR")
+    try:
+        parse_extension_range(s.simulator.extensions)
+    except ValueError as exc:
+        problems.append(f"simulator.extensions: {exc}")
+
+
+def parse_extension_range(spec: str) -> list[str]:
+    """``"101-150,200"`` -> ["101", ..., "150", "200"]."""
+    result: list[str] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        first, sep, last = part.partition("-")
+        if not first.isdigit() or (sep and not last.isdigit()):
+            raise ValueError(f"{part!r} is not a number or a range like 101-150")
+        if sep:
+            lo, hi = int(first), int(last)
+            if hi < lo or hi - lo > 10000:
+                raise ValueError(f"range {part!r} is empty or too large")
+            result += [str(n).zfill(len(first)) for n in range(lo, hi + 1)]
+        else:
+            result.append(first)
+    if not result:
+        raise ValueError("no extensions given")
+    return result
+
+
+def settings_from_dict(data: dict, source: str = "", env: dict | None = None) -> Settings:
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    settings = _build(Settings, data, "", problems)
+    for (section, key), var in ENV_OVERRIDES.items():
+        if env.get(var):
+            setattr(getattr(settings, section), key, env[var])
+    _validate(settings, problems)
+    if problems:
+        raise ConfigError(problems, source)
+    return settings
+
+
+def load_settings(path: str | os.PathLike | None, env: dict | None = None) -> Settings:
+    """Settings from a TOML file (defaults only when ``path`` is None)."""
+    if path is None:
+        return settings_from_dict({}, "defaults", env)
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"file not found: {file}"], str(file)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"cannot read {file}: {exc}"], str(file)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"not valid TOML: {exc}"], str(file)) from None
+    return settings_from_dict(data, str(file), env)
