@@ -116,6 +116,7 @@ class FrameParser:
 
     def __init__(self, max_header: int = MAX_HEADER_BYTES, max_body: int = MAX_BODY_BYTES):
         self._buf = bytearray()
+        self._pos = 0  # consumed bytes at the front of _buf (compacted per feed)
         self._pending: dict[str, str] | None = None
         self._need = 0
         self.max_header = max_header
@@ -123,9 +124,12 @@ class FrameParser:
 
     @property
     def buffered(self) -> int:
-        return len(self._buf)
+        return len(self._buf) - self._pos
 
     def feed(self, data: bytes) -> list[Frame]:
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
         self._buf += data
         frames: list[Frame] = []
         while True:
@@ -135,17 +139,20 @@ class FrameParser:
             frames.append(frame)
 
     def _next_frame(self) -> Frame | None:
+        buf = self._buf
         if self._pending is None:
             # FreeSWITCH can send stray blank lines between frames; skip them.
-            while self._buf[:1] == b"\n":
-                del self._buf[:1]
-            end = self._buf.find(b"\n\n")
+            while self._pos < len(buf) and buf[self._pos] == 10:
+                self._pos += 1
+            end = buf.find(b"\n\n", self._pos)
             if end < 0:
-                if len(self._buf) > self.max_header:
+                if len(buf) - self._pos > self.max_header:
                     raise ProtocolError(f"header block exceeds {self.max_header} bytes")
                 return None
-            headers = _parse_header_block(bytes(self._buf[:end]))
-            del self._buf[: end + 2]
+            if end - self._pos > self.max_header:
+                raise ProtocolError(f"header block exceeds {self.max_header} bytes")
+            headers = _parse_header_block(bytes(buf[self._pos:end]))
+            self._pos = end + 2
             length = headers.get("Content-Length")
             if length is None:
                 return Frame(headers)
@@ -155,10 +162,10 @@ class FrameParser:
             if self._need > self.max_body:
                 raise ProtocolError(f"Content-Length {self._need} exceeds {self.max_body} bytes")
             self._pending = headers
-        if len(self._buf) < self._need:
+        if len(buf) - self._pos < self._need:
             return None
-        body = bytes(self._buf[: self._need])
-        del self._buf[: self._need]
+        body = bytes(buf[self._pos: self._pos + self._need])
+        self._pos += self._need
         headers, self._pending = self._pending, None
         return Frame(headers, body)
 
@@ -169,7 +176,10 @@ def parse_frames(data: bytes) -> list[Frame]:
 
 
 def _decode_plain_value(raw: bytes) -> str | list[str]:
-    value = decode_text(unquote_to_bytes(raw.strip()))
+    raw = raw.strip()
+    if b"%" in raw:
+        raw = unquote_to_bytes(raw)
+    value = decode_text(raw)
     if value.startswith(ARRAY_PREFIX):
         return value[len(ARRAY_PREFIX):].split(ARRAY_SEPARATOR)
     return value
