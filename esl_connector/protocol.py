@@ -35,7 +35,14 @@ HeaderValue = "str | list[str]"
 
 
 class ProtocolError(Exception):
-    """The byte stream is not valid Event Socket framing; the connection is unusable."""
+    """Bytes that are not valid Event Socket data. Raised by ``FrameParser``
+    the stream is unusable (``frames`` holds those completed before the bad
+    one, so nothing already received is lost); raised by ``parse_event`` only
+    that one event is bad."""
+
+    def __init__(self, message: str, frames: list["Frame"] | None = None):
+        super().__init__(message)
+        self.frames = frames or []
 
 
 def decode_text(raw: bytes) -> str:
@@ -133,7 +140,10 @@ class FrameParser:
         self._buf += data
         frames: list[Frame] = []
         while True:
-            frame = self._next_frame()
+            try:
+                frame = self._next_frame()
+            except ProtocolError as exc:
+                raise ProtocolError(str(exc), frames) from None
             if frame is None:
                 return frames
             frames.append(frame)
@@ -215,17 +225,34 @@ def _json_value(value) -> str | list[str]:
     return json.dumps(value) if isinstance(value, dict) else str(value)
 
 
+def _escape_surrogates(value: str) -> str:
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def parse_json_event(body: bytes) -> Event:
-    """A ``text/event-json`` body: one JSON object, the event body in ``_body``."""
+    """A ``text/event-json`` body: one JSON object, the event body in ``_body``.
+
+    FreeSWITCH's JSON encoder copies bytes through unchecked, so a Latin-1
+    caller name arrives as invalid UTF-8 inside a JSON string. Such bytes
+    become ``\\xNN`` in the value, exactly as the plain format gives them."""
     try:
-        data = json.loads(decode_text(body))
+        text, dirty = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, dirty = body.decode("utf-8", "surrogateescape"), True
+    try:
+        data = json.loads(text)
     except ValueError as exc:
         raise ProtocolError(f"event-json body is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProtocolError("event-json body is not a JSON object")
-    text = data.pop("_body", "")
+    text_body = data.pop("_body", "")
     headers = {str(k): _json_value(v) for k, v in data.items()}
-    return Event(headers, text if isinstance(text, str) else str(text))
+    body_text = text_body if isinstance(text_body, str) else str(text_body)
+    if dirty:
+        headers = {_escape_surrogates(k): ([_escape_surrogates(x) for x in v] if isinstance(v, list)
+                                           else _escape_surrogates(v)) for k, v in headers.items()}
+        body_text = _escape_surrogates(body_text)
+    return Event(headers, body_text)
 
 
 def parse_event(frame: Frame) -> Event:

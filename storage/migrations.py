@@ -1,0 +1,126 @@
+"""Schema migrations, from the first version on.
+
+``MIGRATIONS`` is an ordered list; migration N takes a database at version
+N-1 to version N. ``migrate(db)`` applies the missing ones, each in its own
+transaction together with its ``schema_version`` row, so a failed migration
+leaves the database at the previous version. Running it again is a no-op.
+A database whose version is newer than the code knows is refused.
+
+A migration is ``apply(db, migrator)`` where ``migrator`` is a
+``playhouse.migrate.SchemaMigrator`` for ``db``: use its operations
+(``add_column``, ``add_index``...) through ``playhouse.migrate.migrate`` so
+the same step runs on SQLite and PostgreSQL. New tables: declare a frozen
+copy of the model next to the migration (see ``schema_v1``), never import
+``storage.models`` here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import peewee
+from playhouse.migrate import SchemaMigrator
+
+from . import schema_v1
+from .db import StorageError, connected, describe
+
+log = logging.getLogger(__name__)
+
+VERSION_TABLE = "schema_version"
+_PG_LOCK_KEY = 0x45534C43  # "ESLC": serialises concurrent migrators on PostgreSQL
+
+
+class MigrationError(StorageError):
+    """The schema cannot be brought to the version this code needs."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[peewee.Database, SchemaMigrator], None]
+
+
+def _v1_initial(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    with db.bind_ctx(schema_v1.V1_MODELS):
+        db.create_tables(schema_v1.V1_MODELS, safe=False)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _v1_initial),
+)
+
+
+def latest_version(migrations=MIGRATIONS) -> int:
+    return migrations[-1].version if migrations else 0
+
+
+def current_version(db: peewee.Database) -> int:
+    """The schema version of ``db``: 0 for an empty database."""
+    with connected(db):
+        if not db.table_exists(VERSION_TABLE):
+            return 0
+        row = db.execute_sql(f'SELECT MAX(version) FROM "{VERSION_TABLE}"').fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(db: peewee.Database, migrations=MIGRATIONS) -> int:
+    """Bring ``db`` to the latest version; return the version it is now at."""
+    _check_sequence(migrations)
+    with connected(db):
+        version = current_version(db)
+        _refuse_newer(db, version, migrations)
+        for migration in migrations:
+            if migration.version > version:
+                version = _apply(db, migration)
+    return version
+
+
+def _check_sequence(migrations) -> None:
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise MigrationError(f"migrations must be numbered 1..N in order, got {versions}")
+
+
+def _refuse_newer(db: peewee.Database, version: int, migrations) -> None:
+    known = latest_version(migrations)
+    if version > known:
+        raise MigrationError(
+            f"the database {describe(db)} has schema version {version}, but this "
+            f"esl-connector only knows up to version {known}: upgrade esl-connector, "
+            "or point it at another database (downgrades are not supported)")
+
+
+def _apply(db: peewee.Database, migration: Migration) -> int:
+    started = time.monotonic()
+    with _exclusive_transaction(db):
+        if current_version(db) >= migration.version:  # another process got there first
+            return current_version(db)
+        try:
+            migration.apply(db, SchemaMigrator.from_database(db))
+        except peewee.DatabaseError as exc:
+            raise MigrationError(
+                f"migration {migration.version} ({migration.name}) failed on "
+                f"{describe(db)}: {exc}") from exc
+        versions = peewee.Table(VERSION_TABLE, ("version", "name", "applied_at")).bind(db)
+        versions.insert(version=migration.version, name=migration.name,
+                        applied_at=time.time()).execute()
+    log.info("database %s migrated to version %d (%s) in %.0f ms", describe(db),
+             migration.version, migration.name, (time.monotonic() - started) * 1000)
+    return migration.version
+
+
+@contextmanager
+def _exclusive_transaction(db: peewee.Database):
+    if isinstance(db, peewee.SqliteDatabase):
+        with db.atomic("IMMEDIATE"):  # take the write lock before reading the version
+            yield
+        return
+    with db.atomic():
+        if isinstance(db, peewee.PostgresqlDatabase):
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
+        yield

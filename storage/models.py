@@ -1,0 +1,145 @@
+"""The tables, as the code uses them today.
+
+Tables are created and altered only by ``storage.migrations`` (never by
+``create_tables`` at start-up); a change here needs a new migration, and
+``tests/test_storage_migrations.py`` fails until the two agree.
+
+All times are epoch seconds (float, DOUBLE PRECISION on PostgreSQL); JSON
+columns are TEXT so the same schema runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import peewee
+
+from .db import database
+from .fields import JSONField, MonotonicAutoField
+
+# Outbox delivery states.
+PENDING = "pending"
+DELIVERED = "delivered"
+RETRYING = "retrying"
+DEAD = "dead"
+SKIPPED = "skipped"
+OUTBOX_STATUSES = (PENDING, DELIVERED, RETRYING, DEAD, SKIPPED)
+OUTBOX_DUE = (PENDING, RETRYING)  # rows the delivery engine still has to send
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Call(BaseModel):
+    """The latest view of one call (a ``CallRecord``) plus CRM pass-through
+    ``params`` (written by click-to-call, never by the call tracker)."""
+
+    callid = peewee.CharField(primary_key=True, max_length=255)
+    node = peewee.CharField(default="")
+    direction = peewee.CharField(default="", max_length=32)
+    state = peewee.CharField(default="", max_length=32)
+    phone = peewee.CharField(default="")
+    extension = peewee.CharField(default="")
+    domain = peewee.CharField(default="")
+    extensions = JSONField(default=list)
+    started_at = peewee.DoubleField(default=0.0)
+    answered_at = peewee.DoubleField(default=0.0)
+    ended_at = peewee.DoubleField(default=0.0)
+    calldate = peewee.CharField(default="", max_length=32)
+    status = peewee.CharField(default="", max_length=32)
+    hangup_cause = peewee.CharField(default="", max_length=64)
+    duration = peewee.IntegerField(default=0)
+    billsec = peewee.IntegerField(default=0)
+    recording = peewee.TextField(default="")
+    recordings = JSONField(default=list)
+    userfield = peewee.TextField(default="")
+    legs = JSONField(default=list)
+    params = JSONField(default=dict)
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField(index=True)
+
+    class Meta:
+        table_name = "calls"
+        indexes = (
+            (("state", "started_at"), False),  # active calls, newest first
+            (("started_at",), False),  # recent calls, retention
+            (("extension", "started_at"), False),
+        )
+
+
+class Extension(BaseModel):
+    """Presence of one extension (an ``ExtensionRecord``)."""
+
+    id = peewee.AutoField()
+    domain = peewee.CharField(default="")
+    extension = peewee.CharField()
+    state = peewee.CharField(default="", max_length=32)
+    contact = peewee.TextField(default="")
+    user_agent = peewee.TextField(default="")
+    network_ip = peewee.CharField(default="", max_length=64)
+    network_port = peewee.CharField(default="", max_length=16)
+    expires_at = peewee.DoubleField(default=0.0)
+    callid = peewee.CharField(default="", max_length=255)
+    updated_at = peewee.DoubleField(default=0.0)
+
+    class Meta:
+        table_name = "extensions"
+        indexes = ((("domain", "extension"), True),)
+
+
+class OutboxEvent(BaseModel):
+    """One CRM event to deliver, committed with the call change that caused it.
+
+    ``id`` gives the order; ``event_id`` (uuid4 hex) is stable across retries
+    and is what the CRM sees as the webhook id.
+    """
+
+    id = MonotonicAutoField()
+    event_id = peewee.CharField(unique=True, max_length=32)
+    event_type = peewee.CharField(max_length=32)
+    callid = peewee.CharField(index=True, max_length=255)
+    extension = peewee.CharField(default="")
+    domain = peewee.CharField(default="")
+    params = JSONField(default=dict)
+    occurred_at = peewee.DoubleField()
+    created_at = peewee.DoubleField()
+    status = peewee.CharField(default=PENDING, max_length=16)
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = peewee.DoubleField(default=0.0)
+    last_error = peewee.TextField(default="")
+    delivered_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "outbox"
+        indexes = ((("status", "next_attempt_at"), False),)
+
+
+class DeliveryAttempt(BaseModel):
+    """One HTTP attempt to deliver an outbox row (written by the delivery engine)."""
+
+    id = MonotonicAutoField()
+    outbox = peewee.ForeignKeyField(OutboxEvent, backref="attempts_log", on_delete="CASCADE")
+    at = peewee.DoubleField()
+    url = peewee.TextField(default="")  # secret redacted
+    status_code = peewee.IntegerField(null=True)
+    latency_ms = peewee.DoubleField(null=True)
+    error = peewee.TextField(default="")
+    response_excerpt = peewee.TextField(default="")
+
+    class Meta:
+        table_name = "delivery_attempts"
+
+
+class SchemaVersion(BaseModel):
+    """One row per applied migration."""
+
+    version = peewee.IntegerField(primary_key=True)
+    name = peewee.CharField()
+    applied_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "schema_version"
+
+
+MODELS = (Call, Extension, OutboxEvent, DeliveryAttempt, SchemaVersion)

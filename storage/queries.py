@@ -1,0 +1,155 @@
+"""The read side, for the status API, the CLI and the delivery engine.
+
+Every function takes the database explicitly, runs its queries on it and
+returns dataclasses from ``storage.views``. Each opens the calling greenlet's
+connection only for its own queries and closes it again (see
+``db.connected``), so no connection or read transaction outlives a request.
+These functions block on I/O: call them from a threadpool worker when they
+may be slow (large purges), the same way the writer does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import peewee
+
+from .db import connected
+from .models import OUTBOX_DUE, OUTBOX_STATUSES, Call, Extension, OutboxEvent
+from .views import StoredCall, StoredEvent, StoredExtension
+
+log = logging.getLogger(__name__)
+
+ENDED = "ended"
+_CALL_COLUMNS = [Call._meta.fields[n] for n in StoredCall.__slots__ if n != "events"]
+_EXTENSION_COLUMNS = [Extension._meta.fields[n] for n in StoredExtension.__slots__]
+_EVENT_COLUMNS = [OutboxEvent._meta.fields[n] for n in StoredEvent.__slots__]
+
+
+def _calls(db, query) -> list[StoredCall]:
+    with connected(db):
+        return [StoredCall(**row) for row in query.dicts().execute(db)]
+
+
+def _events(db, query) -> list[StoredEvent]:
+    with connected(db):
+        return [StoredEvent(**row) for row in query.dicts().execute(db)]
+
+
+def _json_list_has(column, value: str):
+    """Portable "the JSON text list contains value" (ILIKE is LIKE on SQLite);
+    the pattern bypasses JSONField's own conversion."""
+    pattern = peewee.Value(f"%{json.dumps(value)}%", converter=False)
+    return peewee.Expression(column, peewee.OP.ILIKE, pattern)
+
+
+def list_calls(db: peewee.Database, active: bool | None = None, extension: str | None = None,
+               limit: int = 100, before: float | None = None) -> list[StoredCall]:
+    """Calls, newest first. ``active``: True = not ended, False = ended only;
+    ``extension``: answered by or rung on it; ``before``: started before this
+    epoch time (to page on from the last call's ``started_at``)."""
+    query = Call.select(*_CALL_COLUMNS)
+    if active is True:
+        query = query.where(Call.state != ENDED)
+    elif active is False:
+        query = query.where(Call.state == ENDED)
+    if extension:
+        query = query.where((Call.extension == extension) | _json_list_has(Call.extensions,
+                                                                           extension))
+    if before is not None:
+        query = query.where(Call.started_at < before)
+    query = query.order_by(Call.started_at.desc(), Call.callid.desc()).limit(limit)
+    return _calls(db, query)
+
+
+def get_call(db: peewee.Database, callid: str) -> StoredCall | None:
+    """One call with its outbox events in order, or None."""
+    calls = _calls(db, Call.select(*_CALL_COLUMNS).where(Call.callid == callid))
+    if not calls:
+        return None
+    call = calls[0]
+    call.events = _events(db, OutboxEvent.select(*_EVENT_COLUMNS)
+                          .where(OutboxEvent.callid == callid).order_by(OutboxEvent.id))
+    return call
+
+
+def list_extensions(db: peewee.Database, domain: str | None = None) -> list[StoredExtension]:
+    query = Extension.select(*_EXTENSION_COLUMNS)
+    if domain is not None:
+        query = query.where(Extension.domain == domain)
+    query = query.order_by(Extension.domain, Extension.extension)
+    with connected(db):
+        return [StoredExtension(**row) for row in query.dicts().execute(db)]
+
+
+def list_outbox(db: peewee.Database, status: str | None = None, callid: str | None = None,
+                limit: int = 100, before_id: int | None = None) -> list[StoredEvent]:
+    """Outbox rows, newest first; page on with ``before_id`` = the last id seen."""
+    query = OutboxEvent.select(*_EVENT_COLUMNS)
+    if status is not None:
+        query = query.where(OutboxEvent.status == status)
+    if callid is not None:
+        query = query.where(OutboxEvent.callid == callid)
+    if before_id is not None:
+        query = query.where(OutboxEvent.id < before_id)
+    return _events(db, query.order_by(OutboxEvent.id.desc()).limit(limit))
+
+
+def outbox_counts(db: peewee.Database) -> dict[str, int]:
+    """Number of outbox rows per status, every known status present."""
+    counts = dict.fromkeys(OUTBOX_STATUSES, 0)
+    query = (OutboxEvent.select(OutboxEvent.status, peewee.fn.COUNT(OutboxEvent.id))
+             .group_by(OutboxEvent.status))
+    with connected(db):
+        for status, count in query.tuples().execute(db):
+            counts[status] = count
+    return counts
+
+
+def pending_outbox(db: peewee.Database, now: float, limit: int | None = None,
+                   page_size: int = 200) -> Iterator[StoredEvent]:
+    """Rows due for delivery (pending or retrying, ``next_attempt_at <= now``)
+    in id order, fetched ``page_size`` at a time by id (keyset paging): no
+    cursor or read transaction is held between pages."""
+    last_id, returned = 0, 0
+    while limit is None or returned < limit:
+        size = page_size if limit is None else min(page_size, limit - returned)
+        page = _events(db, OutboxEvent.select(*_EVENT_COLUMNS)
+                       .where(OutboxEvent.status.in_(OUTBOX_DUE),
+                              OutboxEvent.next_attempt_at <= now,
+                              OutboxEvent.id > last_id)
+                       .order_by(OutboxEvent.id).limit(size))
+        yield from page
+        returned += len(page)
+        if len(page) < size:
+            return
+        last_id = page[-1].id
+
+
+def purge_ended_calls(db: peewee.Database, older_than: float, chunk: int = 500) -> int:
+    """Delete calls that ended before ``older_than`` (epoch seconds), with
+    their outbox rows and delivery attempts, in transactions of ``chunk``
+    calls. A call with an event still due for delivery is kept. Returns the
+    number of calls deleted."""
+    due = (OutboxEvent.select(OutboxEvent.id)
+           .where(OutboxEvent.callid == Call.callid, OutboxEvent.status.in_(OUTBOX_DUE)))
+    candidates = (Call.select(Call.callid)
+                  .where(Call.state == ENDED, Call.ended_at > 0, Call.ended_at < older_than,
+                         ~peewee.fn.EXISTS(due))
+                  .limit(chunk))
+    deleted = 0
+    with connected(db):
+        while True:
+            with db.atomic():
+                callids = [row[0] for row in candidates.tuples().execute(db)]
+                if not callids:
+                    break
+                # delivery_attempts go with their outbox rows (ON DELETE CASCADE)
+                OutboxEvent.delete().where(OutboxEvent.callid.in_(callids)).execute(db)
+                Call.delete().where(Call.callid.in_(callids)).execute(db)
+            deleted += len(callids)
+    if deleted:
+        log.info("retention: deleted %d calls that ended before %.0f", deleted, older_than)
+    return deleted

@@ -1,0 +1,103 @@
+"""storage.models and storage.migrations on real SQLite files."""
+
+import peewee
+import pytest
+from playhouse.migrate import migrate as run_ops
+
+from storage import models
+from storage.db import open_database
+from storage.migrations import (
+    MIGRATIONS,
+    Migration,
+    MigrationError,
+    current_version,
+    latest_version,
+    migrate,
+)
+
+
+@pytest.fixture
+def db(tmp_path):
+    return open_database(str(tmp_path / "m.db"))
+
+
+def _schema(db):
+    with db.connection_context():
+        return {table: (sorted((c.name, c.data_type.upper(), c.null, c.primary_key)
+                               for c in db.get_columns(table)),
+                        sorted((tuple(i.columns), i.unique) for i in db.get_indexes(table)))
+                for table in db.get_tables() if not table.startswith("sqlite_")}
+
+
+def test_fresh_database_is_migrated_and_rerun_is_a_no_op(db):
+    assert current_version(db) == 0
+    assert migrate(db) == latest_version() == 1
+    assert migrate(db) == 1
+    with db.connection_context():
+        assert db.execute_sql("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    assert db.is_closed()  # migrate() leaves no connection open
+    assert {"calls", "extensions", "outbox", "delivery_attempts", "schema_version"} <= set(
+        db.get_tables())
+
+
+def test_migrations_produce_exactly_the_models(tmp_path, db):
+    """Fails when storage/models.py changes without a migration."""
+    migrate(db)
+    reference = open_database(str(tmp_path / "ref.db"), bind=False)
+    with reference.bind_ctx(models.MODELS), reference.connection_context():
+        reference.create_tables(models.MODELS)
+    assert _schema(db) == _schema(reference)
+
+
+def test_outbox_ids_are_never_reused_on_sqlite(db):
+    migrate(db)
+    with db.connection_context():
+        assert "AUTOINCREMENT" in db.execute_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'outbox'").fetchone()[0]
+
+
+def test_a_newer_database_is_refused(db):
+    migrate(db)
+    with db.connection_context():
+        db.execute_sql("INSERT INTO schema_version VALUES (7, 'from the future', 0)")
+    with pytest.raises(MigrationError, match="version 7.*only knows up to version 1"):
+        migrate(db)
+
+
+def _add_note(db, migrator):
+    run_ops(migrator.add_column("calls", "note", peewee.TextField(default="")))
+
+
+def test_a_v2_migration_adds_a_column_to_an_existing_v1_database(db):
+    migrate(db)
+    with db.connection_context():
+        db.execute_sql("INSERT INTO calls (callid, node, direction, state, phone, extension, "
+                       "domain, extensions, started_at, answered_at, ended_at, calldate, "
+                       "status, hangup_cause, duration, billsec, recording, recordings, "
+                       "userfield, legs, params, created_at, updated_at) VALUES ('c1', '', "
+                       "'inbound', 'ended', '', '', '', '[]', 0, 0, 0, '', '', '', 0, 0, '', "
+                       "'[]', '', '[]', '{}', 0, 0)")
+    v2 = MIGRATIONS + (Migration(2, "call note", _add_note),)
+    assert migrate(db, v2) == 2
+    assert migrate(db, v2) == 2
+    with db.connection_context():
+        assert db.execute_sql("SELECT callid, note FROM calls").fetchall() == [("c1", "")]
+    with pytest.raises(MigrationError, match="version 2"):
+        migrate(db)  # the old code refuses the upgraded database
+
+
+def test_a_failing_migration_leaves_the_previous_version(db):
+    def broken(db, migrator):
+        db.execute_sql("CREATE TABLE half_done (x INTEGER)")
+        db.execute_sql("THIS IS NOT SQL")
+
+    migrate(db)
+    with pytest.raises(MigrationError, match="migration 2"):
+        migrate(db, MIGRATIONS + (Migration(2, "broken", broken),))
+    assert current_version(db) == 1
+    assert "half_done" not in db.get_tables()
+
+
+def test_migrations_must_be_numbered_in_order(db):
+    with pytest.raises(MigrationError, match="1..N"):
+        migrate(db, (Migration(2, "skips one", _add_note),))
