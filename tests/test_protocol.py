@@ -122,3 +122,17 @@ def test_binary_garbage_json_event_is_a_protocol_error():
     frame = parse_frames(b"Content-Length: 4\nContent-Type: text/event-json\n\n\xff\x00{[")[0]
     with pytest.raises(ProtocolError):
         parse_event(frame)
+
+
+def test_json_event_with_latin1_bytes_reads_like_the_plain_format():
+    body = b'{"Event-Name":"CHANNEL_CREATE","Caller-Caller-ID-Name":"Jos\xe9","_body":"ok"}'
+    frame = b"Content-Length: %d\nContent-Type: text/event-json\n\n" % len(body) + body
+    event = parse_event(parse_frames(frame)[0])
+    assert event.get("Caller-Caller-ID-Name") == "Jos\\xe9" and event.body == "ok"
+
+
+def test_frames_completed_before_broken_bytes_are_not_lost():
+    good = b"Content-Type: command/reply\nReply-Text: +OK\n\n"
+    with pytest.raises(ProtocolError) as info:
+        FrameParser().feed(good + b"Content-Length: 12x\n\n")
+    assert [f.headers["Reply-Text"] for f in info.value.frames] == ["+OK"]
