@@ -85,6 +85,8 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    # [[customers]] tables, parsed and validated by esl_connector.customers.
+    customers: list[dict] = field(default_factory=list)
 
 
 def _coerce(value: Any, kind: Any, path: str, problems: list[str]) -> Any:
