@@ -1,0 +1,66 @@
+"""Plain data shared by the webhook builder (``webhooks``) and the delivery
+engine (``delivery``): what to send, and what happened when it was sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SINGLE = "single"      # one URL
+FAILOVER = "failover"  # try the next URL on a connection error, timeout or 5xx
+PARALLEL = "parallel"  # send to every URL
+
+DELIVERED = "delivered"
+RETRY = "retry"
+GIVE_UP = "give_up"
+
+
+@dataclass(slots=True)
+class WebhookRequest:
+    """One HTTP request, fully built: the engine sends it as it is.
+
+    ``auth`` is a ``requests`` auth object (HTTPBasicAuth, HTTPDigestAuth, a
+    Bearer/API-key AuthBase) or None. ``redacted_url`` is the URL with every
+    secret replaced by ``***``: the only form that may be logged or stored."""
+
+    method: str
+    url: str
+    redacted_url: str
+    params: dict[str, str] = field(default_factory=dict)   # query string
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None                              # exact bytes (JSON or form)
+    auth: Any = None
+    endpoint: str = ""  # scheme://host:port, the unit of per-endpoint concurrency
+
+
+@dataclass(slots=True)
+class DeliveryPlan:
+    """Every URL one outbox event goes to, and how they relate."""
+
+    event_id: str
+    customer: str
+    mode: str  # SINGLE | FAILOVER | PARALLEL
+    requests: list[WebhookRequest]
+
+
+@dataclass(slots=True)
+class AttemptResult:
+    """What one HTTP attempt did (stored as a DeliveryAttempt row)."""
+
+    url: str            # redacted
+    started_at: float
+    latency_ms: float
+    status_code: int | None
+    error: str          # "" on a response; the exception's message otherwise
+    response_excerpt: str
+    retry_after: float | None = None  # seconds, from a Retry-After header
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The verdict on one delivery of an outbox event (all its URLs)."""
+
+    verdict: str  # DELIVERED | RETRY | GIVE_UP
+    attempts: list[AttemptResult]
+    reason: str = ""
+    retry_after: float | None = None
