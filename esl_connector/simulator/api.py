@@ -190,8 +190,16 @@ def sofia(pbx: "Pbx", args: str) -> str:
             f"\nTotal items returned: {len(blocks)}\n{rule}\n")
 
 
+def strepoch(pbx: "Pbx", args: str) -> str:
+    """The PBX clock in epoch seconds (mod_commands: no newline); with a
+    date argument FreeSWITCH parses it, which the simulator does not."""
+    if args.strip():
+        return "-ERR strepoch with a date is not simulated\n"
+    return str(pbx.clock.now_us() // 1_000_000)
+
+
 COMMANDS = {
-    "status": status, "version": version, "show": show, "uuid_getvar": uuid_getvar,
+    "strepoch": strepoch, "status": status, "version": version, "show": show, "uuid_getvar": uuid_getvar,
     "uuid_kill": uuid_kill, "uuid_record": uuid_record, "originate": originate,
     "hupall": hupall, "sofia": sofia,
 }

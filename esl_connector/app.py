@@ -1,0 +1,113 @@
+"""Wiring: the one place that builds the connector's parts and joins them.
+
+ESL client -> Tracker -> StorageWriter (calls, extensions, outbox). Nothing
+else reads the configuration; every part gets what it needs from here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import gevent
+
+from storage import migrate, open_database
+from storage.writer import StorageWriter
+
+from .calls import TrackerSettings
+from .config import Settings
+from .esl_client import ESLError, EventSocketClient
+from .protocol import Event
+from .tracker import Tracker, parse_rows
+
+log = logging.getLogger(__name__)
+
+
+def tracker_settings(settings: Settings) -> TrackerSettings:
+    return TrackerSettings(
+        extension_pattern=settings.tracker.extension_pattern,
+        userfield_variables=tuple(settings.tracker.userfield_variables),
+    )
+
+
+class Connector:
+    """The running service. ``start()`` returns at once; ``stop()`` flushes."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.db = open_database(settings.storage.url)
+        migrate(self.db)
+        self.writer = StorageWriter(self.db, commit_window=settings.storage.commit_window)
+        self.tracker = Tracker(tracker_settings(settings))
+        fs = settings.freeswitch
+        self.client = EventSocketClient(
+            fs.host, fs.port, fs.password, event_format=fs.event_format,
+            on_event=self.on_event, on_connect=self._on_connect, on_disconnect=self._on_disconnect,
+            command_timeout=fs.command_timeout, connect_timeout=fs.connect_timeout,
+            heartbeat_timeout=fs.heartbeat_timeout, backoff_max=fs.reconnect_max_delay,
+        )
+        self._touched: set[str] | None = None  # legs with events since the last connect
+        self._resync: gevent.Greenlet | None = None
+        self.resyncs = 0
+
+    def start(self) -> "Connector":
+        self.writer.start()
+        self.client.start()
+        log.info("connector started: FreeSWITCH %s:%s, storage %s", self.settings.freeswitch.host,
+                 self.settings.freeswitch.port, self.settings.storage.url.split("@")[-1])
+        return self
+
+    def stop(self) -> None:
+        if self._resync is not None:
+            self._resync.kill()
+        self.client.stop()
+        self.writer.stop()
+        self.db.close()
+        log.info("connector stopped")
+
+    # -- event path: runs on the ESL client's dispatcher greenlet, no I/O ---
+    def on_event(self, event: Event) -> None:
+        if self._touched is not None and event.uuid:
+            self._touched.add(event.uuid)
+        changes = self.tracker.handle(event)
+        if changes:
+            self.writer.submit(changes)
+
+    def _on_connect(self, client: EventSocketClient) -> None:
+        self._touched = set()
+        if self._resync is not None:
+            self._resync.kill(block=False)
+        self._resync = gevent.spawn(self._resync_state)
+        self._resync.link_exception(lambda g: log.error("resync failed: %s", g.exception))
+
+    def _on_disconnect(self, reason: str) -> None:
+        log.warning("FreeSWITCH connection lost (%s); calls in progress are kept and "
+                    "reconciled when it returns", reason)
+
+    def _freeswitch_now(self) -> float:
+        """FreeSWITCH's clock (``strepoch``): calls that ended while we were
+        away are closed at this time, on the same clock as their other times."""
+        reply = self.client.api("strepoch").strip()
+        if reply.isdigit():
+            return float(reply)
+        log.warning("FreeSWITCH answered %r to strepoch; using the connector's clock", reply[:60])
+        return time.time()
+
+    def _resync_state(self) -> None:
+        """Rebuild extensions and calls from FreeSWITCH after a (re)connect.
+        Waits ``resync_delay`` first: ``show channels`` reads a table that
+        FreeSWITCH updates asynchronously."""
+        gevent.sleep(self.settings.freeswitch.resync_delay)
+        try:
+            registrations = parse_rows(self.client.api("show registrations as json"))
+            channels = parse_rows(self.client.api("show channels as json"))
+            now = self._freeswitch_now()
+        except (ESLError, ValueError) as exc:
+            log.warning("could not read FreeSWITCH state after connecting (%s); "
+                        "presence will fill in from new events", exc)
+            return
+        result = self.tracker.resync(registrations, channels, now, self._touched or set())
+        self._touched = None
+        self.resyncs += 1
+        if result.changes:
+            self.writer.submit(result.changes)
