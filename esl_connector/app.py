@@ -48,6 +48,7 @@ class Connector:
         )
         self._touched: set[str] | None = None  # legs with events since the last connect
         self._resync: gevent.Greenlet | None = None
+        self._stopping = False
         self.resyncs = 0
 
     def start(self) -> "Connector":
@@ -58,6 +59,7 @@ class Connector:
         return self
 
     def stop(self) -> None:
+        self._stopping = True
         if self._resync is not None:
             self._resync.kill()
         self.client.stop()
@@ -81,6 +83,8 @@ class Connector:
         self._resync.link_exception(lambda g: log.error("resync failed: %s", g.exception))
 
     def _on_disconnect(self, reason: str) -> None:
+        if self._stopping:
+            return
         log.warning("FreeSWITCH connection lost (%s); calls in progress are kept and "
                     "reconciled when it returns", reason)
 

@@ -1,0 +1,148 @@
+"""``esl-connector``: run the connector, check its configuration, run the
+built-in FreeSWITCH simulator, or run everything together as a demo."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import ConfigError, Settings, load_settings, parse_extension_range
+
+log = logging.getLogger("esl_connector")
+CONFIG_HELP = "TOML configuration file (see conf/esl-connector.toml)."
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+
+def load_or_exit(path: str | None) -> Settings:
+    """Settings, or one clear line on stderr and exit status 2."""
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        click.echo(f"esl-connector: configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+def run_until_signalled(stop) -> None:
+    """Block the main greenlet until SIGTERM/SIGINT, then call ``stop``."""
+    import signal
+
+    import gevent
+    from gevent.event import Event
+
+    done = Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(sig, done.set)
+    done.wait()
+    log.info("signal received, stopping")
+    stop()
+
+
+@click.group()
+@click.version_option(__version__, prog_name="esl-connector")
+def main() -> None:
+    """FreeSWITCH -> CRM connector (incoming/outgoing call events, call logs)."""
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True, help=CONFIG_HELP)
+def run(config_path: str) -> None:
+    """Run the connector against FreeSWITCH."""
+    from gevent import monkey
+    monkey.patch_all()
+    settings = load_or_exit(config_path)
+    setup_logging(settings.logging.level)
+    from storage import StorageError
+
+    from .app import Connector
+    try:
+        connector = Connector(settings).start()
+    except StorageError as exc:
+        click.echo(f"esl-connector: storage error: {exc}", err=True)
+        sys.exit(3)
+    run_until_signalled(connector.stop)
+
+
+@main.command("check-config")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True, help=CONFIG_HELP)
+def check_config(config_path: str) -> None:
+    """Validate a configuration file and print every problem found."""
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as exc:
+        click.echo(f"{exc.source or config_path}: {len(exc.problems)} problem(s)", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
+    fs = settings.freeswitch
+    click.echo(f"{config_path}: OK (FreeSWITCH {fs.host}:{fs.port}, events {fs.event_format}, "
+               f"storage {settings.storage.url.split('@')[-1]})")
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP)
+@click.option("--host", help="Address to listen on (default from [simulator], 127.0.0.1).")
+@click.option("--port", type=int, help="Event Socket port (default from [simulator], 8021).")
+@click.option("--password", help="Event Socket password (default ClueCon).")
+@click.option("--extensions", help="Extensions that register, e.g. 101-150,200.")
+@click.option("--calls-per-second", type=float, default=0.0, show_default=True,
+              help="Random call traffic to generate (0: none, script it or dial via originate).")
+@click.option("--speed", type=float, help="Time factor: 1 = real time, 10 = ten times faster.")
+@click.option("--seed", type=int, help="Random seed for reproducible traffic.")
+def simulate(config_path, host, port, password, extensions, calls_per_second, speed, seed) -> None:
+    """Run the built-in FreeSWITCH simulator (an Event Socket server with a
+    simulated PBX), for demos and for CRM development without a PBX."""
+    from gevent import monkey
+    monkey.patch_all()
+    settings = load_or_exit(config_path)
+    setup_logging(settings.logging.level)
+    sim_cfg = settings.simulator
+    try:
+        numbers = parse_extension_range(extensions or sim_cfg.extensions)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--extensions") from None
+    import gevent
+
+    from .simulator import Simulator, run_traffic
+    sim = Simulator(host=host or sim_cfg.host, port=sim_cfg.port if port is None else port,
+                    password=password or sim_cfg.password, speed=speed or sim_cfg.speed,
+                    extensions=numbers, heartbeat_interval=sim_cfg.heartbeat_interval).start()
+    sim.pbx.register_all()
+    bound_host, bound_port = sim.address
+    click.echo(f"FreeSWITCH simulator listening on {bound_host}:{bound_port} "
+               f"({len(numbers)} extensions registered: {numbers[0]}..{numbers[-1]})")
+    if calls_per_second > 0:
+        gevent.spawn(run_traffic, sim.pbx, calls_per_second, numbers, None, seed)
+    run_until_signalled(sim.stop)
+
+
+@main.command()
+@click.option("--calls-per-second", type=float, default=0.3, show_default=True)
+@click.option("--speed", type=float, default=1.0, show_default=True)
+@click.option("--extensions", default="101-105", show_default=True)
+@click.option("--database", default="var/demo.db", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C).")
+def demo(calls_per_second, speed, extensions, database, duration) -> None:
+    """Everything on this machine: the FreeSWITCH simulator, the connector,
+    and a local CRM receiver. Shows each CRM event as the connector stores it."""
+    from gevent import monkey
+    monkey.patch_all()
+    from .demo import run_demo
+    setup_logging("WARNING")
+    try:
+        numbers = parse_extension_range(extensions)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--extensions") from None
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    run_demo(numbers, calls_per_second, speed, Path(database).resolve(), duration, echo=click.echo)
+
+
+if __name__ == "__main__":
+    main()

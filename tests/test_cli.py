@@ -1,0 +1,93 @@
+"""The command line as an admin uses it: real processes, real files, real TCP."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from esl_connector.simulator import Simulator
+from storage import open_database, queries
+
+from esl_fake_server import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "esl_connector.cli"]
+
+
+def cli(*args, timeout=30, env=None):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, **(env or {})})
+
+
+def test_check_config_accepts_the_example():
+    out = cli("check-config", "-c", "conf/esl-connector.toml")
+    assert out.returncode == 0, out.stderr
+    assert "OK" in out.stdout and "127.0.0.1:8021" in out.stdout
+
+
+def test_check_config_lists_every_problem_with_its_key(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[freeswitch]\nport = "eighty"\nevent_format = "xml"\n[storage]\nurl = "mysql://x"\n')
+    out = cli("check-config", "-c", str(bad))
+    assert out.returncode == 1
+    for key in ("freeswitch.port", "freeswitch.event_format", "storage.url"):
+        assert key in out.stderr
+
+
+def test_run_refuses_a_bad_config_with_one_clear_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[freeswitch\n")
+    out = cli("run", "-c", str(bad))
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "not valid TOML" in out.stderr
+
+
+def test_run_follows_freeswitch_and_stops_cleanly_on_sigterm(tmp_path):
+    sim = Simulator(speed=20, extensions=["101", "102"]).start()
+    try:
+        sim.pbx.register_all()
+        db_path = tmp_path / "run.db"
+        config = tmp_path / "connector.toml"
+        config.write_text(f'[freeswitch]\nport = {sim.address[1]}\nresync_delay = 0.0\n'
+                          f'[storage]\nurl = "sqlite:///{db_path}"\ncommit_window = 0.05\n')
+        proc = subprocess.Popen([*CLI, "run", "-c", str(config)], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda: db_path.exists(), timeout=15, what="database created")
+            db = open_database(f"sqlite:///{db_path}", bind=False, check=False)
+
+            def states():
+                try:
+                    return {e.extension: e.state for e in queries.list_extensions(db)}
+                except Exception:  # tables not migrated yet
+                    return {}
+            wait_until(lambda: states() == {"101": "idle", "102": "idle"}, timeout=15, what="extensions stored")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        sim.stop()
+
+
+def test_simulate_serves_the_event_socket(tmp_path):
+    proc = subprocess.Popen([*CLI, "simulate", "--port", "0", "--extensions", "101-103"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "listening on 127.0.0.1:" in line and "3 extensions" in line
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        import socket
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            assert sock.recv(100) == b"Content-Type: auth/request\n\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
