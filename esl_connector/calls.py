@@ -112,6 +112,8 @@ class CallTracker:
         self._leg_call: dict[str, str] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self.last_call: Call | None = None  # the call the last handled event touched
+        self._alias: dict[str, str] = {}  # callid of a call merged away -> the call it joined
+        self._merged: list[CallRecord] = []
 
     # -- public ---------------------------------------------------------
     def handle(self, event: Event) -> Changes:
@@ -126,6 +128,10 @@ class CallTracker:
         self.last_call = call
         before = self._signature(call)
         self._apply(event, call, leg, changes)
+        call = self.last_call
+        if self._merged:
+            changes.calls.extend(self._merged)
+            self._merged.clear()
         if call.finished:
             self._finish(call, changes)
         elif self._signature(call) != before and call.direction:
@@ -163,6 +169,11 @@ class CallTracker:
             call = self.calls[callid]
             return call, call.legs[uuid]
         leg = leg_from_event(event, self._pattern)
+        leg.callid = self._alias.get(leg.callid, leg.callid)
+        if leg.callid == leg.uuid and leg.originator in self._leg_call:
+            # Originated without a session (mod_callcenter's agent legs): it
+            # still belongs to the call of the channel that caused it.
+            leg.callid = self._leg_call[leg.originator]
         if leg.callid in self._finished:
             log.debug("late leg %s of finished call %s ignored", uuid, leg.callid)
             return None, None
@@ -184,6 +195,8 @@ class CallTracker:
             apply_answer(leg, event)
         elif name == "CHANNEL_HANGUP_COMPLETE":
             apply_hangup_complete(leg, event, self._keep_vars)
+        elif name == "CHANNEL_BRIDGE":
+            self._join_bridged(call, event)
         elif name == "RECORD_START":
             path = event.get("Record-File-Path")
             if path and path not in call.recordings:
@@ -192,7 +205,36 @@ class CallTracker:
             value = event.var(var)
             if value:
                 leg.variables[var] = value
-        self._notify(call, event, changes)
+        self._notify(self.last_call, event, changes)
+
+    def _join_bridged(self, call: Call, event: Event) -> None:
+        """A bridge between two calls (attended transfer, ``uuid_bridge``,
+        queue/fifo): an internal call that has produced nothing yet joins the
+        customer's call, so its agents count for that call's CRM events."""
+        for uuid in (event.get("Bridge-A-Unique-ID"), event.get("Bridge-B-Unique-ID"),
+                     event.get("Other-Leg-Unique-ID")):
+            other_id = self._leg_call.get(uuid)
+            if other_id is None or other_id == call.callid:
+                continue
+            other = self.calls[other_id]
+            for donor, recipient in ((other, call), (call, other)):
+                if (not donor.notified and not donor.external_legs()
+                        and recipient.direction in (INBOUND, OUTBOUND, CLICK_TO_CALL)):
+                    self._merge(donor, recipient)
+                    return
+
+    def _merge(self, donor: Call, recipient: Call) -> None:
+        for uuid, leg in donor.legs.items():
+            leg.callid = recipient.callid
+            recipient.legs[uuid] = leg
+            self._leg_call[uuid] = recipient.callid
+        recipient.recordings.extend(p for p in donor.recordings if p not in recipient.recordings)
+        del self.calls[donor.callid]
+        self._alias[donor.callid] = recipient.callid
+        self.last_call = recipient
+        self._merged.append(CallRecord(  # closes the stored internal call; its legs live on
+            callid=donor.callid, direction=INTERNAL, state="ended", hangup_cause="MERGED",
+            node=donor.node, legs=list(donor.legs), started_at=min(l.created_at for l in donor.legs.values())))
 
     def _notify(self, call: Call, event: Event, changes: Changes) -> None:
         """Emit what the call's legs now warrant. Re-checked on every event, so

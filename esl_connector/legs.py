@@ -79,7 +79,7 @@ class Leg:
     domain: str = ""
     caller_number: str = ""
     destination: str = ""
-    originator: str = ""
+    originator: str = ""  # the channel that caused this leg (bridge originator, queue member)
     created_at: float = 0.0
     created_local: str = ""  # Event-Date-Local of the first event: PBX local time
     ringing_at: float = 0.0
@@ -131,7 +131,7 @@ def leg_from_event(event: Event, pattern: re.Pattern[str]) -> Leg:
         domain=domain,
         caller_number=event.get("Caller-Caller-ID-Number"),
         destination=event.get("Caller-Destination-Number"),
-        originator=event.var("originator"),
+        originator=event.var("originator") or event.var("cc_member_session_uuid"),
         created_at=_micros(event.get("Caller-Channel-Created-Time")) or event_time(event),
         created_local=event.get("Event-Date-Local"),
         last_seen=event_time(event),

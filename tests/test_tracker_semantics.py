@@ -149,3 +149,40 @@ def test_resync_keeps_legs_that_produced_events_since_the_reconnect():
     feed(t, [did.create(0), a.create(0), a.ring(0)])
     result = t.resync([], [], now=1_795_641_005.0, touched_since_connect={did.uuid, a.uuid})
     assert result.lost_legs == 0 and t.calls.active_calls()
+
+
+def test_queue_agent_originated_without_a_session_joins_the_member_call():
+    """mod_callcenter originates agent legs on their own and marks them with
+    cc_member_session_uuid (the caller's channel); they are that call's agents."""
+    t = Tracker()
+    member = trunk_leg()
+    agent = agent_leg(member, "101")
+    agent.callid = agent.uuid  # no originating session: its own call_uuid
+    agent.variables.pop("originator")
+    agent.variables["cc_member_session_uuid"] = member.uuid
+    crm = feed(t, [member.create(0), member.answer(0), agent.create(5), agent.ring(5), agent.answer(7),
+                   agent.hangup(20), member.hangup(20)])
+    assert kinds(crm) == [(INCOMING_CALL, "101"), (CALL_LOG, "101")]
+    assert {e.callid for e in crm} == {member.uuid}
+    assert crm[-1].params["billsec"] == 13 and crm[-1].params["duration"] == 20
+
+
+def test_attended_transfer_hands_the_customer_to_the_consulted_agent():
+    t = Tracker()
+    did = trunk_leg()
+    first = agent_leg(did, "101")
+    consult = extension_caller("101", "102")           # 101 dials 102 while the customer holds
+    second = agent_leg(consult, "102")
+    events = [did.create(0), first.create(0), first.ring(0), first.answer(2), did.answer(2),
+              consult.create(10), second.create(10), second.ring(10), second.answer(12),
+              first.hangup(15), consult.hangup(15)]
+    crm = feed(t, events)
+    assert kinds(crm) == [(INCOMING_CALL, "101")]       # the consultation itself is internal
+    bridge = did.event("CHANNEL_BRIDGE", 15, **{"Bridge-A-Unique-ID": did.uuid,
+                                                 "Bridge-B-Unique-ID": second.uuid})
+    changes = t.handle(bridge)
+    assert kinds(changes.crm_events) == [(INCOMING_CALL, "102")]
+    assert [(c.callid, c.hangup_cause) for c in changes.calls if c.state == "ended"] == [(consult.callid, "MERGED")]
+    crm = feed(t, [second.hangup(40), did.hangup(40)])
+    assert kinds(crm) == [(CALL_LOG, "102")]
+    assert crm[0].callid == did.uuid and crm[0].params["status"] == "ANSWERED"
