@@ -170,6 +170,8 @@ class CallTracker:
             return call, call.legs[uuid]
         leg = leg_from_event(event, self._pattern)
         leg.callid = self._alias.get(leg.callid, leg.callid)
+        if leg.callid not in self.calls and leg.callid in self._leg_call:
+            leg.callid = self._leg_call[leg.callid]  # its call_uuid names a leg of another call
         if leg.callid == leg.uuid and leg.originator in self._leg_call:
             # Originated without a session (mod_callcenter's agent legs): it
             # still belongs to the call of the channel that caused it.

@@ -131,11 +131,27 @@ def leg_from_event(event: Event, pattern: re.Pattern[str]) -> Leg:
         domain=domain,
         caller_number=event.get("Caller-Caller-ID-Number"),
         destination=event.get("Caller-Destination-Number"),
-        originator=event.var("originator") or event.var("cc_member_session_uuid"),
+        originator=parent_uuid(event),
         created_at=_micros(event.get("Caller-Channel-Created-Time")) or event_time(event),
         created_local=event.get("Event-Date-Local"),
         last_seen=event_time(event),
     )
+
+
+PARENT_VARIABLES = (
+    "originator",              # B-legs of bridge/originate
+    "cc_member_session_uuid",  # mod_callcenter agent legs: the queued caller's channel
+    "other_loopback_leg_uuid",  # mod_loopback: the other half of the loopback pair
+)
+
+
+def parent_uuid(event: Event) -> str:
+    """The channel that caused this leg, when FreeSWITCH says so."""
+    for name in PARENT_VARIABLES:
+        value = event.var(name)
+        if value and value != event.uuid:
+            return value
+    return ""
 
 
 def event_time(event: Event) -> float:

@@ -186,3 +186,21 @@ def test_attended_transfer_hands_the_customer_to_the_consulted_agent():
     crm = feed(t, [second.hangup(40), did.hangup(40)])
     assert kinds(crm) == [(CALL_LOG, "102")]
     assert crm[0].callid == did.uuid and crm[0].params["status"] == "ANSWERED"
+
+
+def test_ring_group_through_loopback_keeps_one_call():
+    """bridge loopback/<group>: the loopback pair and the agent legs it spawns
+    all belong to the caller's call."""
+    from channel_events import Leg
+    t = Tracker()
+    did = trunk_leg()
+    lb_a = Leg("loopback/group-a", "outbound", callid=did.callid, originator=did.uuid)
+    lb_b = Leg("loopback/group-b", "inbound")  # its own call_uuid
+    lb_a.variables["other_loopback_leg_uuid"] = lb_b.uuid
+    lb_b.variables["other_loopback_leg_uuid"] = lb_a.uuid
+    agent = agent_leg(lb_b, "101")  # call_uuid = lb_b's
+    crm = feed(t, [did.create(0), lb_a.create(0), lb_b.create(0), agent.create(0), agent.ring(0),
+                   agent.answer(3), lb_b.answer(3), lb_a.answer(3), did.answer(3),
+                   agent.hangup(9), lb_b.hangup(9), lb_a.hangup(9), did.hangup(9)])
+    assert kinds(crm) == [(INCOMING_CALL, "101"), (CALL_LOG, "101")]
+    assert {e.callid for e in crm} == {did.uuid} and crm[-1].params["billsec"] == 6
