@@ -136,3 +136,15 @@ def test_frames_completed_before_broken_bytes_are_not_lost():
     with pytest.raises(ProtocolError) as info:
         FrameParser().feed(good + b"Content-Length: 12x\n\n")
     assert [f.headers["Reply-Text"] for f in info.value.frames] == ["+OK"]
+
+
+@pytest.mark.parametrize("scenario", ["inbound_answered", "click_to_call", "recording", "register_unregister"])
+def test_the_same_event_in_plain_and_json_parses_identically(scenario):
+    """Each recorded JSON event, re-encoded the way FreeSWITCH writes plain
+    events (URL-encoding, ARRAY:: lists, inner Content-Length body), parses
+    to exactly the same Event."""
+    from esl_connector.simulator.wire import encode_event
+    for event in events(scenario, "json"):
+        (frame,) = parse_frames(encode_event(event.headers, event.body, "plain"))
+        again = parse_event(frame)
+        assert again.headers == event.headers and again.body == event.body, event.name
