@@ -38,6 +38,7 @@ from .legs import (
     DEFAULT_EXTENSION_PATTERN, Leg, apply_answer, apply_hangup_complete,
     apply_progress, event_time, identify_extension, leg_from_event,
 )
+from .originate_jobs import OriginateFailure
 from .protocol import Event
 from .subscription import CHANNEL_EVENTS
 from .records import (
@@ -136,6 +137,28 @@ class CallTracker:
             self._finish(call, changes)
         elif self._signature(call) != before and call.direction:
             changes.calls.append(self.record(call))
+        return changes
+
+    def originate_failed(self, failure: "OriginateFailure", event: Event) -> Changes:
+        """A click-to-call whose agent channel was never created: its call log
+        (FAILED, BUSY or NO ANSWER from the job's cause) is the only event."""
+        changes = Changes()
+        if failure.callid in self.calls or failure.callid in self._finished:
+            return changes  # channels existed: their own events tell the story
+        if not self._pattern.match(failure.extension):
+            return changes
+        self._remember(failure.callid)
+        at = event_time(event)
+        record = CallRecord(
+            callid=failure.callid, direction=CLICK_TO_CALL, state="ended", phone=failure.phone,
+            extension=failure.extension, domain=failure.domain, extensions=[failure.extension],
+            started_at=at, ended_at=at, calldate=event.get("Event-Date-Local"),
+            status=call_log.status_from_cause(failure.cause), hangup_cause=failure.cause,
+            userfield=next((failure.variables[v] for v in self._keep_vars if failure.variables.get(v)), ""),
+            node=event.get("Core-UUID"))
+        changes.calls.append(record)
+        changes.crm_events.append(CrmEvent(CALL_LOG, record.callid, record.extension, record.domain,
+                                           self._log_params(record), at))
         return changes
 
     def active_calls(self) -> list[Call]:
@@ -287,13 +310,17 @@ class CallTracker:
         record = self.record(call)
         changes.calls.append(record)
         if direction in (INBOUND, OUTBOUND, CLICK_TO_CALL):
-            params = {
-                "callid": record.callid, "calldate": record.calldate, "extension": record.extension,
-                "phone": record.phone, "duration": record.duration, "billsec": record.billsec,
-                "status": record.status, "recording": record.recording, "userfield": record.userfield,
-            }
-            changes.crm_events.append(
-                CrmEvent(CALL_LOG, call.callid, record.extension, record.domain, params, record.ended_at))
+            changes.crm_events.append(CrmEvent(CALL_LOG, call.callid, record.extension, record.domain,
+                                               self._log_params(record), record.ended_at))
+
+    @staticmethod
+    def _log_params(record: CallRecord) -> dict[str, str | int]:
+        """The nine fields of the contract's call log, with their types."""
+        return {
+            "callid": record.callid, "calldate": record.calldate, "extension": record.extension,
+            "phone": record.phone, "duration": record.duration, "billsec": record.billsec,
+            "status": record.status, "recording": record.recording, "userfield": record.userfield,
+        }
 
     def _remember(self, key: str) -> None:
         self._finished[key] = None

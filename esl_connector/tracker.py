@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .calls import CallTracker, TrackerSettings
 from .extensions import REGISTRATION_SUBCLASSES, ExtensionTracker
+from .originate_jobs import failed_originate
 from .protocol import Event
 from .records import Changes
 
@@ -73,6 +74,9 @@ class Tracker:
                 if record is not None:
                     changes.extensions.append(record)
             return changes
+        if event.name == "BACKGROUND_JOB":
+            failure = failed_originate(event)
+            return self.calls.originate_failed(failure, event) if failure else Changes()
         changes = self.calls.handle(event)
         call = self.calls.last_call
         if call is not None:

@@ -204,3 +204,43 @@ def test_ring_group_through_loopback_keeps_one_call():
                    agent.hangup(9), lb_b.hangup(9), lb_a.hangup(9), did.hangup(9)])
     assert kinds(crm) == [(INCOMING_CALL, "101"), (CALL_LOG, "101")]
     assert {e.callid for e in crm} == {did.uuid} and crm[-1].params["billsec"] == 6
+
+
+def _job(body, arg):
+    from esl_connector.protocol import Event
+    return Event({"Event-Name": "BACKGROUND_JOB", "Job-UUID": "j1", "Job-Command": "originate",
+                  "Job-Command-Arg": arg, "Event-Date-Local": "2026-11-25 21:30:00",
+                  "Event-Date-Timestamp": "1795642200000000", "Core-UUID": "core-1"}, body)
+
+
+CLICK_ARG = ("{origination_uuid=5ca8779a-7476-41f1-8f50-7e2fec9ae9fb,crm_userfield=ORDER-9,"
+             "origination_caller_id_number=0904824242,originate_timeout=20}user/105@pbx.local "
+             "&bridge({origination_caller_id_number=0281234567}sofia/gateway/pstn/0904824242)")
+
+
+def test_click_to_call_to_an_unregistered_agent_still_gets_its_call_log():
+    t = Tracker()
+    changes = t.handle(_job("-ERR USER_NOT_REGISTERED\n", CLICK_ARG))
+    (log,) = changes.crm_events
+    assert log.event_type == CALL_LOG and log.callid == "5ca8779a-7476-41f1-8f50-7e2fec9ae9fb"
+    assert log.params == {"callid": "5ca8779a-7476-41f1-8f50-7e2fec9ae9fb", "calldate": "2026-11-25 21:30:00",
+                          "extension": "105", "phone": "0904824242", "duration": 0, "billsec": 0,
+                          "status": "FAILED", "recording": "", "userfield": "ORDER-9"}
+    assert changes.calls[0].hangup_cause == "USER_NOT_REGISTERED"
+    assert t.handle(_job("-ERR USER_NOT_REGISTERED\n", CLICK_ARG)).crm_events == []  # once
+
+
+def test_failed_originate_whose_channel_existed_is_told_by_the_channel_events():
+    t = Tracker()
+    agent = __import__("channel_events").Leg("sofia/internal/105@x", "outbound",
+                                             uid="5ca8779a-7476-41f1-8f50-7e2fec9ae9fb",
+                                             cid="0904824242", dialed_user="105", dialed_domain="pbx.local")
+    crm = feed(t, [agent.create(0), agent.ring(0), agent.hangup(20, "NO_ANSWER")])
+    assert kinds(crm) == [(CALL_LOG, "105")] and crm[0].params["status"] == "NO ANSWER"
+    assert t.handle(_job("-ERR NO_ANSWER\n", CLICK_ARG)).crm_events == []
+
+
+def test_other_background_jobs_are_ignored():
+    t = Tracker()
+    assert not t.handle(_job("+OK 5ca8779a-7476-41f1-8f50-7e2fec9ae9fb\n", CLICK_ARG))
+    assert not t.handle(_job("-ERR USER_BUSY\n", "sofia/gateway/pstn/19001234 &park()"))
