@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import call_log
@@ -55,7 +56,13 @@ NOT_A_CRM_CALL = ""
 @dataclass(slots=True)
 class TrackerSettings:
     extension_pattern: str = DEFAULT_EXTENSION_PATTERN
+    # Channel variables whose value is the call's userfield (click-to-call sets crm_userfield).
     userfield_variables: tuple[str, ...] = ("crm_userfield",)
+    # A custom SIP header a webphone may send with its INVITE (read as sip_h_<name>).
+    userfield_header: str = "X-Userfield"
+    # Which calling extensions are CRM webphones whose SIP Call-ID is the userfield:
+    # webphone(extension, domain, sip_via_protocol) -> bool. None: no webphones.
+    webphone: Callable[[str, str, str], bool] | None = None
     max_finished_remembered: int = 20000
 
 
@@ -109,6 +116,8 @@ class CallTracker:
         self.settings = settings or TrackerSettings()
         self._pattern = re.compile(self.settings.extension_pattern)
         self._keep_vars = tuple(self.settings.userfield_variables)
+        self._header_var = f"sip_h_{self.settings.userfield_header}" if self.settings.userfield_header else ""
+        self._capture = (*self._keep_vars, *filter(None, [self._header_var]), "sip_call_id", "sip_via_protocol")
         self.calls: dict[str, Call] = {}
         self._leg_call: dict[str, str] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
@@ -219,16 +228,16 @@ class CallTracker:
         elif name == "CHANNEL_ANSWER":
             apply_answer(leg, event)
         elif name == "CHANNEL_HANGUP_COMPLETE":
-            apply_hangup_complete(leg, event, self._keep_vars)
+            apply_hangup_complete(leg, event, self._capture)
         elif name == "CHANNEL_BRIDGE":
             self._join_bridged(call, event)
         elif name == "RECORD_START":
             path = event.get("Record-File-Path")
             if path and path not in call.recordings:
                 call.recordings.append(path)
-        for var in self._keep_vars:
+        for var in self._capture:
             value = event.var(var)
-            if value:
+            if value and var not in leg.variables:
                 leg.variables[var] = value
         self._notify(self.last_call, event, changes)
 
@@ -374,8 +383,20 @@ class CallTracker:
         return rung[-1] if rung else None
 
     def _userfield(self, call: Call) -> str:
+        """The CRM's own value for this call, first found of: a userfield
+        channel variable (click-to-call), the custom SIP header a webphone
+        sent, the SIP Call-ID of a webphone's INVITE (guide 2.2)."""
+        legs = call.ordered()
         for var in self._keep_vars:
-            for leg in call.ordered():
+            for leg in legs:
                 if leg.variables.get(var):
                     return leg.variables[var]
+        callers = [leg for leg in legs if leg.is_extension and leg.direction == "inbound"]
+        for leg in callers:
+            if self._header_var and leg.variables.get(self._header_var):
+                return leg.variables[self._header_var]
+        webphone = self.settings.webphone
+        for leg in callers:
+            if webphone is not None and webphone(leg.extension, leg.domain, leg.variables.get("sip_via_protocol", "")):
+                return leg.variables.get("sip_call_id", "")
         return ""

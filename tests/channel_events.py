@@ -69,9 +69,9 @@ def agent_leg(parent, ext, domain="pbx.local"):
                presence_id=f"{ext}@{domain}", originator=parent.uuid)
 
 
-def extension_caller(ext, dest, domain="pbx.local"):
+def extension_caller(ext, dest, domain="pbx.local", **variables):
     return Leg(f"sofia/internal/{ext}@{domain}", "inbound", cid=ext, dest=dest,
-               user_name=ext, domain_name=domain, presence_id=f"{ext}@{domain}")
+               user_name=ext, domain_name=domain, presence_id=f"{ext}@{domain}", **variables)
 
 
 def gateway_leg(parent, number):

@@ -244,3 +244,27 @@ def test_other_background_jobs_are_ignored():
     t = Tracker()
     assert not t.handle(_job("+OK 5ca8779a-7476-41f1-8f50-7e2fec9ae9fb\n", CLICK_ARG))
     assert not t.handle(_job("-ERR USER_BUSY\n", "sofia/gateway/pstn/19001234 &park()"))
+
+
+def _webphone_call(t, **variables):
+    ext = extension_caller("102", "0911222333", sip_call_id="crm-order-7781", sip_via_protocol="wss", **variables)
+    gw = gateway_leg(ext, "0911222333")
+    return feed(t, [ext.create(0), gw.create(0), gw.answer(2), ext.answer(2), gw.hangup(5), ext.hangup(5)])
+
+
+def test_webphone_sip_call_id_comes_back_as_userfield():
+    from esl_connector.calls import TrackerSettings
+    t = Tracker(TrackerSettings(webphone=lambda ext, domain, transport: transport in ("ws", "wss")))
+    assert _webphone_call(t)[-1].params["userfield"] == "crm-order-7781"
+
+
+def test_sip_call_id_of_an_ordinary_phone_is_not_a_userfield():
+    from esl_connector.calls import TrackerSettings
+    t = Tracker(TrackerSettings(webphone=lambda ext, domain, transport: ext == "150"))
+    assert _webphone_call(t)[-1].params["userfield"] == ""
+
+
+def test_custom_sip_header_is_a_userfield_source():
+    t = Tracker()
+    crm = _webphone_call(t, **{"sip_h_X-Userfield": "TICKET-42"})
+    assert crm[-1].params["userfield"] == "TICKET-42"
