@@ -1,0 +1,26 @@
+"""What the HTTP handlers may use, built once by the app wiring.
+
+Handlers read the database (through ``storage.queries`` and the delivery
+admin layer) and talk to FreeSWITCH through the Event Socket client; they
+never touch the tracker's in-memory state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class ApiContext:
+    db: Any                      # peewee.Database (bound by storage.open_database)
+    esl: Any                     # esl_client.EventSocketClient: api(), bgapi(), connected, status()
+    directory: Any               # customers.CustomerDirectory
+    writer: Any = None           # storage.writer.StorageWriter (its status())
+    delivery: Any = None         # the delivery engine (wake(), status()), when running
+    settings: Any = None         # config.Settings
+    clock: Callable[[], float] = time.time
+    started_at: float = field(default_factory=time.time)
+    extras: dict[str, Any] = field(default_factory=dict)  # per-feature state (rate limiters, keys)
