@@ -310,6 +310,9 @@ class CallTracker:
     def _finish(self, call: Call, changes: Changes) -> None:
         direction = call.direction
         del self.calls[call.callid]
+        if self._alias:
+            for alias in [a for a, target in self._alias.items() if target == call.callid]:
+                del self._alias[alias]
         for uuid in call.legs:
             self._leg_call.pop(uuid, None)
             self._remember(uuid)

@@ -84,14 +84,16 @@ class Tracker:
         return changes
 
     def resync(self, registrations: list[dict], channels: list[dict], now: float,
-               touched_since_connect: set[str] | frozenset = frozenset()) -> ResyncResult:
+               touched_since_connect: set[str] | frozenset = frozenset(), grace: float = 0.0) -> ResyncResult:
         """Align with FreeSWITCH after a (re)connect.
 
         ``channels`` must be taken *after* the event subscription is active,
         so any channel missing from it either ended while we were away or is
         too new for FreeSWITCH's (asynchronously updated) channel table; the
         latter already produced events, which is why legs in
-        ``touched_since_connect`` are never declared lost.
+        ``touched_since_connect`` are never declared lost. ``grace``: legs
+        whose last event is more recent than this (FreeSWITCH time) are kept
+        too, for audits while connected, when the table may lag new channels.
         """
         changes = Changes()
         changes.extensions.extend(self.extensions.load_registrations(registrations, now))
@@ -105,7 +107,8 @@ class Tracker:
                 discovered += 1
                 changes.extend(self.handle(event_from_channel_row(row, now)))
                 self._apply_row_state(row, now, changes)
-        lost = {u for u in known - alive if u not in touched_since_connect}
+        lost = {u for u in known - alive if u not in touched_since_connect
+                and (leg := self.calls.leg(u)) is not None and leg.last_seen <= now - grace}
         lost_legs = [leg for uuid in lost if (leg := self.calls.leg(uuid)) is not None]
         changes.extend(self.calls.lose_legs(lost, int(now)))
         for leg in lost_legs:

@@ -268,3 +268,14 @@ def test_custom_sip_header_is_a_userfield_source():
     t = Tracker()
     crm = _webphone_call(t, **{"sip_h_X-Userfield": "TICKET-42"})
     assert crm[-1].params["userfield"] == "TICKET-42"
+
+
+def test_audit_while_connected_spares_legs_too_new_for_the_channel_table():
+    t = Tracker()
+    did = trunk_leg()
+    a = agent_leg(did, "101")
+    feed(t, [did.create(0), a.create(0), a.ring(0)])  # last events at T0
+    from channel_events import T0
+    assert t.resync([], [], now=T0 + 5, grace=10).lost_legs == 0
+    result = t.resync([], [], now=T0 + 30, grace=10)
+    assert result.lost_legs == 2 and not t.calls.active_calls()
