@@ -16,6 +16,7 @@ from storage.writer import StorageWriter
 
 from .calls import TrackerSettings
 from .config import Settings
+from .delivery import DeliveryEngine, Planner
 from .esl_client import ESLError, EventSocketClient
 from .protocol import Event
 from .tracker import Tracker, parse_rows
@@ -30,14 +31,28 @@ def tracker_settings(settings: Settings) -> TrackerSettings:
     )
 
 
+def crm_planner(settings: Settings) -> Planner:
+    """The delivery engine's plan_for: [[customers]] -> who owns an event and
+    what to send them (ConfigError if the customers are invalid)."""
+    from .customers import CustomerDirectory, parse_customers
+    from .webhooks import planner
+    directory = CustomerDirectory(parse_customers(settings.customers))  # validated at load time
+    return planner(directory, user_agent=settings.delivery.user_agent)
+
+
 class Connector:
     """The running service. ``start()`` returns at once; ``stop()`` flushes."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, planner: Planner | None = None):
         self.settings = settings
         self.db = open_database(settings.storage.url)
         migrate(self.db)
         self.writer = StorageWriter(self.db, commit_window=settings.storage.commit_window)
+        # Delivery: ``planner`` (plan_for(event, call_params) -> DeliveryPlan | None)
+        # replaces the [[customers]] one, for tests and embedding.
+        self.deliverer = DeliveryEngine.from_settings(
+            self.db, planner or crm_planner(settings), settings.delivery)
+        self.writer.on_commit = self.deliverer.wake
         self.tracker = Tracker(tracker_settings(settings))
         fs = settings.freeswitch
         self.client = EventSocketClient(
@@ -53,6 +68,7 @@ class Connector:
 
     def start(self) -> "Connector":
         self.writer.start()
+        self.deliverer.start()
         self.client.start()
         log.info("connector started: FreeSWITCH %s:%s, storage %s", self.settings.freeswitch.host,
                  self.settings.freeswitch.port, self.settings.storage.url.split("@")[-1])
@@ -64,6 +80,7 @@ class Connector:
             self._resync.kill()
         self.client.stop()
         self.writer.stop()
+        self.deliverer.stop()  # in-flight requests finish or time out; the rest stays due
         self.db.close()
         log.info("connector stopped")
 

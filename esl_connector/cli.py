@@ -144,5 +144,104 @@ def demo(calls_per_second, speed, extensions, database, duration) -> None:
     run_demo(numbers, calls_per_second, speed, Path(database).resolve(), duration, echo=click.echo)
 
 
+# -- esl-connector deliveries: the outbox, its attempts, replays ---------------
+
+def _delivery_db(config_path: str):
+    from storage import StorageError, migrate, open_database
+    settings = load_or_exit(config_path)
+    try:
+        db = open_database(settings.storage.url)
+        migrate(db)
+    except StorageError as exc:
+        click.echo(f"esl-connector: storage error: {exc}", err=True)
+        sys.exit(3)
+    return db
+
+
+def _when(epoch: float | None) -> str:
+    import time
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else "-"
+
+
+@main.group()
+def deliveries() -> None:
+    """Inspect and replay CRM deliveries (the outbox and its attempts)."""
+
+
+@deliveries.command("list")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True, help=CONFIG_HELP)
+@click.option("--status", type=click.Choice(["pending", "retrying", "delivered", "dead", "skipped"]))
+@click.option("--customer", help="Customer code.")
+@click.option("--callid", help="One call's events.")
+@click.option("--limit", type=int, default=50, show_default=True)
+def deliveries_list(config_path, status, customer, callid, limit) -> None:
+    """Outbox rows, newest first."""
+    from .delivery_admin import list_deliveries
+    rows = list_deliveries(_delivery_db(config_path), status=status, customer=customer,
+                           callid=callid, limit=limit)
+    click.echo(f"{'ID':>7}  {'STATUS':<9} {'TRIES':>5}  {'EVENT':<13} {'CUSTOMER':<10} "
+               f"{'EXTENSION':<16} {'CREATED':<19}  CALL / LAST ERROR")
+    for r in rows:
+        click.echo(f"{r.id:>7}  {r.status:<9} {r.attempts:>5}  {r.event_type:<13} "
+                   f"{r.customer or '-':<10} {r.extension + '@' + r.domain:<16} "
+                   f"{_when(r.created_at):<19}  {r.callid}" + (f"  {r.last_error}" if r.last_error else ""))
+
+
+@deliveries.command("show")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True, help=CONFIG_HELP)
+@click.argument("key")
+def deliveries_show(config_path, key) -> None:
+    """One row (by id or event id) with every attempt."""
+    import json
+
+    from .delivery_admin import get_delivery
+    detail = get_delivery(_delivery_db(config_path), key)
+    if detail is None:
+        click.echo(f"esl-connector: no outbox row {key}", err=True)
+        sys.exit(1)
+    e = detail.event
+    for label, value in (("id", e.id), ("event id", e.event_id), ("event", e.event_type),
+                         ("call", e.callid), ("extension", f"{e.extension}@{e.domain}"),
+                         ("customer", e.customer or "-"), ("status", e.status),
+                         ("attempts", e.attempts), ("created", _when(e.created_at)),
+                         ("next attempt", _when(e.next_attempt_at) if e.status in ("pending", "retrying") else "-"),
+                         ("delivered", _when(e.delivered_at)), ("last error", e.last_error or "-"),
+                         ("params", json.dumps(e.params, ensure_ascii=False))):
+        click.echo(f"{label + ':':<14}{value}")
+    for a in detail.attempts:
+        result = f"HTTP {a.status_code}" if a.status_code is not None else "no response"
+        click.echo(f"  {_when(a.at)}  {result:<11} {a.latency_ms or 0:>8.1f} ms  {a.url}")
+        for extra in (a.error, a.response_excerpt):
+            if extra:
+                click.echo(f"      {extra[:200]}")
+
+
+@deliveries.command("retry")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True, help=CONFIG_HELP)
+@click.option("--all-dead", is_flag=True, help="Replay every dead letter of --customer.")
+@click.option("--customer", help="Customer code (with --all-dead).")
+@click.argument("key", required=False)
+def deliveries_retry(config_path, all_dead, customer, key) -> None:
+    """Send a row again (by id or event id), or every dead letter of a customer.
+    The running connector picks replayed rows up within its poll interval."""
+    import time
+
+    from .delivery_admin import DeliveryAdminError, retry, retry_all_dead
+    if all_dead == bool(key) or (all_dead and not customer):
+        raise click.UsageError("give an outbox id, or --all-dead --customer CODE")
+    db = _delivery_db(config_path)
+    if all_dead:
+        click.echo(f"{retry_all_dead(db, customer, time.time())} dead deliveries of "
+                   f"{customer} queued again")
+        return
+    try:
+        row = retry(db, key, time.time())
+    except DeliveryAdminError as exc:
+        click.echo(f"esl-connector: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"outbox row {row.id} ({row.event_type}, call {row.callid}) is {row.status}, "
+               f"due now")
+
+
 if __name__ == "__main__":
     main()

@@ -79,12 +79,27 @@ class SimulatorSettings:
 
 
 @dataclass(slots=True)
+class DeliverySettings:
+    """The delivery engine (esl_connector.delivery); times in seconds."""
+
+    workers: int = 32                   # concurrent deliveries, all endpoints together
+    per_endpoint_concurrency: int = 4   # concurrent requests to one scheme://host:port
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    max_age: float = 259200.0           # 3 days: retry until an event is this old, then dead
+    dead_retention: float = 2592000.0   # 30 days: purge dead/skipped rows after this; 0 = keep
+    user_agent: str = ""                # "" = esl-connector/<version>
+    poll_interval: float = 1.0          # look for due retries at least this often
+
+
+@dataclass(slots=True)
 class Settings:
     freeswitch: FreeSwitchSettings = field(default_factory=FreeSwitchSettings)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     storage: StorageSettings = field(default_factory=StorageSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
     # [[customers]] tables, parsed and validated by esl_connector.customers.
     customers: list[dict] = field(default_factory=list)
 
@@ -113,7 +128,7 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     for key in data:
         if key not in names:
-            problems.append(f"{path}.{key}: unknown key (known: {', '.join(sorted(names))})")
+            problems.append(f"{path}.{key}".lstrip(".") + f": unknown key (known: {', '.join(sorted(names))})")
     values = {}
     for name in names:
         if name not in data:
@@ -153,6 +168,28 @@ def _validate(s: Settings, problems: list[str]) -> None:
         parse_extension_range(s.simulator.extensions)
     except ValueError as exc:
         problems.append(f"simulator.extensions: {exc}")
+    _validate_delivery(s.delivery, problems)
+
+
+def _validate_delivery(d: DeliverySettings, problems: list[str]) -> None:
+    for name in ("workers", "per_endpoint_concurrency"):
+        if not 1 <= getattr(d, name) <= 1000:
+            problems.append(f"delivery.{name}: must be between 1 and 1000")
+    for name in ("connect_timeout", "read_timeout", "max_age", "poll_interval"):
+        if getattr(d, name) <= 0:
+            problems.append(f"delivery.{name}: must be > 0")
+    if d.dead_retention < 0:
+        problems.append("delivery.dead_retention: must be >= 0 (0 keeps dead rows forever)")
+    if any(c in d.user_agent for c in "\r\n"):
+        problems.append("delivery.user_agent: must be one line")
+
+
+def _validate_customers(settings: Settings, env, problems: list[str]) -> None:
+    from .customers import parse_customers  # customers builds on this module
+    try:
+        parse_customers(settings.customers, env)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
 
 
 def parse_extension_range(spec: str) -> list[str]:
@@ -182,6 +219,7 @@ def settings_from_dict(data: dict, source: str = "", env: dict | None = None) ->
         if env.get(var):
             setattr(getattr(settings, section), key, env[var])
     _validate(settings, problems)
+    _validate_customers(settings, env, problems)
     if problems:
         raise ConfigError(problems, source)
     return settings

@@ -2,21 +2,32 @@
 
 For the demo, for CRM vendors who want to see exactly what the connector will
 send them, and for the tests: every request is kept (method, path, query,
-headers, body) and printed as one line. ``fail_next(n, status)`` makes the
-next n requests fail, to watch retries.
+the raw query string, headers, the raw body) and printed as one line.
+``fail_next(n, status)`` makes the next n requests fail, to watch retries.
+
+``auth=ReceiverAuth(...)`` makes it demand credentials as a CRM would: Basic,
+Bearer, an API key (header or query parameter) or a real Digest challenge
+(RFC 7616, MD5, qop="auth"). Refused requests get 401 and are kept apart in
+``rejected``. Verifying Standard Webhooks signatures is left to the caller.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import logging
+import re
+import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
-from gevent.pywsgi import WSGIServer
+
+from .http_api import NoDelayWSGIServer
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +43,7 @@ class ReceivedRequest:
     headers: dict[str, str]
     body: bytes
     received_at: float = field(default_factory=time.time)
+    query_string: str = ""  # exactly as received, without the "?"
 
     @property
     def event_type(self) -> str:
@@ -54,14 +66,78 @@ class ReceivedRequest:
         return f"{self.method} {self.customer}/{self.event_type} {shown}"
 
 
+DIGEST_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(slots=True)
+class ReceiverAuth:
+    """Credentials the receiver demands. ``kind``: basic | digest | bearer |
+    api_key (header ``name``, or query parameter ``name`` when ``in_query``)."""
+
+    kind: str
+    username: str = ""
+    password: str = ""
+    token: str = ""
+    name: str = "X-API-Key"
+    in_query: bool = False
+    realm: str = "esl-connector test CRM"
+    _nonces: set = field(default_factory=set, repr=False)
+
+    def challenge(self) -> list[tuple[str, str]]:
+        if self.kind == "digest":
+            nonce = secrets.token_hex(16)
+            self._nonces.add(nonce)
+            value = f'Digest realm="{self.realm}", nonce="{nonce}", qop="auth", algorithm=MD5, opaque="{nonce[:8]}"'
+        elif self.kind == "basic":
+            value = f'Basic realm="{self.realm}"'
+        else:
+            value = "Bearer" if self.kind == "bearer" else f'ApiKey name="{self.name}"'
+        return [("WWW-Authenticate", value)]
+
+    def accepts(self, method: str, path: str, query: str, query_params: dict, headers: dict) -> bool:
+        given = headers.get("Authorization", "")
+        if self.kind == "basic":
+            expected = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+            return hmac.compare_digest(given, f"Basic {expected}")
+        if self.kind == "bearer":
+            return hmac.compare_digest(given, f"Bearer {self.token}")
+        if self.kind == "api_key":
+            value = query_params.get(self.name, "") if self.in_query else headers.get(self.name.title(), "")
+            return hmac.compare_digest(value, self.token)
+        if self.kind == "digest":
+            return self._digest_ok(method, path, query, given)
+        raise ValueError(f"unknown auth kind {self.kind!r}")
+
+    def _digest_ok(self, method: str, path: str, query: str, given: str) -> bool:
+        """RFC 7616 (MD5, qop=auth): response = H(H(A1):nonce:nc:cnonce:qop:H(A2))."""
+        if not given.startswith("Digest "):
+            return False
+        p = {k: quoted or bare for k, quoted, bare in DIGEST_PARAM.findall(given[7:])}
+        target = path + (f"?{query}" if query else "")
+        if (p.get("nonce") not in self._nonces or p.get("username") != self.username
+                or p.get("realm") != self.realm or p.get("qop") != "auth" or unquote(p.get("uri", "")) != target):
+            return False
+        ha1 = _md5(f"{self.username}:{self.realm}:{self.password}")
+        ha2 = _md5(f"{method}:{p['uri']}")
+        expected = _md5(f"{ha1}:{p['nonce']}:{p.get('nc', '')}:{p.get('cnonce', '')}:auth:{ha2}")
+        return hmac.compare_digest(p.get("response", ""), expected)
+
+
 class CrmReceiver:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 on_request: Callable[[ReceivedRequest], None] | None = None):
+                 on_request: Callable[[ReceivedRequest], None] | None = None,
+                 auth: ReceiverAuth | None = None):
         self.requests: list[ReceivedRequest] = []
+        self.rejected: list[ReceivedRequest] = []  # refused with 401 by ``auth``
+        self.auth = auth
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self._on_request = on_request
-        self._server = WSGIServer((host, port), self._app, log=None, error_log=log)
+        self._server = NoDelayWSGIServer((host, port), self._app, log=None, error_log=log)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -72,7 +148,7 @@ class CrmReceiver:
         host, port = self.address
         return f"http://{host}:{port}"
 
-    def start(self) -> "CrmReceiver":
+    def start(self) -> CrmReceiver:
         self._server.start()
         return self
 
@@ -94,13 +170,14 @@ class CrmReceiver:
         if length > MAX_BODY:
             start_response("413 Payload Too Large", [("Content-Type", "application/json")])
             return [b'{"status":"error","message":"body too large"}']
-        body = environ["wsgi.input"].read(length) if length else b""
-        headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
-        if environ.get("CONTENT_TYPE"):
-            headers["Content-Type"] = environ["CONTENT_TYPE"]
-        request = ReceivedRequest(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
-                                  dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)),
-                                  headers, body)
+        request = self._read(environ, length)
+        auth = self.auth
+        if auth is not None and not auth.accepts(request.method, environ.get("PATH_INFO", ""),
+                                                 request.query_string, request.query, request.headers):
+            with self._lock:
+                self.rejected.append(request)
+            start_response("401 Unauthorized", [("Content-Type", "application/json"), *auth.challenge()])
+            return [b'{"status":"error","message":"unauthorized"}']
         with self._lock:
             status = self._failures.pop(0) if self._failures else 200
             if len(self.requests) >= MAX_KEPT:
@@ -111,3 +188,14 @@ class CrmReceiver:
         reply = {"status": "success"} if status == 200 else {"status": "error", "code": status}
         start_response(f"{status} {'OK' if status == 200 else 'Error'}", [("Content-Type", "application/json")])
         return [json.dumps(reply).encode()]
+
+    @staticmethod
+    def _read(environ, length: int) -> ReceivedRequest:
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        query_string = environ.get("QUERY_STRING", "")
+        return ReceivedRequest(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
+                               dict(parse_qsl(query_string, keep_blank_values=True)),
+                               headers, body, query_string=query_string)

@@ -8,7 +8,7 @@ from typing import Any
 
 SINGLE = "single"      # one URL
 FAILOVER = "failover"  # try the next URL on a connection error, timeout or 5xx
-PARALLEL = "parallel"  # send to every URL
+PARALLEL = "parallel"  # send to every URL; delivered when any one returns 2xx
 
 DELIVERED = "delivered"
 RETRY = "retry"
@@ -26,9 +26,10 @@ class WebhookRequest:
     method: str
     url: str
     redacted_url: str
-    params: dict[str, str] = field(default_factory=dict)   # query string
+    # params and body may carry secrets: kept out of repr() so a logged request cannot leak them.
+    params: dict[str, str] = field(default_factory=dict, repr=False)  # query string, in order
     headers: dict[str, str] = field(default_factory=dict)
-    body: bytes | None = None                              # exact bytes (JSON or form)
+    body: bytes | None = field(default=None, repr=False)   # exact bytes (JSON or form)
     auth: Any = None
     endpoint: str = ""  # scheme://host:port, the unit of per-endpoint concurrency
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import peewee
 from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as run_operations
 
 from . import schema_v1
 from .db import StorageError, connected, describe
@@ -50,8 +51,24 @@ def _v1_initial(db: peewee.Database, migrator: SchemaMigrator) -> None:
         db.create_tables(schema_v1.V1_MODELS, safe=False)
 
 
+def _v2_delivery(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    """The delivery engine's columns: the customer an event was planned for
+    (listing and replay by customer), when it was last replayed by hand
+    (its retry age restarts there) and when it stopped being due; an index
+    that walks pending rows in id order."""
+    run_operations(
+        migrator.add_column("outbox", "customer",
+                            peewee.CharField(default="", max_length=64)),
+        migrator.add_column("outbox", "replayed_at", peewee.DoubleField(default=0.0)),
+        migrator.add_column("outbox", "finished_at", peewee.DoubleField(null=True)),
+        migrator.add_index("outbox", ("status", "id"), False),
+        migrator.add_index("outbox", ("customer", "status"), False),
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
+    Migration(2, "delivery: outbox customer, replayed_at, finished_at", _v2_delivery),
 )
 
 

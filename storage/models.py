@@ -109,10 +109,19 @@ class OutboxEvent(BaseModel):
     next_attempt_at = peewee.DoubleField(default=0.0)
     last_error = peewee.TextField(default="")
     delivered_at = peewee.DoubleField(null=True)
+    # v2, for the delivery engine: the customer code the event was last planned
+    # for ("" until then, or when no customer owns the extension), the time of
+    # the last manual replay (the retry age counts from there), and when the
+    # row left pending/retrying (delivered, dead or skipped; for retention).
+    customer = peewee.CharField(default="", max_length=64)
+    replayed_at = peewee.DoubleField(default=0.0)
+    finished_at = peewee.DoubleField(null=True)
 
     class Meta:
         table_name = "outbox"
-        indexes = ((("status", "next_attempt_at"), False),)
+        indexes = ((("status", "next_attempt_at"), False),
+                   (("status", "id"), False),  # v2: pending rows in id order
+                   (("customer", "status"), False))
 
 
 class DeliveryAttempt(BaseModel):

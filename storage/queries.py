@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import peewee
 
+from esl_connector.records import CALL_LOG
+
 from .db import connected
-from .models import OUTBOX_DUE, OUTBOX_STATUSES, Call, Extension, OutboxEvent
+from .models import OUTBOX_DUE, OUTBOX_STATUSES, PENDING, Call, Extension, OutboxEvent
 from .views import StoredCall, StoredEvent, StoredExtension
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,52 @@ def pending_outbox(db: peewee.Database, now: float, limit: int | None = None,
         if len(page) < size:
             return
         last_id = page[-1].id
+
+
+def due_for_delivery(db: peewee.Database, now: float, status: str, *,
+                     after: tuple[float, int] | int | None = None, limit: int = 200,
+                     exclude_customers: Collection[str] = (),
+                     exclude_ids: Collection[int] = ()) -> list[tuple[StoredEvent, dict]]:
+    """One page of ``status`` rows (pending or retrying) the delivery engine may
+    send now, each with its call's CRM pass-through ``params`` ({} when none).
+
+    Pending rows come in id order, paged by id (``after`` = the last id);
+    retrying rows in (next_attempt_at, id) order, paged by that pair. Both walk
+    an index in order (``(status, id)``, ``(status, next_attempt_at)``), so a
+    page costs what it returns, not the size of the backlog.
+
+    Left out: rows not due yet, ``exclude_ids`` (in flight), customers in
+    ``exclude_customers`` (saturated), and, the ordering rule, a call log
+    (``call_answered``) while an earlier event of its call is pending or retrying."""
+    earlier = OutboxEvent.alias("earlier")
+    blocker = earlier.select(earlier.id).where(
+        earlier.callid == OutboxEvent.callid, earlier.id < OutboxEvent.id,
+        earlier.status.in_(OUTBOX_DUE))
+    query = (OutboxEvent.select(*_EVENT_COLUMNS, Call.params.alias("call_params"))
+             .join(Call, peewee.JOIN.LEFT_OUTER, on=(Call.callid == OutboxEvent.callid))
+             .where(OutboxEvent.status == status, OutboxEvent.next_attempt_at <= now,
+                    (OutboxEvent.event_type != CALL_LOG) | ~peewee.fn.EXISTS(blocker)))
+    if status == PENDING:
+        if after is not None:
+            query = query.where(OutboxEvent.id > after)
+        query = query.order_by(OutboxEvent.id)
+    else:
+        if after is not None:
+            at, last_id = after
+            query = query.where((OutboxEvent.next_attempt_at > at)
+                                | ((OutboxEvent.next_attempt_at == at) & (OutboxEvent.id > last_id)))
+        query = query.order_by(OutboxEvent.next_attempt_at, OutboxEvent.id)
+    if exclude_customers:
+        query = query.where(OutboxEvent.customer.not_in(list(exclude_customers)))
+    if exclude_ids:
+        query = query.where(OutboxEvent.id.not_in(list(exclude_ids)))
+    with connected(db):
+        rows = list(query.limit(limit).dicts().execute(db))
+    page = []
+    for row in rows:
+        params = row.pop("call_params")
+        page.append((StoredEvent(**row), params if isinstance(params, dict) else {}))
+    return page
 
 
 def purge_ended_calls(db: peewee.Database, older_than: float, chunk: int = 500) -> int:

@@ -23,6 +23,9 @@ class StoredEvent:
     next_attempt_at: float
     last_error: str
     delivered_at: float | None
+    customer: str = ""  # the customer it was planned for; "" before its first attempt
+    replayed_at: float = 0.0
+    finished_at: float | None = None
 
 
 @dataclass(slots=True)

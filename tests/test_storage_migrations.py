@@ -31,10 +31,10 @@ def _schema(db):
 
 def test_fresh_database_is_migrated_and_rerun_is_a_no_op(db):
     assert current_version(db) == 0
-    assert migrate(db) == latest_version() == 1
-    assert migrate(db) == 1
+    assert migrate(db) == latest_version()
+    assert migrate(db) == latest_version()
     with db.connection_context():
-        assert db.execute_sql("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+        assert db.execute_sql("SELECT COUNT(*) FROM schema_version").fetchone()[0] == latest_version()
     assert db.is_closed()  # migrate() leaves no connection open
     assert {"calls", "extensions", "outbox", "delivery_attempts", "schema_version"} <= set(
         db.get_tables())
@@ -60,7 +60,7 @@ def test_a_newer_database_is_refused(db):
     migrate(db)
     with db.connection_context():
         db.execute_sql("INSERT INTO schema_version VALUES (7, 'from the future', 0)")
-    with pytest.raises(MigrationError, match="version 7.*only knows up to version 1"):
+    with pytest.raises(MigrationError, match=f"version 7.*only knows up to version {latest_version()}"):
         migrate(db)
 
 
@@ -69,7 +69,7 @@ def _add_note(db, migrator):
 
 
 def test_a_v2_migration_adds_a_column_to_an_existing_v1_database(db):
-    migrate(db)
+    migrate(db, MIGRATIONS[:1])
     with db.connection_context():
         db.execute_sql("INSERT INTO calls (callid, node, direction, state, phone, extension, "
                        "domain, extensions, started_at, answered_at, ended_at, calldate, "
@@ -77,13 +77,13 @@ def test_a_v2_migration_adds_a_column_to_an_existing_v1_database(db):
                        "userfield, legs, params, created_at, updated_at) VALUES ('c1', '', "
                        "'inbound', 'ended', '', '', '', '[]', 0, 0, 0, '', '', '', 0, 0, '', "
                        "'[]', '', '[]', '{}', 0, 0)")
-    v2 = MIGRATIONS + (Migration(2, "call note", _add_note),)
+    v2 = MIGRATIONS[:1] + (Migration(2, "call note", _add_note),)
     assert migrate(db, v2) == 2
     assert migrate(db, v2) == 2
     with db.connection_context():
         assert db.execute_sql("SELECT callid, note FROM calls").fetchall() == [("c1", "")]
     with pytest.raises(MigrationError, match="version 2"):
-        migrate(db)  # the old code refuses the upgraded database
+        migrate(db, MIGRATIONS[:1])  # the old code refuses the upgraded database
 
 
 def test_a_failing_migration_leaves_the_previous_version(db):
@@ -91,9 +91,9 @@ def test_a_failing_migration_leaves_the_previous_version(db):
         db.execute_sql("CREATE TABLE half_done (x INTEGER)")
         db.execute_sql("THIS IS NOT SQL")
 
-    migrate(db)
+    migrate(db, MIGRATIONS[:1])
     with pytest.raises(MigrationError, match="migration 2"):
-        migrate(db, MIGRATIONS + (Migration(2, "broken", broken),))
+        migrate(db, MIGRATIONS[:1] + (Migration(2, "broken", broken),))
     assert current_version(db) == 1
     assert "half_done" not in db.get_tables()
 

@@ -1,0 +1,127 @@
+"""Looking at deliveries and acting on them: the layer under
+``esl-connector deliveries ...`` and, later, the status API and the TUI.
+
+Every function takes the database explicitly and returns plain dataclasses.
+They only write the outbox row (never send anything): a replayed row becomes
+due, and the running engine picks it up within ``poll_interval`` (another
+process) or at once (``engine.wake()`` in the same process).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import peewee
+
+from storage.db import connected
+from storage.models import DEAD, DELIVERED, OUTBOX_DUE, PENDING, SKIPPED, DeliveryAttempt, OutboxEvent
+from storage.views import StoredEvent
+
+_EVENT_COLUMNS = [OutboxEvent._meta.fields[n] for n in StoredEvent.__slots__]
+FINISHED = (DELIVERED, DEAD, SKIPPED)
+
+
+class DeliveryAdminError(Exception):
+    """The request cannot be done (unknown row...); the message says why."""
+
+
+@dataclass(slots=True)
+class StoredAttempt:
+    id: int
+    at: float
+    url: str  # secrets redacted
+    status_code: int | None
+    latency_ms: float | None
+    error: str
+    response_excerpt: str
+
+
+@dataclass(slots=True)
+class DeliveryDetail:
+    event: StoredEvent
+    attempts: list[StoredAttempt] = field(default_factory=list)  # oldest first
+
+
+def _events(db, query) -> list[StoredEvent]:
+    with connected(db):
+        return [StoredEvent(**row) for row in query.dicts().execute(db)]
+
+
+def list_deliveries(db: peewee.Database, status: str | None = None, customer: str | None = None,
+                    callid: str | None = None, limit: int = 50,
+                    before_id: int | None = None) -> list[StoredEvent]:
+    """Outbox rows, newest first, filtered; page on with ``before_id``."""
+    query = OutboxEvent.select(*_EVENT_COLUMNS)
+    if status:
+        query = query.where(OutboxEvent.status == status)
+    if customer is not None:
+        query = query.where(OutboxEvent.customer == customer)
+    if callid:
+        query = query.where(OutboxEvent.callid == callid)
+    if before_id is not None:
+        query = query.where(OutboxEvent.id < before_id)
+    return _events(db, query.order_by(OutboxEvent.id.desc()).limit(limit))
+
+
+def get_delivery(db: peewee.Database, key: int | str) -> DeliveryDetail | None:
+    """One row by id or by event_id, with every attempt recorded for it."""
+    key = str(key).strip()
+    where = OutboxEvent.id == int(key) if key.isdigit() else OutboxEvent.event_id == key
+    events = _events(db, OutboxEvent.select(*_EVENT_COLUMNS).where(where))
+    if not events:
+        return None
+    query = (DeliveryAttempt.select(DeliveryAttempt.id, DeliveryAttempt.at, DeliveryAttempt.url,
+                                    DeliveryAttempt.status_code, DeliveryAttempt.latency_ms,
+                                    DeliveryAttempt.error, DeliveryAttempt.response_excerpt)
+             .where(DeliveryAttempt.outbox == events[0].id).order_by(DeliveryAttempt.id))
+    with connected(db):
+        attempts = [StoredAttempt(**row) for row in query.dicts().execute(db)]
+    return DeliveryDetail(events[0], attempts)
+
+
+def retry(db: peewee.Database, key: int | str, now: float) -> StoredEvent:
+    """Send one row again. A delivered, dead or skipped row is replayed: it
+    becomes pending with a fresh retry schedule (its age counts from now). A
+    row still pending or retrying is only made due now."""
+    detail = get_delivery(db, key)
+    if detail is None:
+        raise DeliveryAdminError(f"no outbox row {key}")
+    row_id = detail.event.id
+    with connected(db), db.atomic():
+        (OutboxEvent.update(**_replayed(now)).where(OutboxEvent.id == row_id,
+                                                    OutboxEvent.status.in_(FINISHED))
+         .execute(db))
+        (OutboxEvent.update(next_attempt_at=now)
+         .where(OutboxEvent.id == row_id, OutboxEvent.status.in_(OUTBOX_DUE)).execute(db))
+    return get_delivery(db, row_id).event
+
+
+def retry_all_dead(db: peewee.Database, customer: str, now: float) -> int:
+    """Replay every dead letter of ``customer``; the number of rows."""
+    with connected(db), db.atomic():
+        return (OutboxEvent.update(**_replayed(now))
+                .where(OutboxEvent.status == DEAD, OutboxEvent.customer == customer)
+                .execute(db))
+
+
+def _replayed(now: float) -> dict:
+    return {"status": PENDING, "attempts": 0, "next_attempt_at": now, "replayed_at": now,
+            "last_error": "", "delivered_at": None, "finished_at": None}
+
+
+def purge_finished(db: peewee.Database, older_than: float, chunk: int = 500) -> int:
+    """Delete dead and skipped rows (with their attempts) that ended before
+    ``older_than``; the number deleted. Delivered rows go with their call
+    (storage.queries.purge_ended_calls)."""
+    candidates = (OutboxEvent.select(OutboxEvent.id)
+                  .where(OutboxEvent.status.in_((DEAD, SKIPPED)),
+                         OutboxEvent.finished_at < older_than).limit(chunk))
+    deleted = 0
+    with connected(db):
+        while True:
+            with db.atomic():
+                ids = [row[0] for row in candidates.tuples().execute(db)]
+                if not ids:
+                    return deleted
+                DeliveryAttempt.delete().where(DeliveryAttempt.outbox.in_(ids)).execute(db)
+                deleted += OutboxEvent.delete().where(OutboxEvent.id.in_(ids)).execute(db)

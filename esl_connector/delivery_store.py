@@ -1,0 +1,114 @@
+"""The delivery engine's writes: what an outcome does to an outbox row.
+
+``transition_for`` is pure (outcome + row + clock -> new state);
+``apply_transition`` writes the new state and the attempt log in ONE
+transaction, and only if the row is still where the engine left it (due, same
+attempt count): a row is never marked twice. Each function runs on the
+engine's database thread and takes the database explicitly.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import peewee
+
+from storage.models import (
+    DEAD,
+    DELIVERED,
+    OUTBOX_DUE,
+    RETRYING,
+    SKIPPED,
+    DeliveryAttempt,
+    OutboxEvent,
+)
+from storage.views import StoredEvent
+
+from . import webhook_types as wt
+from .retry_schedule import RetrySchedule, format_duration
+
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(slots=True)
+class Transition:
+    """The new state of one outbox row after a delivery, and its attempt log."""
+
+    outbox_id: int
+    expect_attempts: int  # the row's attempts when it was picked (optimistic check)
+    status: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str
+    customer: str
+    delivered_at: float | None = None
+    finished_at: float | None = None
+    log: list[wt.AttemptResult] = field(default_factory=list)
+
+
+def transition_for(event: StoredEvent, customer: str, outcome: wt.Outcome, now: float,
+                   schedule: RetrySchedule, rng: random.Random | None = None) -> Transition:
+    attempts = event.attempts + 1
+    t = Transition(event.id, event.attempts, RETRYING, attempts, event.next_attempt_at,
+                   outcome.reason[:MAX_ERROR_CHARS], customer, log=list(outcome.attempts))
+    if outcome.verdict == wt.DELIVERED:
+        t.status, t.delivered_at, t.finished_at, t.last_error = DELIVERED, now, now, ""
+    elif outcome.verdict == wt.GIVE_UP:
+        t.status, t.finished_at = DEAD, now
+        t.last_error = f"permanent failure: {outcome.reason}"[:MAX_ERROR_CHARS]
+    else:
+        origin = max(event.created_at, event.replayed_at)
+        at = schedule.next_attempt(attempts, origin, now, outcome.retry_after, rng)
+        if at is None:
+            t.status, t.finished_at = DEAD, now
+            t.last_error = (f"gave up after {attempts} attempt{'s' if attempts > 1 else ''} in "
+                            f"{format_duration(now - origin)}: {outcome.reason}")[:MAX_ERROR_CHARS]
+        else:
+            t.next_attempt_at = at
+    return t
+
+
+def apply_transition(db: peewee.Database, t: Transition) -> bool:
+    """Write ``t``; False if the row had changed meanwhile (then only the
+    attempt log is written: those requests were sent all the same)."""
+    db.connect(reuse_if_open=True)
+    with db.atomic():
+        updated = (OutboxEvent.update(status=t.status, attempts=t.attempts,
+                                      next_attempt_at=t.next_attempt_at,
+                                      last_error=t.last_error, customer=t.customer,
+                                      delivered_at=t.delivered_at, finished_at=t.finished_at)
+                   .where(OutboxEvent.id == t.outbox_id, OutboxEvent.status.in_(OUTBOX_DUE),
+                          OutboxEvent.attempts == t.expect_attempts)
+                   .execute(db))
+        if t.log:
+            DeliveryAttempt.insert_many([
+                {"outbox": t.outbox_id, "at": a.started_at, "url": a.url,
+                 "status_code": a.status_code, "latency_ms": a.latency_ms,
+                 "error": a.error[:MAX_ERROR_CHARS], "response_excerpt": a.response_excerpt}
+                for a in t.log]).execute(db)
+    return bool(updated)
+
+
+def mark_skipped(db: peewee.Database, events: list[StoredEvent], now: float) -> None:
+    """Rows no customer owns: never sent, kept visible with the reason."""
+    db.connect(reuse_if_open=True)
+    with db.atomic():
+        for event in events:
+            (OutboxEvent.update(status=SKIPPED, finished_at=now, customer="",
+                                last_error=f"no customer owns extension "
+                                           f"{event.extension}@{event.domain}")
+             .where(OutboxEvent.id == event.id, OutboxEvent.status.in_(OUTBOX_DUE))
+             .execute(db))
+
+
+def stamp_customers(db: peewee.Database, customers: dict[int, str]) -> None:
+    """Record which customer rows belong to, so the due query can leave out
+    a saturated customer's backlog without planning it again."""
+    by_customer: dict[str, list[int]] = {}
+    for row_id, customer in customers.items():
+        by_customer.setdefault(customer, []).append(row_id)
+    db.connect(reuse_if_open=True)
+    with db.atomic():
+        for customer, ids in by_customer.items():
+            OutboxEvent.update(customer=customer).where(OutboxEvent.id.in_(ids)).execute(db)

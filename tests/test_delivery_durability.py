@@ -1,0 +1,130 @@
+"""Restarts and outages: the Connector stopped with pending and retrying rows
+delivers each event exactly once after a restart; a CRM down for the whole
+run while calls keep coming loses nothing, keeps memory bounded, and gets
+everything in order per call when it returns."""
+
+import time
+from collections import Counter
+
+import gevent
+import pytest
+
+from esl_connector import delivery as delivery_module
+from esl_connector.app import Connector
+from esl_connector.config import settings_from_dict
+from esl_connector.delivery import DeliveryEngine
+from esl_connector.records import CALL_LOG, INCOMING_CALL, Changes
+from storage import queries
+from storage.writer import StorageWriter
+
+from delivery_fixtures import FakeClock, ScriptedCrm, crm_event, new_db, planner, wait_until
+
+
+def settings(db_path, **delivery):
+    return settings_from_dict({
+        "freeswitch": {"host": "127.0.0.1", "port": 1, "connect_timeout": 0.2},
+        "storage": {"url": f"sqlite:///{db_path}", "commit_window": 0.01},
+        "delivery": {"poll_interval": 0.05, **delivery}}, env={})
+
+
+def statuses(db):
+    return Counter({status: n for status, n in queries.outbox_counts(db).items() if n})
+
+
+def delivered_once(crm, event_ids):
+    answered = Counter(r.headers["X-Event-Id"] for r, status in crm.answered if status == 200)
+    return all(answered[e] == 1 for e in event_ids) and sum(answered.values()) == len(event_ids)
+
+
+@pytest.fixture
+def crm():
+    server = ScriptedCrm().start()
+    yield server
+    server.stop()
+
+
+def test_restart_with_pending_and_retrying_rows_delivers_each_event_exactly_once(tmp_path, crm):
+    def slow_and_failing_at_first(request):
+        gevent.sleep(0.02)
+        return (503, {}) if len(crm.requests) % 3 == 0 and len(crm.requests) < 12 else None
+    crm.policy = slow_and_failing_at_first
+    plan_for = planner({"101": ("acme", crm.url)})
+    path = tmp_path / "restart.db"
+    connector = Connector(settings(path, workers=1, per_endpoint_concurrency=1), plan_for).start()
+    for i in range(30):
+        connector.writer.submit(Changes(crm_events=[crm_event(f"call-{i}", INCOMING_CALL),
+                                                    crm_event(f"call-{i}", CALL_LOG)]))
+    wait_until(lambda: statuses(connector.db)["retrying"] >= 2, what="some rows retrying")
+    connector.stop()
+    before = statuses(connector.db)
+    assert before["pending"] > 0 and before["retrying"] > 0, before
+
+    crm.policy = None  # healthy from now on
+    restarted = Connector(settings(path), plan_for)
+    restarted.deliverer.clock = lambda: time.time() + 3600  # an hour later: retries are due
+    restarted.start()
+    try:
+        wait_until(lambda: statuses(restarted.db) == {"delivered": 60}, timeout=10,
+                   what=f"all delivered {statuses(restarted.db)} {restarted.deliverer.status()}")
+        ids = [e.event_id for e in queries.list_outbox(restarted.db, limit=100)]
+        assert delivered_once(crm, ids)
+    finally:
+        restarted.stop()
+
+
+def test_a_crm_down_for_the_whole_run_loses_nothing_and_gets_all_in_order(tmp_path,
+                                                                          monkeypatch):
+    down = ScriptedCrm().start()
+    port = down.port
+    down.stop()  # nothing listens: every attempt is a connection error
+    clock = FakeClock()
+    db = new_db(tmp_path / "outage.db")
+    page_sizes = []
+
+    def spy(*args, **kwargs):
+        page = queries.due_for_delivery(*args, **kwargs)
+        page_sizes.append(len(page))
+        return page
+    monkeypatch.setattr(delivery_module, "due_for_delivery", spy)
+    engine = DeliveryEngine(db, planner({"101": ("acme", f"http://127.0.0.1:{port}")}),
+                            workers=8, per_endpoint=4, page_size=50, poll_interval=0.02,
+                            clock=clock, connect_timeout=0.5)
+    writer = StorageWriter(db, commit_window=0.01, on_commit=engine.wake)
+    writer.start()
+    engine.start()
+    peak = [0]
+    watcher = gevent.spawn(lambda: [peak.__setitem__(0, max(peak[0], engine.status().in_flight))
+                                    or gevent.sleep(0.001) for _ in iter(int, 1)])
+    try:
+        for i in range(300):  # calls keep coming, the clock moves on: retries during the outage
+            writer.submit(Changes(crm_events=[crm_event(f"call-{i:03d}", INCOMING_CALL)]))
+            writer.submit(Changes(crm_events=[crm_event(f"call-{i:03d}", CALL_LOG)]))
+            if i % 50 == 49:
+                clock.advance(30)
+                gevent.sleep(0.05)
+        assert writer.flush(5)
+        wait_until(lambda: statuses(db)["retrying"] == 300 and engine.status().in_flight == 0,
+                   timeout=10, what=f"every call event tried {statuses(db)} {engine.status()}")
+        # the call logs wait behind their calls' events
+        assert statuses(db) == {"retrying": 300, "pending": 300}
+        assert all(e.attempts >= 1 for e in queries.list_outbox(db, status="retrying", limit=300))
+        assert peak[0] <= 8 and max(page_sizes) <= 50
+
+        crm = ScriptedCrm(port=port).start()  # the CRM is back
+        try:
+            clock.advance(86400)
+            engine.wake()
+            wait_until(lambda: statuses(db) == {"delivered": 600}, timeout=15, what="all delivered")
+            ids = [e.event_id for e in queries.list_outbox(db, limit=1000)]
+            assert delivered_once(crm, ids)
+            order = [(r.event_type, r.query.get("callid") or r.json()["callid"])
+                     for r in crm.requests]
+            for i in range(300):
+                call = f"call-{i:03d}"
+                assert order.index((INCOMING_CALL, call)) < order.index((CALL_LOG, call))
+        finally:
+            crm.stop()
+    finally:
+        watcher.kill()
+        engine.stop(timeout=2)
+        writer.stop()
