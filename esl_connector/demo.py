@@ -13,12 +13,13 @@ from typing import Callable
 
 import gevent
 
-from storage import queries
-
 from .app import Connector
 from .config import settings_from_dict
 from .crm_receiver import CrmReceiver
 from .simulator import Simulator, run_traffic
+
+
+DEMO_SECRET = "demo-secret"
 
 
 def demo_settings(db_path: Path, sim_port: int, receiver_url: str, extensions: list[str]) -> dict:
@@ -26,45 +27,43 @@ def demo_settings(db_path: Path, sim_port: int, receiver_url: str, extensions: l
         "freeswitch": {"host": "127.0.0.1", "port": sim_port, "password": "ClueCon", "resync_delay": 0.2},
         "storage": {"url": f"sqlite:///{db_path}", "commit_window": 0.1},
         "logging": {"level": "WARNING"},
+        "customers": [{"code": "demo", "domain_crm": receiver_url, "secret": DEMO_SECRET,
+                       "extensions": ",".join(extensions)}],
     }
 
 
-def format_event(row) -> str:
-    p = row.params
-    when = time.strftime("%H:%M:%S", time.localtime(row.created_at))
-    if row.event_type == "call_answered":
+def format_request(request) -> str:
+    """One line per webhook the CRM received, as the CRM saw it."""
+    p = dict(request.query)
+    p.pop("secret", None)
+    body = request.json() if request.body else None
+    if isinstance(body, dict):
+        p.update(body)
+    when = time.strftime("%H:%M:%S", time.localtime(request.received_at))
+    detail = ""
+    if request.event_type == "call_answered":
         detail = (f"status={p.get('status')} duration={p.get('duration')}s billsec={p.get('billsec')}s"
                   + (f" userfield={p['userfield']}" if p.get("userfield") else "")
-                  + (" recording" if p.get("recording") else ""))
-    else:
-        detail = ""
-    return (f"{when}  {row.event_type:<14} ext {row.extension:<5} phone {p.get('phone', ''):<11} "
-            f"call {row.callid[:8]}  {detail}").rstrip()
-
-
-def follow_outbox(connector: Connector, echo: Callable[[str], None], stop: gevent.event.Event) -> None:
-    last_id = 0
-    while not stop.is_set():
-        rows = [r for r in reversed(queries.list_outbox(connector.db, limit=200)) if r.id > last_id]
-        for row in rows:
-            echo(format_event(row))
-            last_id = row.id
-        stop.wait(0.5)
+                  + (" +recording" if p.get("recording") else ""))
+    return (f"{when}  {request.method:<4} {request.customer}/{request.event_type:<14} ext {p.get('extension', ''):<5} "
+            f"phone {p.get('phone', ''):<11} call {str(p.get('callid', ''))[:8]}  {detail}").rstrip()
 
 
 def run_demo(extensions: list[str], calls_per_second: float, speed: float, db_path: Path,
              duration: float | None, echo: Callable[[str], None] = print) -> None:
-    receiver = CrmReceiver().start()
+    for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+        stale.unlink(missing_ok=True)  # each demo starts empty: old events would go to a new receiver
+    receiver = CrmReceiver(on_request=lambda request: echo(format_request(request))).start()
     sim = Simulator(speed=speed, extensions=extensions).start()
     sim.pbx.register_all()
     settings = settings_from_dict(demo_settings(db_path, sim.address[1], receiver.url, extensions), "demo")
     connector = Connector(settings).start()
     echo(f"FreeSWITCH simulator on 127.0.0.1:{sim.address[1]} ({len(extensions)} extensions), "
          f"CRM receiver on {receiver.url}, database {db_path}")
-    echo(f"Generating {calls_per_second} calls/s at {speed}x speed. Ctrl-C to stop.")
+    echo(f"Generating {calls_per_second} calls/s at {speed}x speed. Each line is a webhook the CRM "
+         f"received. Ctrl-C to stop.")
     stop = gevent.event.Event()
-    workers = [gevent.spawn(follow_outbox, connector, echo, stop),
-               gevent.spawn(run_traffic, sim.pbx, calls_per_second, extensions, None, None)]
+    workers = [gevent.spawn(run_traffic, sim.pbx, calls_per_second, extensions, None, None)]
     try:
         if duration is None:
             import signal
@@ -75,8 +74,7 @@ def run_demo(extensions: list[str], calls_per_second: float, speed: float, db_pa
             stop.wait(duration)
     finally:
         stop.set()
-        gevent.killall(workers[1:])
+        gevent.killall(workers)
         connector.stop()
-        workers[0].join(2)
         sim.stop()
         receiver.stop()

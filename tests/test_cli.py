@@ -91,3 +91,14 @@ def test_simulate_serves_the_event_socket(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_demo_shows_the_webhooks_a_crm_receives(tmp_path):
+    out = cli("demo", "--duration", "4", "--speed", "20", "--calls-per-second", "1",
+              "--database", str(tmp_path / "demo.db"), timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "CRM receiver on http://127.0.0.1:" in lines[0]
+    kinds = {line.split()[2].split("/")[1] for line in lines[2:] if "demo/" in line}
+    assert {"incoming_call", "call_answered"} <= kinds, out.stdout
+    assert "Traceback" not in out.stderr
