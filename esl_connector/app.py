@@ -23,6 +23,10 @@ from .tracker import Tracker, parse_rows
 
 log = logging.getLogger(__name__)
 
+# An audit never declares lost a leg with events this recent (FreeSWITCH's
+# channel table lags new channels).
+AUDIT_GRACE_SECONDS = 10.0
+
 
 def tracker_settings(settings: Settings) -> TrackerSettings:
     return TrackerSettings(
@@ -115,20 +119,33 @@ class Connector:
         return time.time()
 
     def _resync_state(self) -> None:
-        """Rebuild extensions and calls from FreeSWITCH after a (re)connect.
-        Waits ``resync_delay`` first: ``show channels`` reads a table that
+        """Rebuild extensions and calls from FreeSWITCH after a (re)connect,
+        then audit them every ``audit_interval`` while connected. Waits
+        ``resync_delay`` first: ``show channels`` reads a table that
         FreeSWITCH updates asynchronously."""
         gevent.sleep(self.settings.freeswitch.resync_delay)
+        if not self._reconcile(grace=0.0):
+            return
+        interval = self.settings.freeswitch.audit_interval
+        while interval > 0:
+            self._touched = set()
+            gevent.sleep(interval)
+            self._reconcile(grace=AUDIT_GRACE_SECONDS)
+
+    def _reconcile(self, grace: float) -> bool:
+        """One comparison of the tracker with FreeSWITCH's live state. An
+        audit catches what a lost event left behind (FreeSWITCH drops events
+        for a listener that falls behind: "Lost N events")."""
         try:
             registrations = parse_rows(self.client.api("show registrations as json"))
             channels = parse_rows(self.client.api("show channels as json"))
             now = self._freeswitch_now()
         except (ESLError, ValueError) as exc:
-            log.warning("could not read FreeSWITCH state after connecting (%s); "
-                        "presence will fill in from new events", exc)
-            return
-        result = self.tracker.resync(registrations, channels, now, self._touched or set())
+            log.warning("could not read FreeSWITCH state (%s); presence will fill in from new events", exc)
+            return False
+        result = self.tracker.resync(registrations, channels, now, self._touched or set(), grace=grace)
         self._touched = None
         self.resyncs += 1
         if result.changes:
             self.writer.submit(result.changes)
+        return True

@@ -49,6 +49,7 @@ class FreeSwitchSettings:
     heartbeat_timeout: float = 40.0
     reconnect_max_delay: float = 30.0
     resync_delay: float = 1.0
+    audit_interval: float = 300.0
 
 
 @dataclass(slots=True)
@@ -154,6 +155,8 @@ def _validate(s: Settings, problems: list[str]) -> None:
     for name in ("connect_timeout", "command_timeout", "heartbeat_timeout", "reconnect_max_delay"):
         if getattr(fs, name) <= 0:
             problems.append(f"freeswitch.{name}: must be > 0")
+    if fs.audit_interval < 0 or fs.resync_delay < 0:
+        problems.append("freeswitch.audit_interval and freeswitch.resync_delay: must be >= 0")
     try:
         re.compile(s.tracker.extension_pattern)
     except re.error as exc:

@@ -143,3 +143,19 @@ def test_freeswitch_restart_closes_the_calls_it_forgot(sim, connector):
     wait_until(lambda: connector.writer.flush(1) and {
         e.extension: e.state for e in queries.list_extensions(connector.db)}.get("101") == "idle",
         what="101 idle: its call is gone, its registration survived (sofia keeps it in its database)")
+
+
+def test_periodic_audit_closes_a_call_whose_hangup_event_was_lost(sim, tmp_path):
+    host, port = sim.address
+    connector = start_connector(tmp_path / "audit.db", host, port, freeswitch={"audit_interval": 0.3})
+    try:
+        call = _ringing_call(sim, talk_time=600.0)
+        wait_outbox(connector, 1)
+        wait_until(lambda: call.legs.get("agent:101") is not None and call.legs["agent:101"].answered,
+                   what="answer")
+        sim.pbx.restart()  # the channels vanish and no event says so; the socket stays up
+        rows = wait_outbox(connector, 2, timeout=15)
+        assert [kind for kind, _ in rows] == ["incoming_call", "call_answered"]
+        assert connector.client.status().reconnects == 0
+    finally:
+        connector.stop()
