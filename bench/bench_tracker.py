@@ -30,7 +30,7 @@ def copies(data: bytes, count: int):
     body = data[first:]
     for i in range(count):
         tag = b"%08x" % i
-        yield UUID.sub(lambda m: tag + m.group(0)[8:], body)
+        yield UUID.sub(lambda m, tag=tag: tag + m.group(0)[8:], body)
 
 
 def run(fmt: str, calls: int) -> None:

@@ -70,7 +70,7 @@ class Connector:
         self._stopping = False
         self.resyncs = 0
 
-    def start(self) -> "Connector":
+    def start(self) -> Connector:
         self.writer.start()
         self.deliverer.start()
         self.client.start()

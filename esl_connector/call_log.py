@@ -89,7 +89,8 @@ def talk_seconds(legs: list[Leg]) -> int:
 
 def call_bounds(legs: list[Leg]) -> tuple[int, int]:
     """(start_epoch of the first leg, end_epoch of the last leg)."""
-    starts = [leg.start_epoch or int(leg.created_at) for leg in legs if leg.start_epoch or leg.created_at]
+    starts = [leg.start_epoch or int(leg.created_at) for leg in legs
+              if leg.start_epoch or leg.created_at]
     ends = [leg.end_epoch for leg in legs if leg.end_epoch]
     start = min(starts) if starts else 0
     end = max(ends) if ends else start
@@ -107,7 +108,8 @@ def calldate(root: Leg | None, start_epoch: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start_epoch)) if start_epoch else ""
 
 
-def decide(direction: str, extension_legs: list[Leg], external_legs: list[Leg], root: Leg | None) -> tuple[str, list[Leg]]:
+def decide(direction: str, extension_legs: list[Leg], external_legs: list[Leg],
+           root: Leg | None) -> tuple[str, list[Leg]]:
     """(status, talking legs) for a finished call."""
     if direction == INBOUND:
         rung = [leg for leg in extension_legs if leg.direction == "outbound"] or extension_legs

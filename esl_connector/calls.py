@@ -36,16 +36,31 @@ from dataclasses import dataclass, field
 
 from . import call_log
 from .legs import (
-    DEFAULT_EXTENSION_PATTERN, Leg, apply_answer, apply_hangup_complete,
-    apply_progress, event_time, identify_extension, leg_from_event,
+    DEFAULT_EXTENSION_PATTERN,
+    Leg,
+    apply_answer,
+    apply_hangup_complete,
+    apply_progress,
+    event_time,
+    identify_extension,
+    leg_from_event,
 )
 from .originate_jobs import OriginateFailure
 from .protocol import Event
-from .subscription import CHANNEL_EVENTS
 from .records import (
-    CALL_LOG, CLICK_TO_CALL, INBOUND, INCOMING_CALL, INTERNAL, OUTBOUND,
-    OUTGOING_CALL, UNKNOWN, CallRecord, Changes, CrmEvent,
+    CALL_LOG,
+    CLICK_TO_CALL,
+    INBOUND,
+    INCOMING_CALL,
+    INTERNAL,
+    OUTBOUND,
+    OUTGOING_CALL,
+    UNKNOWN,
+    CallRecord,
+    Changes,
+    CrmEvent,
 )
+from .subscription import CHANNEL_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +163,7 @@ class CallTracker:
             changes.calls.append(self.record(call))
         return changes
 
-    def originate_failed(self, failure: "OriginateFailure", event: Event) -> Changes:
+    def originate_failed(self, failure: OriginateFailure, event: Event) -> Changes:
         """A click-to-call whose agent channel was never created: its call log
         (FAILED, BUSY or NO ANSWER from the job's cause) is the only event."""
         changes = Changes()
@@ -268,7 +283,7 @@ class CallTracker:
         self.last_call = recipient
         self._merged.append(CallRecord(  # closes the stored internal call; its legs live on
             callid=donor.callid, direction=INTERNAL, state="ended", hangup_cause="MERGED",
-            node=donor.node, legs=list(donor.legs), started_at=min(l.created_at for l in donor.legs.values())))
+            node=donor.node, legs=list(donor.legs), started_at=min(leg.created_at for leg in donor.legs.values())))
 
     def _notify(self, call: Call, event: Event, changes: Changes) -> None:
         """Emit what the call's legs now warrant. Re-checked on every event, so
@@ -341,7 +356,8 @@ class CallTracker:
 
     @staticmethod
     def _signature(call: Call) -> tuple:
-        return (call.direction, tuple((l.uuid, bool(l.ringing_at), l.answered, l.hungup) for l in call.legs.values()),
+        legs = tuple((leg.uuid, bool(leg.ringing_at), leg.answered, leg.hungup) for leg in call.legs.values())
+        return (call.direction, legs,
                 len(call.recordings))
 
     def record(self, call: Call) -> CallRecord:
@@ -356,7 +372,7 @@ class CallTracker:
         answered = [leg.answered_at for leg in (talking if finished else ext_out or ext_legs) if leg.answered_at]
         return CallRecord(
             callid=call.callid, direction=direction,
-            state="ended" if finished else ("active" if any(l.answered for l in call.legs.values()) else "ringing"),
+            state="ended" if finished else ("active" if any(leg.answered for leg in call.legs.values()) else "ringing"),
             phone=self._phone(call), extension=agent.extension if agent else "",
             domain=agent.domain if agent else "",
             extensions=list(dict.fromkeys(leg.extension for leg in ext_legs)),

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
-
 from .http_api import NoDelayWSGIServer
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,8 @@ class ReceivedRequest:
         return json.loads(self.body) if self.body else None
 
     def summary(self) -> str:
-        data = self.json() if self.body and self.headers.get("Content-Type", "").startswith("application/json") else None
+        is_json = self.headers.get("Content-Type", "").startswith("application/json")
+        data = self.json() if self.body and is_json else None
         fields = {k: v for k, v in self.query.items() if k != "secret"}
         if isinstance(data, dict):
             fields.update(data)

@@ -8,8 +8,8 @@ events; a local CRM receiver shows what a CRM gets. One line per CRM event.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import gevent
 
@@ -17,7 +17,6 @@ from .app import Connector
 from .config import settings_from_dict
 from .crm_receiver import CrmReceiver
 from .simulator import Simulator, run_traffic
-
 
 DEMO_SECRET = "demo-secret"
 

@@ -130,7 +130,7 @@ class HttpServer:
         host, port = self.address
         return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
-    def start(self) -> "HttpServer":
+    def start(self) -> HttpServer:
         self._server.start()
         log.info("HTTP API listening on %s", self.url)
         return self

@@ -40,7 +40,7 @@ class ProtocolError(Exception):
     one, so nothing already received is lost); raised by ``parse_event`` only
     that one event is bad."""
 
-    def __init__(self, message: str, frames: list["Frame"] | None = None):
+    def __init__(self, message: str, frames: list[Frame] | None = None):
         super().__init__(message)
         self.frames = frames or []
 

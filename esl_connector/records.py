@@ -103,7 +103,7 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(self.calls or self.crm_events or self.extensions)
 
-    def extend(self, other: "Changes") -> None:
+    def extend(self, other: Changes) -> None:
         self.calls.extend(other.calls)
         self.crm_events.extend(other.crm_events)
         self.extensions.extend(other.extensions)

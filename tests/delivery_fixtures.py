@@ -11,9 +11,9 @@ from urllib.parse import parse_qsl
 
 import gevent
 from gevent.event import Event
-from esl_connector.http_api import NoDelayWSGIServer
 
 from esl_connector.crm_receiver import ReceivedRequest
+from esl_connector.http_api import NoDelayWSGIServer
 from esl_connector.records import CALL_LOG, CrmEvent
 from esl_connector.webhook_types import SINGLE, DeliveryPlan, WebhookRequest
 from storage.batch import write_batch

@@ -4,10 +4,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-
-import pytest
 
 from esl_connector.simulator import Simulator
 from storage import open_database, queries

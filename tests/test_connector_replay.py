@@ -3,6 +3,7 @@ connector: the outbox in the SQLite file holds exactly the CRM events the
 contract requires, with the exact values read from the recordings."""
 
 import pytest
+from test_tracker_recordings import EXPECTED, INBOUND
 
 from esl_connector.protocol import is_event_frame, parse_frames
 from storage import queries
@@ -10,7 +11,6 @@ from storage import queries
 from connector_harness import outbox, start_connector, wait_outbox
 from esl_fake_server import FakeESLServer, wait_until
 from recordings import FIXTURES
-from test_tracker_recordings import EXPECTED, INBOUND
 
 EMPTY_TABLE = '{"row_count": 0}\n'
 

@@ -11,6 +11,17 @@ import logging
 import gevent
 import gevent.event
 import pytest
+
+from esl_connector.esl_client import (
+    ClientStatus,
+    CommandError,
+    CommandTimeout,
+    EventSocketClient,
+    JobResult,
+    NotConnected,
+)
+from esl_connector.subscription import subscribe_command
+
 from esl_fake_server import (
     AUTH_REQUEST,
     CORE_UUID,
@@ -25,16 +36,6 @@ from esl_fake_server import (
     reply_frame,
     wait_until,
 )
-
-from esl_connector.esl_client import (
-    ClientStatus,
-    CommandError,
-    CommandTimeout,
-    EventSocketClient,
-    JobResult,
-    NotConnected,
-)
-from esl_connector.subscription import subscribe_command
 
 pytestmark = pytest.mark.timeout(20)
 

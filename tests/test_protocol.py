@@ -5,7 +5,11 @@ import json
 import pytest
 
 from esl_connector.protocol import (
-    FrameParser, ProtocolError, is_event_frame, parse_event, parse_frames,
+    FrameParser,
+    ProtocolError,
+    is_event_frame,
+    parse_event,
+    parse_frames,
 )
 
 from recordings import FIXTURES, FORMATS, all_capture_files, events

@@ -9,7 +9,6 @@ import time
 import gevent
 import pytest
 from gevent.event import Event as Gate
-from recordings import FIXTURES
 
 from esl_connector.protocol import (
     Frame,
@@ -21,6 +20,8 @@ from esl_connector.protocol import (
 from esl_connector.simulator import wire
 from esl_connector.simulator.server import EventSocketServer
 from esl_connector.simulator.subscriptions import PublishedEvent, Subscription
+
+from recordings import FIXTURES
 
 CORE_UUID = "0d5e0a3c-0000-4000-8000-000000000001"
 

@@ -61,7 +61,7 @@ def legs_by_kind(events: list[Event], kind_of) -> dict[str, list[Event]]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def simulated(name: str) -> tuple[list[Event], dict]:
     events: list[Event] = []
     pbx = Pbx(lambda headers, body="": events.append(Event(dict(headers), body)), speed=SPEED)

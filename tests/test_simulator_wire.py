@@ -7,10 +7,11 @@ import random
 from urllib.parse import unquote_to_bytes
 
 import pytest
-from recordings import FIXTURES, all_capture_files
 
 from esl_connector.protocol import Frame, is_event_frame, parse_event, parse_frames
 from esl_connector.simulator import wire
+
+from recordings import FIXTURES, all_capture_files
 
 TRICKY = {
     "Event-Name": "CHANNEL_CREATE",

@@ -47,7 +47,7 @@ class Simulator:
     def address(self) -> tuple[str, int]:
         return self.server.address
 
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         self.server.start()
         return self
 

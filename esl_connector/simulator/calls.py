@@ -41,7 +41,7 @@ class Call:
 
     kind = "call"
 
-    def __init__(self, pbx: "Pbx"):
+    def __init__(self, pbx: Pbx):
         self.pbx = pbx
         self.legs: dict[str, Leg] = {}
         self.now = pbx.clock.now_us()
@@ -123,7 +123,8 @@ class Call:
             "uuid": leg.uuid, "chan": leg.channel_name, "cid_num": leg.profile.cid_num,
             "cid_name": leg.profile.cid_name, "outbound_cid": self.pbx.outbound_caller_id,
             "other_uuid": other.uuid if other else "", "other_chan": other.channel_name if other else "",
-            "sip_call_id": leg.context.get("sip_call_id") or f"{secrets.token_hex(4)}-63b7-1240-788d-{secrets.token_hex(6)}",
+            "sip_call_id": (leg.context.get("sip_call_id")
+                            or f"{secrets.token_hex(4)}-63b7-1240-788d-{secrets.token_hex(6)}"),
             "from_tag": leg.context.get("from_tag") or secrets.token_hex(6),
             "to_tag": leg.context.get("to_tag") or secrets.token_hex(8),
             "via_branch": leg.context.get("via_branch") or "z9hG4bK" + secrets.token_hex(6),

@@ -109,7 +109,7 @@ class Leg:
     call_uuid: str = ""
     presence_id: str = ""
     hit_dialplan: bool = False
-    other: "Leg | None" = None
+    other: Leg | None = None
     other_type: str = ""
     vars: dict[str, str | list[str]] = field(default_factory=dict)
     custom_vars: dict[str, str] = field(default_factory=dict)
@@ -135,7 +135,7 @@ class Leg:
             self.set_other(self.other, self.other_type)
         self.profile.ani = self.profile.ani or self.profile.cid_num
 
-    def set_other(self, other: "Leg", other_type: str) -> None:
+    def set_other(self, other: Leg, other_type: str) -> None:
         """Partner leg; its profile is copied now, as FreeSWITCH does."""
         self.other, self.other_type = other, other_type
         self.other_profile = replace(other.profile)
@@ -163,7 +163,8 @@ def time_vars(leg: Leg) -> dict[str, str]:
         if us:
             out[f"{name}_stamp"] = _stamp(us)
     out["end_stamp"] = _stamp(end)
-    for name, us in list(marks.items())[:4] + [("last_hold", 0), ("resurrect", 0)] + list(marks.items())[4:] + [("end", end)]:
+    ordered = list(marks.items())[:4] + [("last_hold", 0), ("resurrect", 0)] + list(marks.items())[4:] + [("end", end)]
+    for name, us in ordered:
         out[f"{name}_epoch"] = str(us // 1_000_000)
         out[f"{name}_uepoch"] = str(us)
     out.update(hold_accum_seconds="0", hold_accum_usec="0", hold_accum_ms="0")

@@ -170,7 +170,7 @@ class Pbx:
 
     # -- calls ---------------------------------------------------------
     def inbound_call(self, caller: str = "0904824242", did: str = "19001234",
-                     ring: list[str] | None = None, **options) -> "calls.Call":
+                     ring: list[str] | None = None, **options) -> calls.Call:
         """A PSTN caller dials ``did``; the DID rings ``ring`` (default: the
         DID's ring list). Options: ``caller_name``, ``call_timeout`` (10),
         ``cancel_after`` (caller gives up after N s of ringing), ``hangup_by``
@@ -179,16 +179,16 @@ class Pbx:
         return self._start(flows.InboundCall(self, caller, did, targets, **options))
 
     def outbound_call(self, extension: str, number: str, record: bool = False,
-                      far_end: FarEnd | None = None, **options) -> "calls.Call":
+                      far_end: FarEnd | None = None, **options) -> calls.Call:
         """Extension dials an external number through the gateway."""
         far = far_end or self.far_end.get(number, self.default_far_end)
         return self._start(flows.OutboundCall(self, extension, number, record, far, **options))
 
-    def internal_call(self, caller: str, callee: str, **options) -> "calls.Call":
+    def internal_call(self, caller: str, callee: str, **options) -> calls.Call:
         """Extension-to-extension call (dialplan ``bridge user/<callee>``, call_timeout 15)."""
         return self._start(originate.InternalCall(self, caller, callee, **options))
 
-    def _start(self, call: "calls.Call") -> "calls.Call":
+    def _start(self, call: calls.Call) -> calls.Call:
         self.calls.append(call)
         call.greenlet = self._greenlets.spawn(call.run_safely)
         return call
