@@ -20,6 +20,7 @@ import importlib
 import logging
 import os
 import sqlite3
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -99,12 +100,27 @@ def open_database(url: str, *, bind: bool = True, check: bool = True,
         db = _sqlite(parsed, busy_timeout)
     else:
         db = _postgres(parsed)
+    db._lock = _native_lock()
     if check:
         _check_writable(db, parsed)
     if bind:
         database.initialize(db)
     log.info("database: %s", parsed)
     return db
+
+
+def _native_lock():
+    """peewee guards connect()/close() with a threading.Lock, which gevent's
+    monkey-patching turns into a greenlet lock. The writer and the delivery
+    engine use the database from real threads (gevent's threadpool), and a
+    greenlet lock contended across threads can miss its wake-up: the main
+    thread then waited forever in connect(). The original OS lock is safe:
+    it is held only while a connection opens or closes, which never yields."""
+    try:
+        from gevent.monkey import get_original
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return threading.Lock()
+    return get_original("threading", "Lock")()
 
 
 def describe(db: peewee.Database) -> str:

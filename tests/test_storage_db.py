@@ -103,3 +103,28 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
     with pytest.raises(StorageError, match="cannot open the SQLite database") as info:
         open_database(str(path), bind=False)
     assert isinstance(info.value.__cause__, peewee.DatabaseError)
+
+
+def test_connecting_from_threads_and_greenlets_at_once_never_deadlocks(tmp_path):
+    """The writer and the delivery engine use the database from real threads
+    while greenlets (HTTP handlers, tests) connect on the hub's thread."""
+    import gevent
+    from gevent.threadpool import ThreadPool
+
+    from storage.db import connected
+    db = open_database(f"sqlite:///{tmp_path / 'shared.db'}", bind=False)
+
+    def churn(times):
+        for _ in range(times):
+            with connected(db):
+                db.execute_sql("SELECT 1")
+        return times
+
+    pool = ThreadPool(2)
+    try:
+        with gevent.Timeout(30, AssertionError("connect() deadlocked across threads")):
+            jobs = [pool.spawn(churn, 2000) for _ in range(2)]
+            greenlets = [gevent.spawn(churn, 2000) for _ in range(2)]
+            assert [j.get() for j in jobs + greenlets] == [2000] * 4
+    finally:
+        pool.kill()
