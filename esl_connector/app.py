@@ -1,7 +1,10 @@
 """Wiring: the one place that builds the connector's parts and joins them.
 
-ESL client -> Tracker -> StorageWriter (calls, extensions, outbox). Nothing
-else reads the configuration; every part gets what it needs from here.
+ESL client -> Tracker -> StorageWriter (calls, extensions, outbox) ->
+DeliveryEngine -> the CRMs; beside them the HTTP server (click-to-call,
+recordings, status API) reads the database and talks to FreeSWITCH through
+the same client. Nothing else reads the configuration; every part gets what
+it needs from here.
 """
 
 from __future__ import annotations
@@ -14,10 +17,15 @@ import gevent
 from storage import migrate, open_database
 from storage.writer import StorageWriter
 
+from . import click2call, recordings, status_api, status_views, webhooks
+from .api_context import ApiContext
 from .calls import TrackerSettings
+from .click2call_config import userfield_header, webphone_policy
 from .config import Settings
+from .customers import CustomerDirectory, parse_customers
 from .delivery import DeliveryEngine, Planner
 from .esl_client import ESLError, EventSocketClient
+from .http_api import HttpApi, HttpServer
 from .protocol import Event
 from .tracker import Tracker, parse_rows
 
@@ -28,36 +36,38 @@ log = logging.getLogger(__name__)
 AUDIT_GRACE_SECONDS = 10.0
 
 
-def tracker_settings(settings: Settings) -> TrackerSettings:
+def tracker_settings(settings: Settings, directory: CustomerDirectory) -> TrackerSettings:
     return TrackerSettings(
         extension_pattern=settings.tracker.extension_pattern,
         userfield_variables=tuple(settings.tracker.userfield_variables),
+        webphone=webphone_policy(directory),
+        userfield_header=userfield_header(directory),
     )
 
 
-def crm_planner(settings: Settings) -> Planner:
-    """The delivery engine's plan_for: [[customers]] -> who owns an event and
-    what to send them (ConfigError if the customers are invalid)."""
-    from .customers import CustomerDirectory, parse_customers
-    from .webhooks import planner
-    directory = CustomerDirectory(parse_customers(settings.customers))  # validated at load time
-    return planner(directory, user_agent=settings.delivery.user_agent)
+def http_routes() -> list:
+    return [*click2call.routes(), *recordings.routes(), *status_api.routes()]
 
 
 class Connector:
     """The running service. ``start()`` returns at once; ``stop()`` flushes."""
 
     def __init__(self, settings: Settings, planner: Planner | None = None):
+        """Raises StorageError, RecordingError or ConfigError with a message an
+        admin can act on."""
         self.settings = settings
+        self.directory = CustomerDirectory(parse_customers(settings.customers))
+        self.recordings = recordings.Recordings.from_settings(settings.recordings, settings.http.public_url)
         self.db = open_database(settings.storage.url)
         migrate(self.db)
         self.writer = StorageWriter(self.db, commit_window=settings.storage.commit_window)
         # Delivery: ``planner`` (plan_for(event, call_params) -> DeliveryPlan | None)
         # replaces the [[customers]] one, for tests and embedding.
-        self.deliverer = DeliveryEngine.from_settings(
-            self.db, planner or crm_planner(settings), settings.delivery)
+        self.deliverer = DeliveryEngine.from_settings(self.db, planner or webhooks.planner(
+            self.directory, user_agent=settings.delivery.user_agent,
+            recording_url=self.recordings.url_for), settings.delivery)
         self.writer.on_commit = self.deliverer.wake
-        self.tracker = Tracker(tracker_settings(settings))
+        self.tracker = Tracker(tracker_settings(settings, self.directory))
         fs = settings.freeswitch
         self.client = EventSocketClient(
             fs.host, fs.port, fs.password, event_format=fs.event_format,
@@ -65,6 +75,11 @@ class Connector:
             command_timeout=fs.command_timeout, connect_timeout=fs.connect_timeout,
             heartbeat_timeout=fs.heartbeat_timeout, backoff_max=fs.reconnect_max_delay,
         )
+        self.api_context = ApiContext(self.db, self.client, self.directory, self.writer, self.deliverer,
+                                      settings, extras={"recordings": self.recordings})
+        h = settings.http
+        self.http = HttpServer(HttpApi(self.api_context, http_routes()), h.host, h.port,
+                               certfile=h.tls_cert or None, keyfile=h.tls_key or None)
         self._touched: set[str] | None = None  # legs with events since the last connect
         self._resync: gevent.Greenlet | None = None
         self._stopping = False
@@ -74,12 +89,16 @@ class Connector:
         self.writer.start()
         self.deliverer.start()
         self.client.start()
+        self.http.start()
         log.info("connector started: FreeSWITCH %s:%s, storage %s", self.settings.freeswitch.host,
                  self.settings.freeswitch.port, self.settings.storage.url.split("@")[-1])
         return self
 
     def stop(self) -> None:
         self._stopping = True
+        self.http.stop()
+        if self.api_context.extras.get(click2call.SERVICE_KEY) is not None:
+            click2call.service(self.api_context).stop()
         if self._resync is not None:
             self._resync.kill()
         self.client.stop()
@@ -126,6 +145,7 @@ class Connector:
         gevent.sleep(self.settings.freeswitch.resync_delay)
         if not self._reconcile(grace=0.0):
             return
+        status_views.freeswitch_version(self.client, self.api_context.extras)
         interval = self.settings.freeswitch.audit_interval
         while interval > 0:
             self._touched = set()

@@ -62,10 +62,15 @@ def run(config_path: str) -> None:
     from storage import StorageError
 
     from .app import Connector
+    from .recordings import RecordingError
     try:
         connector = Connector(settings).start()
-    except StorageError as exc:
-        click.echo(f"esl-connector: storage error: {exc}", err=True)
+    except (StorageError, RecordingError, ConfigError) as exc:
+        click.echo(f"esl-connector: cannot start: {exc}", err=True)
+        sys.exit(3)
+    except OSError as exc:  # the HTTP port is taken, or not ours to bind
+        click.echo(f"esl-connector: cannot listen on {settings.http.host}:{settings.http.port} "
+                   f"(http.host/http.port): {exc.strerror or exc}", err=True)
         sys.exit(3)
     run_until_signalled(connector.stop)
 

@@ -16,7 +16,11 @@ from typing import Any
 
 from .click2call_originate import Route
 from .click2call_validation import (
-    CALLER_ID_NAME, CALLER_ID_NUMBER, DOMAIN_TOKEN, NAME_TOKEN, PhoneRules,
+    CALLER_ID_NAME,
+    CALLER_ID_NUMBER,
+    DOMAIN_TOKEN,
+    NAME_TOKEN,
+    PhoneRules,
 )
 from .config import ConfigError
 from .customers import Click2CallConfig, CustomerDirectory, ExtensionRange, WebphoneConfig, parse_extensions
@@ -50,7 +54,7 @@ def _integer(t: Any, key: str, default: int, low: int, high: int) -> int:
 
 def _route(t: Any) -> Route:
     gateway = _token(t, "gateway", NAME_TOKEN, "a gateway name (letters, digits, _ . -)")
-    if gateway and (t.has("context") or t.has("dialplan")):
+    if t.has("gateway") and (t.has("context") or t.has("dialplan")):
         t.problem("gateway", "give gateway, or context (and dialplan), not both")
     number = _token(t, "caller_id_number", CALLER_ID_NUMBER, "a number (digits, optional leading +)")
     if t.has("gateway") and not number:

@@ -8,7 +8,8 @@ Shape (the click_to_call recording's, which FreeSWITCH 1.10.12 accepted)::
 
 ``<then>`` runs on the agent's leg once the agent answers:
 
-* gateway route: ``&bridge({origination_caller_id_number=<cid>[,origination_caller_id_name=<name>]}sofia/gateway/<gw>/<phone>)``
+* gateway route: ``&bridge({origination_caller_id_number=<cid>[,origination_caller_id_name=<name>]}``
+  ``sofia/gateway/<gw>/<phone>)``
 * context route: ``<phone> <dialplan> <context>``, originate's own
   "transfer the answered leg to this extension" form (mod_commands
   ``originate_function`` calls ``switch_ivr_session_transfer``); the

@@ -5,6 +5,9 @@ come from the environment, which wins over the file:
 
 * ``ESL_CONNECTOR_FREESWITCH_PASSWORD`` -> ``freeswitch.password``
 * ``ESL_CONNECTOR_DATABASE_URL``        -> ``storage.url``
+* ``ESL_CONNECTOR_API_TOKEN``           -> ``http.api_token``
+* ``ESL_CONNECTOR_RECORDING_KEY``       -> ``recordings.signing_key``
+* per customer: ``ESL_CONNECTOR_CUSTOMER_<CODE>_SECRET`` and friends (``customers.py``)
 
 ``load_settings`` raises ``ConfigError`` listing *every* problem with its key
 path, so ``esl-connector check-config`` can print them all at once.
@@ -16,7 +19,7 @@ import dataclasses
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -25,6 +28,8 @@ from .legs import DEFAULT_EXTENSION_PATTERN
 ENV_OVERRIDES = {
     ("freeswitch", "password"): "ESL_CONNECTOR_FREESWITCH_PASSWORD",
     ("storage", "url"): "ESL_CONNECTOR_DATABASE_URL",
+    ("http", "api_token"): "ESL_CONNECTOR_API_TOKEN",
+    ("recordings", "signing_key"): "ESL_CONNECTOR_RECORDING_KEY",
 }
 
 
@@ -94,6 +99,57 @@ class DeliverySettings:
 
 
 @dataclass(slots=True)
+class HttpSettings:
+    """``[http]``: the connector's HTTP server (status API, click2call, recordings)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    tls_cert: str = ""
+    tls_key: str = ""
+    api_token: str = field(default="", repr=False)  # or ESL_CONNECTOR_API_TOKEN
+    public_url: str = ""  # how CRMs reach this server, e.g. https://pbx.example.com:8443
+
+
+RECORDING_URL_LIFETIME = 7 * 86400.0
+RECORDING_KEY_FILE = "/var/lib/esl-connector/recording.key"
+
+
+@dataclass(slots=True)
+class RecordingSettings:
+    """``[recordings]``: where FreeSWITCH writes recordings and how links are signed."""
+
+    directory: str = ""            # "" = recordings are not served; the call log's recording is ""
+    freeswitch_directory: str = ""  # the same directory as FreeSWITCH names it, if mounted elsewhere
+    url_lifetime: float = RECORDING_URL_LIFETIME  # seconds a link works, counted from each delivery attempt
+    signing_key: str = field(default="", repr=False)  # or ESL_CONNECTOR_RECORDING_KEY
+    key_file: str = RECORDING_KEY_FILE  # used when signing_key is "": created (random, 0600) if absent
+
+
+@dataclass(slots=True)
+class Click2CallSettings:
+    """``[click2call]``: limits shared by every customer (rates per second)."""
+
+    customer_rate: float = 10.0        # sustained requests per customer
+    customer_burst: int = 50
+    extension_rate: float = 0.2        # one click every 5 s per extension...
+    extension_burst: int = 3           # ...after a burst of 3
+    auth_failure_rate: float = 0.1     # per client address: wrong secrets or unknown customers
+    auth_failure_burst: int = 10
+    userfield_max_length: int = 128
+    max_params: int = 20               # "environment parameters" besides the four of the guide
+    max_param_length: int = 1000
+    job_wait_margin: float = 30.0      # await the job for originate_timeout + this
+
+    @classmethod
+    def from_settings(cls, settings) -> Click2CallSettings:
+        raw = getattr(settings, "click2call", None) if settings is not None else None
+        if raw is None or isinstance(raw, cls):
+            return raw or cls()
+        get = raw.get if isinstance(raw, dict) else (lambda name, default: getattr(raw, name, default))
+        return cls(**{f.name: get(f.name, getattr(cls(), f.name)) for f in fields(cls)})
+
+
+@dataclass(slots=True)
 class Settings:
     freeswitch: FreeSwitchSettings = field(default_factory=FreeSwitchSettings)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
@@ -101,6 +157,9 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    recordings: RecordingSettings = field(default_factory=RecordingSettings)
+    click2call: Click2CallSettings = field(default_factory=Click2CallSettings)
     # [[customers]] tables, parsed and validated by esl_connector.customers.
     customers: list[dict] = field(default_factory=list)
 
@@ -187,6 +246,13 @@ def _validate_delivery(d: DeliverySettings, problems: list[str]) -> None:
         problems.append("delivery.user_agent: must be one line")
 
 
+def _validate_features(settings: Settings, problems: list[str]) -> None:
+    from .recordings import validate_recordings  # the features build on this module
+    from .status_api import validate_http
+    validate_http(settings.http, problems)
+    validate_recordings(settings.recordings, settings.http.public_url, problems)
+
+
 def _validate_customers(settings: Settings, env, problems: list[str]) -> None:
     from .customers import parse_customers  # customers builds on this module
     try:
@@ -222,6 +288,7 @@ def settings_from_dict(data: dict, source: str = "", env: dict | None = None) ->
         if env.get(var):
             setattr(getattr(settings, section), key, env[var])
     _validate(settings, problems)
+    _validate_features(settings, problems)
     _validate_customers(settings, env, problems)
     if problems:
         raise ConfigError(problems, source)

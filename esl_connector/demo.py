@@ -18,7 +18,8 @@ from .config import settings_from_dict
 from .crm_receiver import CrmReceiver
 from .simulator import Simulator, run_traffic
 
-DEMO_SECRET = "demo-secret"
+DEMO_SECRET = "demo-secret"            # the CRM's secret, sent with every webhook
+DEMO_CLICK2CALL_SECRET = "demo-click2call"  # the PBX's secret, for the CRM's click-to-call
 
 
 def demo_settings(db_path: Path, sim_port: int, receiver_url: str, extensions: list[str]) -> dict:
@@ -26,8 +27,11 @@ def demo_settings(db_path: Path, sim_port: int, receiver_url: str, extensions: l
         "freeswitch": {"host": "127.0.0.1", "port": sim_port, "password": "ClueCon", "resync_delay": 0.2},
         "storage": {"url": f"sqlite:///{db_path}", "commit_window": 0.1},
         "logging": {"level": "WARNING"},
+        "http": {"port": 0},
         "customers": [{"code": "demo", "domain_crm": receiver_url, "secret": DEMO_SECRET,
-                       "extensions": ",".join(extensions)}],
+                       "extensions": ",".join(extensions),
+                       "click2call": {"secret": DEMO_CLICK2CALL_SECRET, "gateway": "pstn",
+                                      "caller_id_number": "0281234567"}}],
     }
 
 
@@ -59,6 +63,10 @@ def run_demo(extensions: list[str], calls_per_second: float, speed: float, db_pa
     connector = Connector(settings).start()
     echo(f"FreeSWITCH simulator on 127.0.0.1:{sim.address[1]} ({len(extensions)} extensions), "
          f"CRM receiver on {receiver.url}, database {db_path}")
+    api = connector.http.url
+    echo(f"Connector HTTP API on {api}: status {api}/api/v1/calls, click-to-call e.g.\n"
+         f"  curl '{api}/wsapi/demo/click2call.php?secret={DEMO_CLICK2CALL_SECRET}"
+         f"&extension={extensions[0]}&phone=0904824242&userfield=ORDER-1'")
     echo(f"Generating {calls_per_second} calls/s at {speed}x speed. Each line is a webhook the CRM "
          f"received. Ctrl-C to stop.")
     stop = gevent.event.Event()

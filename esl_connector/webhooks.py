@@ -241,7 +241,8 @@ def redact(text: str, secrets: list[str], names: Iterable[str] = ("secret",)) ->
     URL-encoded) become ``***``. Secrets shorter than 4 characters are only
     masked as parameter values: replacing every "p" would garble the line."""
     for name in {n for n in names if n}:
-        text = re.sub(rf"(?<![^?&\s\"'(]){re.escape(quote_plus(name))}=[^&\s\"')#]*", f"{quote_plus(name)}={MASK}", text)
+        pattern = rf"(?<![^?&\s\"'(]){re.escape(quote_plus(name))}=[^&\s\"')#]*"
+        text = re.sub(pattern, f"{quote_plus(name)}={MASK}", text)
     forms = {f for s in secrets if len(s) >= MIN_REDACTED for f in (s, quote_plus(s), quote(s, safe=""))}
     for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, MASK)

@@ -17,6 +17,7 @@ def connector_settings(db_path: Path, host: str, port: int, **sections):
         "freeswitch": {"host": host, "port": port, "password": "ClueCon", "resync_delay": 0.0,
                        "heartbeat_timeout": 5.0, "command_timeout": 3.0},
         "storage": {"url": f"sqlite:///{db_path}", "commit_window": 0.02},
+        "http": {"port": 0},
     }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)

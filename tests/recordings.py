@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from esl_connector.protocol import Event, parse_capture
@@ -21,7 +21,7 @@ def path(scenario: str, fmt: str) -> Path:
     return FIXTURES / f"{scenario}.{fmt}.esl"
 
 
-@lru_cache(maxsize=None)
+@cache
 def raw(scenario: str, fmt: str) -> bytes:
     return path(scenario, fmt).read_bytes()
 

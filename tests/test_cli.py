@@ -6,12 +6,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import requests
+
 from esl_connector.simulator import Simulator
 from storage import open_database, queries
 
 from esl_fake_server import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 CLI = [sys.executable, "-m", "esl_connector.cli"]
 
 
@@ -50,7 +59,8 @@ def test_run_follows_freeswitch_and_stops_cleanly_on_sigterm(tmp_path):
         db_path = tmp_path / "run.db"
         config = tmp_path / "connector.toml"
         config.write_text(f'[freeswitch]\nport = {sim.address[1]}\nresync_delay = 0.0\n'
-                          f'[storage]\nurl = "sqlite:///{db_path}"\ncommit_window = 0.05\n')
+                          f'[storage]\nurl = "sqlite:///{db_path}"\ncommit_window = 0.05\n'
+                          f'[http]\nport = {free_port()}\n')
         proc = subprocess.Popen([*CLI, "run", "-c", str(config)], cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -63,6 +73,9 @@ def test_run_follows_freeswitch_and_stops_cleanly_on_sigterm(tmp_path):
                 except Exception:  # tables not migrated yet
                     return {}
             wait_until(lambda: states() == {"101": "idle", "102": "idle"}, timeout=15, what="extensions stored")
+            port = int(config.read_text().split("[http]\nport = ")[1].split()[0])
+            health = requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).json()
+            assert health["freeswitch"]["connected"] is True
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=15) == 0
         finally:
@@ -71,6 +84,17 @@ def test_run_follows_freeswitch_and_stops_cleanly_on_sigterm(tmp_path):
         assert "Traceback" not in proc.stderr.read()
     finally:
         sim.stop()
+
+
+def test_run_refuses_a_taken_http_port_with_one_clear_line(tmp_path):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = tmp_path / "c.toml"
+        config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/x.db"\n[http]\nport = {taken.getsockname()[1]}\n')
+        out = cli("run", "-c", str(config))
+    assert out.returncode == 3 and "http.port" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_simulate_serves_the_event_socket(tmp_path):
@@ -96,6 +120,6 @@ def test_demo_shows_the_webhooks_a_crm_receives(tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "CRM receiver on http://127.0.0.1:" in lines[0]
-    kinds = {line.split()[2].split("/")[1] for line in lines[2:] if "demo/" in line}
+    kinds = {line.split()[2].split("/")[1] for line in lines if " demo/" in line}
     assert {"incoming_call", "call_answered"} <= kinds, out.stdout
     assert "Traceback" not in out.stderr

@@ -31,7 +31,7 @@ def example_customers_block() -> str:
     text = EXAMPLE.read_text(encoding="utf-8")
     block = text[text.index("# Customers:"):]
     lines = [line[2:] for line in block.splitlines() if line.startswith("# ")]
-    return "\n".join(l for l in lines if re.match(r"(\[|[a-z_]+ = |#)", l))
+    return "\n".join(line for line in lines if re.match(r"(\[|[a-z_]+ = |#)", line))
 
 
 def test_the_commented_example_in_the_config_file_is_valid():

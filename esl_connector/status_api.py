@@ -1,0 +1,242 @@
+"""The status API (``/api/v1/...``) for the TUI, operators and CRMs.
+
+Thin: parse the query, check the bearer token, call the read side
+(``storage.queries``, ``delivery_admin``) and ``status_views``, return JSON.
+
+Authentication (docs/http-api.md): ``Authorization: Bearer <http.api_token>``
+(or ``ESL_CONNECTOR_API_TOKEN``), compared in constant time. With no token
+configured the API answers only while the server is bound to a loopback
+address, and only to loopback clients; bound anywhere else it refuses every
+request (403 ``status_api_disabled``). ``/api/v1/openapi.json`` is public.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+from functools import wraps
+from pathlib import Path
+
+from werkzeug.wrappers import Response
+
+from storage import queries
+from storage.models import OUTBOX_STATUSES
+
+from . import delivery_admin, status_views
+from .config import HttpSettings
+from .http_api import ApiError, Route
+from .recordings import RecordingError, recordings_of
+
+log = logging.getLogger(__name__)
+
+OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"  # package data
+DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+AUTH_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="esl-connector"'}
+
+
+def validate_http(h: HttpSettings, problems: list[str]) -> None:
+    """Config problems as 'key: why' (for config._validate)."""
+    if not 0 <= h.port < 65536:
+        problems.append(f"http.port: {h.port} is not a TCP port")
+    if bool(h.tls_cert) != bool(h.tls_key):
+        problems.append("http.tls_cert/tls_key: give both (certificate chain and private key) or neither")
+    if h.public_url and (not h.public_url.startswith(("http://", "https://")) or "?" in h.public_url):
+        problems.append(f"http.public_url: must be http(s)://host[:port][/prefix], not {h.public_url!r}")
+    if h.api_token and len(h.api_token) < 16:
+        problems.append("http.api_token: too short (at least 16 characters)")
+
+
+def http_settings(ctx) -> HttpSettings:
+    return getattr(ctx.settings, "http", None) or HttpSettings()
+
+
+def is_loopback(host: str | None) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address((host or "").strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()  # equal lengths: compare_digest leaks nothing
+
+
+def authorize(request, ctx) -> None:
+    http = http_settings(ctx)
+    if not http.api_token:
+        if is_loopback(http.host) and is_loopback(request.remote_addr):
+            return
+        raise ApiError(403, "status_api_disabled", "the status API needs a token when the server "
+                       "listens beyond loopback: set http.api_token or ESL_CONNECTOR_API_TOKEN")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(_digest(given.strip()), _digest(http.api_token)):
+        raise ApiError(401, "unauthorized", "a valid bearer token is required", AUTH_CHALLENGE)
+
+
+def protected(handler):
+    @wraps(handler)
+    def checked(request, ctx, **args):
+        authorize(request, ctx)
+        return handler(request, ctx, **args)
+    return checked
+
+
+# -- query parameters -------------------------------------------------------------------
+
+def _bad(name: str, why: str) -> ApiError:
+    return ApiError(400, "invalid_parameter", f"{name}: {why}")
+
+
+def int_arg(request, name: str, default: int | None, low: int = 1, high: int = MAX_LIMIT) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise _bad(name, f"expected a whole number from {low} to {high}")
+    return int(raw)
+
+
+def float_arg(request, name: str) -> float | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _bad(name, "expected a number (epoch seconds)") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise _bad(name, "expected a finite number")
+    return value
+
+
+def bool_arg(request, name: str) -> bool | None:
+    raw = request.args.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise _bad(name, "expected true or false")
+
+
+# -- handlers ---------------------------------------------------------------------------
+
+@protected
+def get_health(request, ctx):
+    return status_views.health(ctx)
+
+
+@protected
+def get_extensions(request, ctx):
+    state = request.args.get("state") or None
+    rows = queries.list_extensions(ctx.db, domain=request.args.get("domain") or None)
+    return {"extensions": [status_views.extension_view(e) for e in rows if state in (None, e.state)]}
+
+
+def _recording_link(ctx):
+    """call -> its recording URL as the owning customer would get it now; None when not served."""
+    try:
+        recordings = recordings_of(ctx)
+    except RecordingError as exc:
+        log.warning("recording links unavailable: %s", exc)
+        return None
+    if not recordings.enabled:
+        return None
+    now, directory = ctx.clock(), ctx.directory
+
+    def link(call) -> str:
+        owner = directory.owner(call.extension, call.domain) if directory is not None else None
+        return recordings.url_for(call.recording, owner, now)
+    return link
+
+
+@protected
+def get_calls(request, ctx):
+    limit = int_arg(request, "limit", DEFAULT_LIMIT)
+    calls = queries.list_calls(ctx.db, active=bool_arg(request, "active"),
+                               extension=request.args.get("extension") or None,
+                               limit=limit, before=float_arg(request, "before"))
+    link = _recording_link(ctx)
+    return {"calls": [status_views.call_view(c, link) for c in calls],
+            "next_before": calls[-1].started_at if len(calls) == limit else None}
+
+
+@protected
+def get_call(request, ctx, callid: str):
+    call = queries.get_call(ctx.db, callid)
+    if call is None:
+        raise ApiError(404, "call_not_found", "no such call")
+    timeline = []
+    for event in call.events:
+        detail = delivery_admin.get_delivery(ctx.db, event.id)
+        timeline.append(status_views.delivery_view(detail) if detail else status_views.event_view(event))
+    return {"call": status_views.call_view(call, _recording_link(ctx)), "events": timeline}
+
+
+@protected
+def get_deliveries(request, ctx):
+    status = request.args.get("status") or None
+    if status is not None and status not in OUTBOX_STATUSES:
+        raise _bad("status", f"expected one of {', '.join(OUTBOX_STATUSES)}")
+    limit = int_arg(request, "limit", DEFAULT_LIMIT)
+    rows = delivery_admin.list_deliveries(
+        ctx.db, status=status, customer=request.args.get("customer"),
+        callid=request.args.get("callid") or None, limit=limit,
+        before_id=int_arg(request, "before", None, 1, 2**63 - 1))
+    return {"deliveries": [status_views.event_view(e) for e in rows],
+            "next_before": rows[-1].id if len(rows) == limit else None}
+
+
+@protected
+def get_delivery(request, ctx, key: str):
+    detail = delivery_admin.get_delivery(ctx.db, key)
+    if detail is None:
+        raise ApiError(404, "delivery_not_found", "no such delivery")
+    return {"delivery": status_views.delivery_view(detail)}
+
+
+@protected
+def retry_delivery(request, ctx, key: str):
+    if delivery_admin.get_delivery(ctx.db, key) is None:
+        raise ApiError(404, "delivery_not_found", "no such delivery")
+    try:
+        event = delivery_admin.retry(ctx.db, key, ctx.clock())
+    except delivery_admin.DeliveryAdminError as exc:
+        raise ApiError(409, "cannot_retry", str(exc)) from None
+    if ctx.delivery is not None:
+        ctx.delivery.wake()
+    log.info("delivery %s (%s %s) retried through the status API", event.id, event.event_type, event.callid)
+    return {"status": "success", "delivery": status_views.event_view(event)}
+
+
+@protected
+def get_delivery_stats(request, ctx):
+    now = ctx.clock()
+    return {"generated_at": now, "customers": status_views.delivery_stats(ctx.db, ctx.directory, now)}
+
+
+def get_openapi(request, ctx):
+    try:
+        document = OPENAPI_PATH.read_bytes()
+    except OSError:
+        raise ApiError(404, "not_found", "the OpenAPI document is not installed here") from None
+    return Response(document, content_type="application/json")
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/v1/openapi.json", get_openapi),
+        Route("/api/v1/health", get_health),
+        Route("/api/v1/extensions", get_extensions),
+        Route("/api/v1/calls", get_calls),
+        Route("/api/v1/calls/<callid>", get_call),
+        Route("/api/v1/deliveries", get_deliveries),
+        Route("/api/v1/deliveries/stats", get_delivery_stats),
+        Route("/api/v1/deliveries/<key>", get_delivery),
+        Route("/api/v1/deliveries/<key>/retry", retry_delivery, ("POST",)),
+    ]

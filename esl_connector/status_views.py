@@ -1,0 +1,161 @@
+"""What the status API returns: JSON-able dicts built from the read side
+(``storage.queries``, ``delivery_admin``) and the running parts' ``status()``.
+
+No HTTP here (that is ``status_api``); every function takes what it reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+import re
+
+import peewee
+
+from storage import queries
+from storage.db import connected
+from storage.models import DELIVERED, OUTBOX_DUE, OUTBOX_STATUSES, OutboxEvent
+
+from . import __version__
+from .records import OFFLINE
+
+log = logging.getLogger(__name__)
+
+_FS_VERSION = re.compile(r"Version\s+([0-9][^\s()]*)")
+
+
+def as_dict(obj) -> dict:
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj or {})
+
+
+# -- calls, extensions, deliveries ----------------------------------------------------
+
+def call_view(call, recording_link=None) -> dict:
+    """A ``StoredCall`` without its events; ``recording_url`` when a link maker is given."""
+    data = {f: getattr(call, f) for f in call.__slots__ if f != "events"}
+    if recording_link is not None:
+        data["recording_url"] = recording_link(call) if call.recording else ""
+    return data
+
+
+def extension_view(ext) -> dict:
+    data = as_dict(ext)
+    data["registered"] = ext.state != OFFLINE
+    return data
+
+
+def event_view(event) -> dict:
+    return as_dict(event)
+
+
+def delivery_view(detail) -> dict:
+    """A ``delivery_admin.DeliveryDetail``: the outbox row plus its attempts."""
+    return {**event_view(detail.event), "attempts": [as_dict(a) for a in detail.attempts]}
+
+
+# -- per-customer delivery statistics -------------------------------------------------
+
+def _empty_stats(customer: str) -> dict:
+    return {"customer": customer, "counts": dict.fromkeys(OUTBOX_STATUSES, 0), "backlog": 0,
+            "oldest_pending_at": None, "oldest_pending_age_s": None, "last_delivered_at": None}
+
+
+def _fold(stats: dict, status: str, count: int, oldest: float | None, last: float | None) -> None:
+    stats["counts"][status] = stats["counts"].get(status, 0) + count
+    if status in OUTBOX_DUE:
+        stats["backlog"] += count
+        if oldest is not None and (stats["oldest_pending_at"] is None or oldest < stats["oldest_pending_at"]):
+            stats["oldest_pending_at"] = oldest
+    if status == DELIVERED and last is not None and (stats["last_delivered_at"] is None
+                                                     or last > stats["last_delivered_at"]):
+        stats["last_delivered_at"] = last
+
+
+def delivery_stats(db: peewee.Database, directory, now: float) -> list[dict]:
+    """Per customer: counts by status, backlog (pending + retrying), oldest
+    due row (created_at) and its age, last delivery. Rows not yet planned
+    (customer "") are counted for the customer owning their extension today;
+    rows nobody owns are under customer ""."""
+    by_customer = {c.code: _empty_stats(c.code) for c in getattr(directory, "customers", [])}
+    aggregates = (OutboxEvent.status, peewee.fn.COUNT(OutboxEvent.id),
+                  peewee.fn.MIN(OutboxEvent.created_at), peewee.fn.MAX(OutboxEvent.delivered_at))
+    planned = (OutboxEvent.select(OutboxEvent.customer, *aggregates)
+               .where(OutboxEvent.customer != "").group_by(OutboxEvent.customer, OutboxEvent.status))
+    unplanned = (OutboxEvent.select(OutboxEvent.extension, OutboxEvent.domain, *aggregates)
+                 .where(OutboxEvent.customer == "")
+                 .group_by(OutboxEvent.extension, OutboxEvent.domain, OutboxEvent.status))
+    with connected(db):
+        rows = list(planned.tuples().execute(db))
+        loose = list(unplanned.tuples().execute(db))
+    for extension, domain, *aggregate in loose:
+        owner = directory.owner(extension, domain) if directory is not None else None
+        rows.append((owner.code if owner else "", *aggregate))
+    for customer, status, count, oldest, last in rows:
+        _fold(by_customer.setdefault(customer, _empty_stats(customer)), status, count, oldest, last)
+    for stats in by_customer.values():
+        if stats["oldest_pending_at"] is not None:
+            stats["oldest_pending_age_s"] = round(max(0.0, now - stats["oldest_pending_at"]), 3)
+    return sorted(by_customer.values(), key=lambda s: (s["customer"] == "", s["customer"]))
+
+
+# -- health ---------------------------------------------------------------------------
+
+def database_health(db) -> dict:
+    try:
+        with connected(db):
+            db.execute_sql("SELECT 1").fetchall()
+        return {"ok": True, "error": ""}
+    except Exception as exc:  # the health check reports it, whatever it is
+        log.warning("health check: database query failed: %s", exc)
+        return {"ok": False, "error": str(exc).strip() or type(exc).__name__}
+
+
+def parse_freeswitch_version(text: str) -> str:
+    """``FreeSWITCH Version 1.10.12-release+git~... (git ...)`` -> ``1.10.12-release+git~...``."""
+    match = _FS_VERSION.search(text or "")
+    return match.group(1) if match else ""
+
+
+def freeswitch_version(esl, extras: dict) -> str:
+    """FreeSWITCH's version (``api version``), asked once per Event Socket
+    session and kept in ``extras``: a restarted or upgraded FreeSWITCH means a
+    new session, so it is asked again. The app may call this from
+    ``on_connect``; otherwise the first health request asks. "" when unknown."""
+    if esl is None:
+        return ""
+    status = esl.status()
+    cached = extras.get("freeswitch_version")
+    if cached and (cached[0] == status.since or not status.connected):
+        return cached[1]
+    if not status.connected:
+        return ""
+    try:  # the client's command_timeout: a shorter one would reset the session more readily
+        version = parse_freeswitch_version(esl.api("version"))
+    except Exception as exc:  # not connected any more, timeout...: unknown for now
+        log.debug("api version failed: %s", exc)
+        return cached[1] if cached else ""
+    if version:
+        extras["freeswitch_version"] = (status.since, version)
+    return version
+
+
+def health(ctx) -> dict:
+    esl = as_dict(ctx.esl.status()) if ctx.esl is not None else {"connected": False}
+    database = database_health(ctx.db)
+    counts = queries.outbox_counts(ctx.db) if database["ok"] else {}
+    fs_version = freeswitch_version(ctx.esl, ctx.extras)
+    writer = as_dict(ctx.writer.status()) if ctx.writer is not None else None
+    engine = as_dict(ctx.delivery.status()) if ctx.delivery is not None else None
+    ok = bool(esl.get("connected")) and database["ok"] and not (writer and writer.get("last_error"))
+    return {
+        "status": "ok" if ok else "degraded",
+        "uptime_s": round(ctx.clock() - ctx.started_at, 3),
+        "freeswitch": {**esl, "version": fs_version},
+        "database": database,
+        "writer": writer,
+        "delivery": {"engine": engine, "counts": counts,
+                     "backlog": sum(counts.get(s, 0) for s in OUTBOX_DUE) if database["ok"] else None},
+        "versions": {"connector": __version__, "python": platform.python_version(),
+                     "freeswitch": fs_version},
+    }
