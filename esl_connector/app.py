@@ -80,7 +80,6 @@ class Connector:
         h = settings.http
         self.http = HttpServer(HttpApi(self.api_context, http_routes()), h.host, h.port,
                                certfile=h.tls_cert or None, keyfile=h.tls_key or None)
-        self._touched: set[str] | None = None  # legs with events since the last connect
         self._resync: gevent.Greenlet | None = None
         self._stopping = False
         self.resyncs = 0
@@ -109,14 +108,12 @@ class Connector:
 
     # -- event path: runs on the ESL client's dispatcher greenlet, no I/O ---
     def on_event(self, event: Event) -> None:
-        if self._touched is not None and event.uuid:
-            self._touched.add(event.uuid)
         changes = self.tracker.handle(event)
         if changes:
             self.writer.submit(changes)
 
     def _on_connect(self, client: EventSocketClient) -> None:
-        self._touched = set()
+        self.tracker.begin_snapshot()  # before the subscription's events start to flow
         if self._resync is not None:
             self._resync.kill(block=False)
         self._resync = gevent.spawn(self._resync_state)
@@ -148,8 +145,8 @@ class Connector:
         status_views.freeswitch_version(self.client, self.api_context.extras)
         interval = self.settings.freeswitch.audit_interval
         while interval > 0:
-            self._touched = set()
             gevent.sleep(interval)
+            self.tracker.begin_snapshot()
             self._reconcile(grace=AUDIT_GRACE_SECONDS)
 
     def _reconcile(self, grace: float) -> bool:
@@ -163,8 +160,7 @@ class Connector:
         except (ESLError, ValueError) as exc:
             log.warning("could not read FreeSWITCH state (%s); presence will fill in from new events", exc)
             return False
-        result = self.tracker.resync(registrations, channels, now, self._touched or set(), grace=grace)
-        self._touched = None
+        result = self.tracker.resync(registrations, channels, now, grace=grace)
         self.resyncs += 1
         if result.changes:
             self.writer.submit(result.changes)

@@ -82,6 +82,7 @@ def leg_state(leg: Leg) -> str | None:
 class ExtensionTracker:
     def __init__(self):
         self.extensions: dict[tuple[str, str], Presence] = {}
+        self.touched: set[tuple[str, str]] | None = None  # registrations since begin_snapshot
 
     def _presence(self, extension: str, domain: str) -> Presence:
         key = (domain, extension)
@@ -99,6 +100,8 @@ class ExtensionTracker:
         if not extension:
             return None
         presence = self._presence(extension, domain)
+        if self.touched is not None:
+            self.touched.add((domain, extension))
         before = presence.record()
         now = event_time(event)
         call_id = event.get("call-id") or event.get("contact")
@@ -133,9 +136,12 @@ class ExtensionTracker:
                 changed.append(presence.record())
         return changed
 
-    def load_registrations(self, rows: list[dict], now: float) -> list[ExtensionRecord]:
+    def load_registrations(self, rows: list[dict], now: float,
+                           keep: set[tuple[str, str]] | frozenset = frozenset()) -> list[ExtensionRecord]:
         """Replace all registrations with FreeSWITCH's ``show registrations``
-        rows (after a reconnect, when unregister events may have been missed)."""
+        rows (after a reconnect, when unregister events may have been missed).
+        Extensions in ``keep`` ((domain, extension) with registration events
+        since the snapshot was asked for) keep what those events said."""
         seen: dict[tuple[str, str], dict[str, Registration]] = {}
         for row in rows:
             key = (row.get("realm", ""), row.get("reg_user", ""))
@@ -146,7 +152,7 @@ class ExtensionTracker:
                                row.get("network_port", ""), float(row.get("expires") or 0))
             seen.setdefault(key, {})[token] = reg
         changed = []
-        for key in set(seen) | set(self.extensions):
+        for key in (set(seen) | set(self.extensions)) - set(keep):
             presence = self._presence(key[1], key[0])
             before = presence.record()
             presence.registrations = seen.get(key, {})

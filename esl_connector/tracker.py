@@ -64,9 +64,18 @@ class Tracker:
         self.calls = CallTracker(settings)
         self.extensions = ExtensionTracker()
         self.events_seen = 0
+        self._touched_legs: set[str] | None = None  # legs with events since begin_snapshot
+
+    def begin_snapshot(self) -> None:
+        """Call before asking FreeSWITCH for the state ``resync`` will get:
+        what happens from here on is newer than that answer and must win."""
+        self._touched_legs = set()
+        self.extensions.touched = set()
 
     def handle(self, event: Event) -> Changes:
         self.events_seen += 1
+        if self._touched_legs is not None and event.uuid:
+            self._touched_legs.add(event.uuid)
         if event.name == "CUSTOM":
             changes = Changes()
             if event.subclass in REGISTRATION_SUBCLASSES:
@@ -84,19 +93,23 @@ class Tracker:
         return changes
 
     def resync(self, registrations: list[dict], channels: list[dict], now: float,
-               touched_since_connect: set[str] | frozenset = frozenset(), grace: float = 0.0) -> ResyncResult:
+               grace: float = 0.0) -> ResyncResult:
         """Align with FreeSWITCH after a (re)connect.
 
         ``channels`` must be taken *after* the event subscription is active,
         so any channel missing from it either ended while we were away or is
         too new for FreeSWITCH's (asynchronously updated) channel table; the
-        latter already produced events, which is why legs in
-        ``touched_since_connect`` are never declared lost. ``grace``: legs
+        latter already produced events, which is why legs with events since
+        ``begin_snapshot`` are never declared lost, and registrations with
+        events since then keep what those events said. ``grace``: legs
         whose last event is more recent than this (FreeSWITCH time) are kept
         too, for audits while connected, when the table may lag new channels.
         """
         changes = Changes()
-        changes.extensions.extend(self.extensions.load_registrations(registrations, now))
+        touched_legs = self._touched_legs or set()
+        keep = self.extensions.touched or set()
+        self._touched_legs = self.extensions.touched = None
+        changes.extensions.extend(self.extensions.load_registrations(registrations, now, keep))
         alive = {row.get("uuid") for row in channels}
         known = {uuid for call in self.calls.active_calls() for uuid in call.legs}
         discovered = 0
@@ -107,7 +120,7 @@ class Tracker:
                 discovered += 1
                 changes.extend(self.handle(event_from_channel_row(row, now)))
                 self._apply_row_state(row, now, changes)
-        lost = {u for u in known - alive if u not in touched_since_connect
+        lost = {u for u in known - alive if u not in touched_legs
                 and (leg := self.calls.leg(u)) is not None and leg.last_seen <= now - grace}
         lost_legs = [leg for uuid in lost if (leg := self.calls.leg(uuid)) is not None]
         changes.extend(self.calls.lose_legs(lost, int(now)))

@@ -26,7 +26,9 @@ def connector_settings(db_path: Path, host: str, port: int, **sections):
 
 def start_connector(db_path: Path, host: str, port: int, **sections) -> Connector:
     connector = Connector(connector_settings(db_path, host, port, **sections)).start()
-    wait_until(lambda: connector.client.connected, timeout=5, what="connector connected")
+    # Events FreeSWITCH sends before the subscription are not seen: tests start
+    # their calls once the connector has connected and read FreeSWITCH's state.
+    wait_until(lambda: connector.client.connected and connector.resyncs, timeout=5, what="connector resynced")
     return connector
 
 

@@ -4,6 +4,7 @@ requests at a CRM (real TCP, real SQLite, real HTTP)."""
 import json
 
 import pytest
+import requests
 
 from esl_connector.app import Connector
 from esl_connector.crm_receiver import CrmReceiver
@@ -20,6 +21,7 @@ def world(tmp_path):
     settings = connector_settings(tmp_path / "c.db", *sim.address)
     settings.customers = [{"code": "acme", "domain_crm": crm.url, "secret": "s3cr3t", "extensions": "101-102"}]
     connector = Connector(settings).start()
+    wait_until(lambda: connector.resyncs, what="connected and resynced")  # events before that are not seen
     yield sim, crm, connector
     connector.stop()
     sim.stop()
@@ -54,3 +56,36 @@ def test_a_crm_failing_the_first_attempt_still_gets_events_in_order(world):
     kinds = [r.event_type for r in crm.requests]
     assert kinds == ["outgoing_call", "outgoing_call", "call_answered"]
     assert crm.requests[0].headers["X-Event-Id"] == crm.requests[1].headers["X-Event-Id"]
+
+
+def test_a_recorded_call_log_carries_a_link_the_crm_can_fetch(tmp_path):
+    """recording scenario: FreeSWITCH records to /srv/pbx/fs/recordings/<uuid>.wav,
+    mounted here as recordings.directory; the CRM gets a signed link, not the path."""
+    crm = CrmReceiver().start()
+    sim = Simulator(speed=40, extensions=["102"]).start()
+    recordings_dir = tmp_path / "recordings"
+    recordings_dir.mkdir()
+    settings = connector_settings(tmp_path / "c.db", *sim.address)
+    settings.customers = [{"code": "acme", "domain_crm": crm.url, "secret": "s3cr3t", "extensions": "102"}]
+    settings.recordings.directory = str(recordings_dir)
+    settings.recordings.freeswitch_directory = "/srv/pbx/fs/recordings"
+    settings.recordings.signing_key = "k" * 32
+    connector = Connector(settings)
+    connector.start()
+    connector.recordings.public_url = connector.http.url  # port 0: known once bound
+    wait_until(lambda: connector.resyncs, what="connected and resynced")  # events before that are not seen
+    try:
+        run = run_scenario(sim.pbx, "recording")
+        assert run.wait(30)
+        callid = run.result["caller"]
+        (recordings_dir / f"{callid}.wav").write_bytes(b"RIFF" + bytes(range(256)) * 40)
+        wait_until(lambda: crm.of_type("call_answered"), timeout=15, what="the call log")
+        link = json.loads(crm.of_type("call_answered")[0].body)["recording"]
+        assert link.startswith(connector.http.url + "/recordings/") and "/srv/" not in link
+        part = requests.get(link, headers={"Range": "bytes=4-9"}, timeout=5)
+        assert part.status_code == 206 and part.content == bytes(range(6))
+        assert part.headers["Content-Type"].startswith("audio/wav")
+    finally:
+        connector.stop()
+        sim.stop()
+        crm.stop()

@@ -146,9 +146,23 @@ def test_resync_keeps_legs_that_produced_events_since_the_reconnect():
     t = Tracker()
     did = trunk_leg()
     a = agent_leg(did, "101")
+    t.begin_snapshot()
     feed(t, [did.create(0), a.create(0), a.ring(0)])
-    result = t.resync([], [], now=1_795_641_005.0, touched_since_connect={did.uuid, a.uuid})
+    result = t.resync([], [], now=1_795_641_005.0)
     assert result.lost_legs == 0 and t.calls.active_calls()
+
+
+def test_a_registration_newer_than_the_snapshot_is_not_undone_by_it():
+    from esl_connector.protocol import Event
+    t = Tracker()
+    t.begin_snapshot()  # show registrations is asked now, and answers without 105
+    t.handle(Event({"Event-Name": "CUSTOM", "Event-Subclass": "sofia::register", "username": "105",
+                    "realm": "pbx.local", "call-id": "r1", "contact": "<sip:105@1.2.3.4>", "expires": "600",
+                    "Event-Date-Timestamp": "1795641000000000"}))
+    t.resync([], [], now=1_795_641_001.0)
+    assert {r.extension: r.state for r in t.extensions.records()} == {"105": "idle"}
+    t.resync([], [], now=1_795_641_002.0)  # a later snapshot without it does win
+    assert {r.extension: r.state for r in t.extensions.records()} == {"105": "offline"}
 
 
 def test_queue_agent_originated_without_a_session_joins_the_member_call():
