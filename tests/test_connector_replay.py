@@ -13,6 +13,7 @@ from esl_fake_server import FakeESLServer, wait_until
 from recordings import FIXTURES
 
 EMPTY_TABLE = '{"row_count": 0}\n'
+VERSION = "FreeSWITCH Version 1.10.12-release~64bit ( 64bit)\n"
 
 
 def replay_after_resync(capture: bytes):
@@ -22,15 +23,22 @@ def replay_after_resync(capture: bytes):
     data = b"".join(b"Content-Length: %d\nContent-Type: %s\n\n" % (len(f.body), f.content_type.encode())
                     + f.body for f in events)
 
+    def answer(conn, body):
+        conn.send(b"Content-Type: api/response\nContent-Length: %d\n\n" % len(body) + body.encode())
+
     def session(conn):
         if not conn.handshake("ClueCon"):
             return
-        for answer in (EMPTY_TABLE, EMPTY_TABLE, "1795641000"):  # registrations, channels, strepoch
+        for body in (EMPTY_TABLE, EMPTY_TABLE, "1795641000"):  # registrations, channels, strepoch
             if conn.read_command() is None:
                 return
-            conn.send(b"Content-Type: api/response\nContent-Length: %d\n\n" % len(answer) + answer.encode())
+            answer(conn, body)
         conn.send(data)
-        conn.serve_exit_only()
+        while (command := conn.read_command()) is not None:  # e.g. `api version`, then `exit`
+            if command == "exit":
+                conn.reply("+OK bye")
+                return
+            answer(conn, VERSION if command == "api version" else "-ERR not recorded\n")
     return session
 
 
@@ -68,6 +76,7 @@ def test_recorded_call_reaches_the_outbox_exactly(replay, scenario, fmt):
             "userfield": "ORDER-123" if scenario == "click_to_call" else "",
         }),
     ]
+    assert connector.client.status().reconnects == 0  # every command was answered
     call = queries.get_call(connector.db, callid)
     assert (call.state, call.status, call.billsec, call.extension) == ("ended", status, billsec, extension)
     subscribe = [c for c in server.all_commands() if c.startswith("event ")]
