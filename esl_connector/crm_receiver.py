@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
-from .http_api import NoDelayWSGIServer
+from .http_api import HttpServer
 
 log = logging.getLogger(__name__)
 
@@ -137,16 +137,15 @@ class CrmReceiver:
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self._on_request = on_request
-        self._server = NoDelayWSGIServer((host, port), self._app, log=None, error_log=log)
+        self._server = HttpServer(self._app, host, port)
 
     @property
     def address(self) -> tuple[str, int]:
-        return self._server.address[0], self._server.server_port
+        return self._server.address
 
     @property
     def url(self) -> str:
-        host, port = self.address
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def start(self) -> CrmReceiver:
         self._server.start()
@@ -154,9 +153,6 @@ class CrmReceiver:
 
     def stop(self) -> None:
         self._server.stop(timeout=1)
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
 
     def fail_next(self, count: int, status: int = 500) -> None:
         with self._lock:
