@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 import gevent
@@ -36,7 +37,7 @@ PCMU = ("PCMU", "8000", "64000")
 OPUS = ("opus", "48000", "0")
 
 
-class Call:
+class Call(ABC):
     """One call in progress (all its legs). ``wait()`` until it is over."""
 
     kind = "call"
@@ -74,8 +75,9 @@ class Call:
     def killed(self) -> str:
         return self._kill.value if self._kill.ready() else ""
 
-    def run(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def run(self) -> None:
+        """The call's timeline (each flow in flows.py / originate.py)."""
 
     def run_safely(self) -> None:
         try:
