@@ -65,6 +65,11 @@ from .subscription import CHANNEL_EVENTS
 log = logging.getLogger(__name__)
 
 RINGING_EVENTS = ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA")
+# Set by the connector's click-to-call on the agent leg: an originate that
+# rings an extension is a click-to-call once a customer leg appears, or
+# before that only when it carries this (or a userfield) - not an admin's
+# `originate user/101 &park()`, a wake-up call or a paging originate.
+CLICK2CALL_MARKER = "cti_click2call"
 NOT_A_CRM_CALL = ""
 
 
@@ -88,6 +93,7 @@ class Call:
     legs: dict[str, Leg] = field(default_factory=dict)
     notified: set[tuple[str, str]] = field(default_factory=set)
     recordings: list[str] = field(default_factory=list)
+    userfield_set: bool = False  # a userfield variable was seen on one of its legs
 
     @property
     def root(self) -> Leg | None:
@@ -114,7 +120,11 @@ class Call:
             return INBOUND if self.extension_legs() else NOT_A_CRM_CALL
         if root.direction == "outbound" and not root.originator:
             others = [leg for leg in self.extension_legs() if leg is not root]
-            return INTERNAL if others and not self.external_legs() else CLICK_TO_CALL
+            if self.external_legs():
+                return CLICK_TO_CALL
+            if others:
+                return INTERNAL
+            return CLICK_TO_CALL if root.variables.get(CLICK2CALL_MARKER) or self.userfield_set else UNKNOWN
         if self.external_legs():
             return OUTBOUND
         return INTERNAL if len(self.extension_legs()) > 1 else UNKNOWN
@@ -132,7 +142,8 @@ class CallTracker:
         self._pattern = re.compile(self.settings.extension_pattern)
         self._keep_vars = tuple(self.settings.userfield_variables)
         self._header_var = f"sip_h_{self.settings.userfield_header}" if self.settings.userfield_header else ""
-        self._capture = (*self._keep_vars, *filter(None, [self._header_var]), "sip_call_id", "sip_via_protocol")
+        self._capture = (*self._keep_vars, *filter(None, [self._header_var]), "sip_call_id", "sip_via_protocol",
+                         CLICK2CALL_MARKER)
         self.calls: dict[str, Call] = {}
         self._leg_call: dict[str, str] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
@@ -254,6 +265,8 @@ class CallTracker:
             value = event.var(var)
             if value and var not in leg.variables:
                 leg.variables[var] = value
+                if var in self._keep_vars:
+                    call.userfield_set = True
         self._notify(self.last_call, event, changes)
 
     def _join_bridged(self, call: Call, event: Event) -> None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .calls import CLICK2CALL_MARKER
 from .click2call_validation import CALLER_ID_NAME, CALLER_ID_NUMBER, DOMAIN_TOKEN, NAME_TOKEN, userfield_problem
 
 
@@ -89,9 +90,11 @@ def _check(request: OriginateRequest) -> None:
 
 
 def originate_command(request: OriginateRequest) -> str:
+    """The ``originate`` for a click-to-call; the agent leg carries
+    ``cti_click2call=true`` so the tracker knows it from any other originate."""
     _check(request)
     route = request.route
-    agent = [("origination_uuid", request.callid)]
+    agent = [("origination_uuid", request.callid), (CLICK2CALL_MARKER, "true")]
     if request.userfield:
         agent.append(("crm_userfield", request.userfield))
     agent += [("origination_caller_id_number", request.phone),

@@ -37,7 +37,7 @@ def test_the_guides_request_rings_the_agent_then_dials_the_customer(env):
     assert body["status"] == "success" and body["extension"] == "101" and body["phone"] == "0904824242"
     (command,) = env.originates()
     assert command == (
-        f"originate {{origination_uuid={callid},crm_userfield=ORDER-123,"
+        f"originate {{origination_uuid={callid},cti_click2call=true,crm_userfield=ORDER-123,"
         "origination_caller_id_number=0904824242,origination_caller_id_name=0904824242,"
         f"originate_timeout=20}}user/101@{DOMAIN} "
         "&bridge({origination_caller_id_number=0281234567,origination_caller_id_name='Acme Co'}"
@@ -174,7 +174,7 @@ def test_the_context_route_transfers_the_answered_agent_into_the_dialplan(env):
     callid = r.json()["callid"]
     (command,) = env.originates()
     assert command == (
-        f"originate {{origination_uuid={callid},origination_caller_id_number=84911222333,"
+        f"originate {{origination_uuid={callid},cti_click2call=true,origination_caller_id_number=84911222333,"
         "origination_caller_id_name=84911222333,originate_timeout=30,"
         "effective_caller_id_number=0287654321}user/201 84911222333 XML from-crm")
 

@@ -103,7 +103,7 @@ def test_accepted_userfields_reach_freeswitch_exactly_as_asserted(env, userfield
     assert r.status_code == 200, r.text
     callid = r.json()["callid"]
     assert env.originates()[-1] == (
-        f"originate {{origination_uuid={callid},{as_sent}origination_caller_id_number=0904824242,"
+        f"originate {{origination_uuid={callid},cti_click2call=true,{as_sent}origination_caller_id_number=0904824242,"
         f"origination_caller_id_name=0904824242,originate_timeout=20}}user/102@{DOMAIN} "
         "&bridge({origination_caller_id_number=0281234567,origination_caller_id_name='Acme Co'}"
         "sofia/gateway/pstn/0904824242)")
@@ -121,7 +121,7 @@ def test_environment_parameters_never_reach_freeswitch_and_are_kept_verbatim(env
     command = env.originates()[-1]
     assert uuid_of(command) == callid and command.count("{") == 2 and command.count("}") == 2
     assert command == (
-        f"originate {{origination_uuid={callid},origination_caller_id_number=0904824242,"
+        f"originate {{origination_uuid={callid},cti_click2call=true,origination_caller_id_number=0904824242,"
         f"origination_caller_id_name=0904824242,originate_timeout=20}}user/101@{DOMAIN} "
         "&bridge({origination_caller_id_number=0281234567,origination_caller_id_name='Acme Co'}"
         "sofia/gateway/pstn/0904824242)")

@@ -64,7 +64,7 @@ def test_the_builder_refuses_values_that_bypassed_validation():
     ok = OriginateRequest("c0ffee00-0000-4000-8000-000000000001", "101", "pbx.local", "0904824242",
                           "ORD", 20, GATEWAY)
     assert originate_command(ok) == (
-        "originate {origination_uuid=c0ffee00-0000-4000-8000-000000000001,crm_userfield=ORD,"
+        "originate {origination_uuid=c0ffee00-0000-4000-8000-000000000001,cti_click2call=true,crm_userfield=ORD,"
         "origination_caller_id_number=0904824242,origination_caller_id_name=0904824242,"
         "originate_timeout=20}user/101@pbx.local "
         "&bridge({origination_caller_id_number=0281234567}sofia/gateway/pstn/0904824242)")

@@ -248,10 +248,20 @@ def test_failed_originate_whose_channel_existed_is_told_by_the_channel_events():
     t = Tracker()
     agent = __import__("channel_events").Leg("sofia/internal/105@x", "outbound",
                                              uid="5ca8779a-7476-41f1-8f50-7e2fec9ae9fb",
-                                             cid="0904824242", dialed_user="105", dialed_domain="pbx.local")
+                                             cid="0904824242", dialed_user="105", dialed_domain="pbx.local",
+                                             cti_click2call="true")
     crm = feed(t, [agent.create(0), agent.ring(0), agent.hangup(20, "NO_ANSWER")])
     assert kinds(crm) == [(CALL_LOG, "105")] and crm[0].params["status"] == "NO ANSWER"
     assert t.handle(_job("-ERR NO_ANSWER\n", CLICK_ARG)).crm_events == []
+
+
+def test_an_admins_originate_to_an_extension_is_not_a_click_to_call():
+    """`originate user/105 &park()` (a test call, a wake-up call, paging): no
+    customer leg, no click-to-call marker, nothing for the CRM."""
+    t = Tracker()
+    agent = __import__("channel_events").Leg("sofia/internal/105@x", "outbound", cid="0000000000",
+                                             dialed_user="105", dialed_domain="pbx.local")
+    assert feed(t, [agent.create(0), agent.ring(0), agent.answer(2), agent.hangup(30)]) == []
 
 
 def test_other_background_jobs_are_ignored():
