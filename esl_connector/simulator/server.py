@@ -17,6 +17,7 @@ greenlet. ``stop()`` ends them all.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -123,6 +124,9 @@ class EventSocketServer:
             session.abort()
 
     def _handle(self, sock, address) -> None:
+        # mod_event_socket sets TCP_NODELAY too; without it Nagle holds every
+        # other small reply (~40 ms with the client's delayed ACK).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = Session(sock, address, self)
         self._sessions.add(session)
         log.debug("ESL client %s:%s connected", *address[:2])
