@@ -32,9 +32,11 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import call_log
+from .call_model import CLICK2CALL_MARKER, Call
+from .call_records import call_record, log_params, phone_of, userfield_of
 from .legs import (
     DEFAULT_EXTENSION_PATTERN,
     Leg,
@@ -55,7 +57,6 @@ from .records import (
     INTERNAL,
     OUTBOUND,
     OUTGOING_CALL,
-    UNKNOWN,
     CallRecord,
     Changes,
     CrmEvent,
@@ -65,14 +66,6 @@ from .subscription import CHANNEL_EVENTS
 log = logging.getLogger(__name__)
 
 RINGING_EVENTS = ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA")
-# Set by the connector's click-to-call on the agent leg: an originate that
-# rings an extension is a click-to-call once a customer leg appears, or
-# before that only when it carries this (or a userfield) - not an admin's
-# `originate user/101 &park()`, a wake-up call or a paging originate.
-CLICK2CALL_MARKER = "cti_click2call"
-NOT_A_CRM_CALL = ""
-
-
 @dataclass(slots=True)
 class TrackerSettings:
     extension_pattern: str = DEFAULT_EXTENSION_PATTERN
@@ -84,54 +77,6 @@ class TrackerSettings:
     # webphone(extension, domain, sip_via_protocol) -> bool. None: no webphones.
     webphone: Callable[[str, str, str], bool] | None = None
     max_finished_remembered: int = 20000
-
-
-@dataclass(slots=True)
-class Call:
-    callid: str
-    node: str = ""
-    legs: dict[str, Leg] = field(default_factory=dict)
-    notified: set[tuple[str, str]] = field(default_factory=set)
-    recordings: list[str] = field(default_factory=list)
-    userfield_set: bool = False  # a userfield variable was seen on one of its legs
-
-    @property
-    def root(self) -> Leg | None:
-        leg = self.legs.get(self.callid)
-        if leg is None and self.legs:
-            leg = min(self.legs.values(), key=lambda item: item.created_at)
-        return leg
-
-    def ordered(self) -> list[Leg]:
-        return sorted(self.legs.values(), key=lambda leg: (leg.created_at, leg.uuid))
-
-    def extension_legs(self) -> list[Leg]:
-        return [leg for leg in self.ordered() if leg.is_extension]
-
-    def external_legs(self) -> list[Leg]:
-        return [leg for leg in self.ordered() if leg.is_external and leg.uuid != self.callid]
-
-    @property
-    def direction(self) -> str:
-        root = self.root
-        if root is None:
-            return NOT_A_CRM_CALL
-        if not root.is_extension:
-            return INBOUND if self.extension_legs() else NOT_A_CRM_CALL
-        if root.direction == "outbound" and not root.originator:
-            others = [leg for leg in self.extension_legs() if leg is not root]
-            if self.external_legs():
-                return CLICK_TO_CALL
-            if others:
-                return INTERNAL
-            return CLICK_TO_CALL if root.variables.get(CLICK2CALL_MARKER) or self.userfield_set else UNKNOWN
-        if self.external_legs():
-            return OUTBOUND
-        return INTERNAL if len(self.extension_legs()) > 1 else UNKNOWN
-
-    @property
-    def finished(self) -> bool:
-        return bool(self.legs) and all(leg.hungup for leg in self.legs.values())
 
 
 class CallTracker:
@@ -193,7 +138,7 @@ class CallTracker:
             node=event.get("Core-UUID"))
         changes.calls.append(record)
         changes.crm_events.append(CrmEvent(CALL_LOG, record.callid, record.extension, record.domain,
-                                           self._log_params(record), at))
+                                           log_params(record), at))
         return changes
 
     def active_calls(self) -> list[Call]:
@@ -306,7 +251,7 @@ class CallTracker:
         if direction == INBOUND:
             for leg in call.extension_legs():
                 if leg.direction == "outbound" and (leg.ringing_at or leg.answered):
-                    self._emit_once(call, INCOMING_CALL, leg.extension, leg.domain, self._phone(call), event, changes)
+                    self._emit_once(call, INCOMING_CALL, leg.extension, leg.domain, phone_of(call), event, changes)
         elif direction in (OUTBOUND, CLICK_TO_CALL):
             external = call.external_legs()
             if external:
@@ -321,19 +266,6 @@ class CallTracker:
         call.notified.add(key)
         params = {"phone": phone, "extension": extension, "callid": call.callid}
         changes.crm_events.append(CrmEvent(kind, call.callid, extension, domain, params, event_time(event)))
-
-    def _phone(self, call: Call) -> str:
-        """The external party's number: the trunk caller of an inbound call,
-        the customer dialled by an outbound call or click-to-call."""
-        root = call.root
-        if root is not None and not root.is_extension:
-            return root.number
-        external = call.external_legs()
-        if external:
-            return external[0].number
-        if root is None:
-            return ""
-        return root.caller_number if root.direction == "outbound" else root.destination
 
     def _finish(self, call: Call, changes: Changes) -> None:
         direction = call.direction
@@ -351,16 +283,7 @@ class CallTracker:
         changes.calls.append(record)
         if direction in (INBOUND, OUTBOUND, CLICK_TO_CALL):
             changes.crm_events.append(CrmEvent(CALL_LOG, call.callid, record.extension, record.domain,
-                                               self._log_params(record), record.ended_at))
-
-    @staticmethod
-    def _log_params(record: CallRecord) -> dict[str, str | int]:
-        """The nine fields of the contract's call log, with their types."""
-        return {
-            "callid": record.callid, "calldate": record.calldate, "extension": record.extension,
-            "phone": record.phone, "duration": record.duration, "billsec": record.billsec,
-            "status": record.status, "recording": record.recording, "userfield": record.userfield,
-        }
+                                               log_params(record), record.ended_at))
 
     def _remember(self, key: str) -> None:
         self._finished[key] = None
@@ -375,60 +298,4 @@ class CallTracker:
 
     def record(self, call: Call) -> CallRecord:
         """The storable view of a call, final once every leg has hung up."""
-        direction = call.direction
-        root = call.root
-        ext_legs, ext_out = call.extension_legs(), call.external_legs()
-        agent = self._agent_leg(call, direction, ext_legs)
-        finished = call.finished
-        status, talking = call_log.decide(direction, ext_legs, ext_out, root) if finished else ("", [])
-        start, end = call_log.call_bounds(list(call.legs.values()))
-        answered = [leg.answered_at for leg in (talking if finished else ext_out or ext_legs) if leg.answered_at]
-        return CallRecord(
-            callid=call.callid, direction=direction,
-            state="ended" if finished else ("active" if any(leg.answered for leg in call.legs.values()) else "ringing"),
-            phone=self._phone(call), extension=agent.extension if agent else "",
-            domain=agent.domain if agent else "",
-            extensions=list(dict.fromkeys(leg.extension for leg in ext_legs)),
-            started_at=root.created_at if root else 0.0,
-            answered_at=min(answered) if answered else 0.0,
-            ended_at=float(end) if finished else 0.0,
-            calldate=call_log.calldate(root, start), status=status,
-            hangup_cause=(root.hangup_cause if root else "") if finished else "",
-            duration=end - start if finished else 0,
-            billsec=call_log.talk_seconds(talking) if finished else 0,
-            recording=call.recordings[0] if call.recordings else "",
-            recordings=list(call.recordings), userfield=self._userfield(call),
-            node=call.node, legs=list(call.legs),
-        )
-
-    @staticmethod
-    def _agent_leg(call: Call, direction: str, ext_legs: list[Leg]) -> Leg | None:
-        """The extension the call log names: for inbound calls the last one that
-        answered, else the last one rung; otherwise the calling extension."""
-        if direction != INBOUND:
-            root = call.root
-            return root if root is not None and root.is_extension else (ext_legs[0] if ext_legs else None)
-        answered = [leg for leg in ext_legs if leg.answered]
-        if answered:
-            return max(answered, key=lambda leg: leg.answered_at)
-        rung = [leg for leg in ext_legs if leg.ringing_at] or ext_legs
-        return rung[-1] if rung else None
-
-    def _userfield(self, call: Call) -> str:
-        """The CRM's own value for this call, first found of: a userfield
-        channel variable (click-to-call), the custom SIP header a webphone
-        sent, the SIP Call-ID of a webphone's INVITE (guide 2.2)."""
-        legs = call.ordered()
-        for var in self._keep_vars:
-            for leg in legs:
-                if leg.variables.get(var):
-                    return leg.variables[var]
-        callers = [leg for leg in legs if leg.is_extension and leg.direction == "inbound"]
-        for leg in callers:
-            if self._header_var and leg.variables.get(self._header_var):
-                return leg.variables[self._header_var]
-        webphone = self.settings.webphone
-        for leg in callers:
-            if webphone is not None and webphone(leg.extension, leg.domain, leg.variables.get("sip_via_protocol", "")):
-                return leg.variables.get("sip_call_id", "")
-        return ""
+        return call_record(call, userfield_of(call, self._keep_vars, self._header_var, self.settings.webphone))
