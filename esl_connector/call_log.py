@@ -2,8 +2,9 @@
 
 Status mapping (the leg that decides, then its Hangup-Cause):
 
-* inbound: the extension legs. Any extension answered -> ANSWERED. Otherwise
-  the cause of the last extension rung decides.
+* inbound: the extension legs. Any extension answered (rung, or picking the
+  call up from its own phone) -> ANSWERED. Otherwise the cause of the last
+  extension rung decides.
 * outbound and click-to-call: the external (customer) legs. Any answered ->
   ANSWERED. Otherwise the last external leg's cause decides; with no external
   leg at all (the agent never answered a click-to-call, or the route failed
@@ -112,6 +113,9 @@ def decide(direction: str, extension_legs: list[Leg], external_legs: list[Leg],
            root: Leg | None) -> tuple[str, list[Leg]]:
     """(status, talking legs) for a finished call."""
     if direction == INBOUND:
+        answered = [leg for leg in extension_legs if leg.answered]
+        if answered:  # also an agent who picked the call up from another phone (intercept)
+            return ANSWERED, answered
         rung = [leg for leg in extension_legs if leg.direction == "outbound"] or extension_legs
         return deciding_status(rung), rung
     if external_legs:

@@ -303,3 +303,19 @@ def test_audit_while_connected_spares_legs_too_new_for_the_channel_table():
     assert t.resync([], [], now=T0 + 5, grace=10).lost_legs == 0
     result = t.resync([], [], now=T0 + 30, grace=10)
     assert result.lost_legs == 2 and not t.calls.active_calls()
+
+
+def test_call_pickup_by_another_agent_is_answered_by_that_agent():
+    """101 rings; 103 dials the pickup code and FreeSWITCH's intercept bridges
+    103's own call to the customer: ANSWERED by 103, not a missed call."""
+    t = Tracker()
+    did = trunk_leg()
+    ringing = agent_leg(did, "101")
+    picker = extension_caller("103", "*8")
+    crm = feed(t, [did.create(0), ringing.create(0), ringing.ring(0), picker.create(4), picker.answer(4)])
+    assert kinds(crm) == [(INCOMING_CALL, "101")]
+    bridge = did.event("CHANNEL_BRIDGE", 4, **{"Bridge-A-Unique-ID": did.uuid, "Bridge-B-Unique-ID": picker.uuid})
+    t.handle(bridge)
+    crm = feed(t, [ringing.hangup(4, "PICKED_OFF"), did.answer(4), picker.hangup(20), did.hangup(20)])
+    assert kinds(crm) == [(CALL_LOG, "103")]
+    assert (crm[0].params["status"], crm[0].params["billsec"]) == ("ANSWERED", 16)
