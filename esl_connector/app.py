@@ -91,6 +91,9 @@ class Connector:
         self.http.start()
         log.info("connector started: FreeSWITCH %s:%s, storage %s", self.settings.freeswitch.host,
                  self.settings.freeswitch.port, self.settings.storage.url.split("@")[-1])
+        if not self.settings.customers:
+            log.warning("no [[customers]] configured: calls are tracked and stored, but no CRM "
+                        "receives webhooks (their outbox rows are marked skipped)")
         return self
 
     def stop(self) -> None:
