@@ -159,3 +159,17 @@ def test_periodic_audit_closes_a_call_whose_hangup_event_was_lost(sim, tmp_path)
         assert connector.client.status().reconnects == 0
     finally:
         connector.stop()
+
+
+def test_plain_event_format_gives_the_same_crm_events(sim, tmp_path):
+    host, port = sim.address
+    connector = start_connector(tmp_path / "plain.db", host, port, freeswitch={"event_format": "plain"})
+    try:
+        assert run_scenario(sim.pbx, "click_to_call").wait(30)
+        rows = wait_outbox(connector, 2)
+        assert [kind for kind, _ in rows] == ["outgoing_call", "call_answered"]
+        log = rows[1][1]
+        assert (log["extension"], log["phone"], log["status"], log["billsec"], log["userfield"]) == (
+            "101", "0904824242", "ANSWERED", 3, "ORDER-123")
+    finally:
+        connector.stop()
