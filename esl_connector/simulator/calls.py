@@ -252,6 +252,14 @@ class Call(ABC):
     def bridge_event(self, a: Leg, b: Leg, name: str = "CHANNEL_BRIDGE") -> None:
         self.ev(a, name, before={"Bridge-A-Unique-ID": a.uuid, "Bridge-B-Unique-ID": b.uuid})
 
+    def bridged(self, a: Leg, b: Leg) -> None:
+        """The events of ``a`` bridging to the answered ``b``, in the recordings' order."""
+        self.link(a, b)
+        self.bridge_event(a, b)
+        self.state(b, "CS_EXCHANGE_MEDIA")
+        self.ev(b, "CALL_UPDATE", before={"Direction": "RECV"})
+        self.ev(a, "CALL_UPDATE", before={"Direction": "RECV"})
+
     def hangup_start(self, leg: Leg, cause: str, outcome: str, presence: bool = False,
                      **vars: str) -> None:
         """CHANNEL_HANGUP, CS_HANGUP, CALLSTATE HANGUP (+ PRESENCE_IN)."""

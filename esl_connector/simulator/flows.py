@@ -101,11 +101,7 @@ class BridgingCall(Call):
                 self.callstate(a, "ACTIVE")
             else:
                 self.answer(a, early=not a.codec, presence=a_presence)
-            self.link(a, b)
-            self.bridge_event(a, b)
-            self.state(b, "CS_EXCHANGE_MEDIA")
-            self.ev(b, "CALL_UPDATE", before={"Direction": "RECV"})
-            self.ev(a, "CALL_UPDATE", before={"Direction": "RECV"})
+            self.bridged(a, b)
             self.talk_and_end(a, b, far.talk_time, True, target, False, a_presence, reason=True)
             return
         outcome = "cancel" if killed else ("busy" if far.outcome == BUSY else "no_answer")
@@ -189,11 +185,7 @@ class InboundCall(BridgingCall):
         originate_success(a, b)
         self.answer(a, codec=OPUS, early=True)
         self.ev(b, "CHANNEL_OUTGOING")
-        self.link(a, b)
-        self.bridge_event(a, b)
-        self.state(b, "CS_EXCHANGE_MEDIA")
-        self.ev(b, "CALL_UPDATE", before={"Direction": "RECV"})
-        self.ev(a, "CALL_UPDATE", before={"Direction": "RECV"})
+        self.bridged(a, b)
         ext = self.pbx.extensions[b.extension]
         talk = ext.talk_time if self.talk_time is None else self.talk_time
         self.talk_and_end(a, b, talk, self.hangup_by != "caller", target, True, False)

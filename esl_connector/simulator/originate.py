@@ -183,11 +183,7 @@ class InternalCall(OutboundCall):
         b = result.winner
         self.answer(a, early=True, presence=True)
         self.ev(b, "CHANNEL_OUTGOING")
-        self.link(a, b)
-        self.bridge_event(a, b)
-        self.state(b, "CS_EXCHANGE_MEDIA")
-        self.ev(b, "CALL_UPDATE", before={"Direction": "RECV"})
-        self.ev(a, "CALL_UPDATE", before={"Direction": "RECV"})
+        self.bridged(a, b)
         talk = callee.talk_time
         self.talk_and_end(a, b, talk, self.hangup_by == "callee", target, True, True, reason=True)
         callee.busy_with.discard(b.uuid)
