@@ -122,11 +122,11 @@ def serve_connector(host: str, port: int, extensions: int, bare: bool) -> None:
     import gevent
     sys.path.insert(0, ROOT)
     sys.path.insert(0, os.path.join(ROOT, "tests"))
-    from esl_connector.api_context import ApiContext
+    from esl_connector.api.click2call import Click2CallSettings, routes
+    from esl_connector.api.context import ApiContext
+    from esl_connector.api.server import HttpApi, HttpServer
     from esl_connector.app import Connector
-    from esl_connector.click2call import Click2CallSettings, routes
-    from esl_connector.customers import CustomerDirectory, parse_customers
-    from esl_connector.http_api import HttpApi, HttpServer
+    from esl_connector.settings.customers import CustomerDirectory, parse_customers
     from storage import queries
 
     from connector_harness import connector_settings

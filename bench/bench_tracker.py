@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from esl_connector.protocol import FrameParser, is_event_frame, parse_event  # noqa: E402
-from esl_connector.tracker import Tracker  # noqa: E402
+from esl_connector.calls.tracker import Tracker  # noqa: E402
+from esl_connector.esl.protocol import FrameParser, is_event_frame, parse_event  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "freeswitch"
 SCENARIOS = ("inbound_answered", "outbound_from_extension", "click_to_call", "inbound_no_answer")

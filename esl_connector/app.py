@@ -17,17 +17,19 @@ import gevent
 from storage import migrate, open_database
 from storage.writer import StorageWriter
 
-from . import click2call, recordings, status_api, status_views, webhooks
-from .api_context import ApiContext
-from .calls import TrackerSettings
-from .click2call_config import userfield_header, webphone_policy
-from .config import Settings
-from .customers import CustomerDirectory, parse_customers
-from .delivery import DeliveryEngine, Planner
-from .esl_client import ESLError, EventSocketClient
-from .http_api import HttpApi, HttpServer
-from .protocol import Event
-from .tracker import Tracker, parse_rows
+from .api import click2call, recordings, status_views
+from .api import status as status_api
+from .api.context import ApiContext
+from .api.server import HttpApi, HttpServer
+from .calls.call_tracker import TrackerSettings
+from .calls.tracker import Tracker, parse_rows
+from .delivery import webhooks
+from .delivery.engine import DeliveryEngine, Planner
+from .esl.client import ESLError, EventSocketClient
+from .esl.protocol import Event
+from .settings.click2call_config import userfield_header, webphone_policy
+from .settings.config import Settings
+from .settings.customers import CustomerDirectory, parse_customers
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import ConfigError, Settings, load_settings, parse_extension_range
+from .settings.config import ConfigError, Settings, load_settings, parse_extension_range
 
 log = logging.getLogger("esl_connector")
 CONFIG_HELP = "TOML configuration file (see conf/esl-connector.toml)."
@@ -61,8 +61,8 @@ def run(config_path: str) -> None:
     setup_logging(settings.logging.level)
     from storage import StorageError
 
+    from .api.recordings import RecordingError
     from .app import Connector
-    from .recordings import RecordingError
     try:
         connector = Connector(settings).start()
     except (StorageError, RecordingError, ConfigError) as exc:
@@ -181,7 +181,7 @@ def deliveries() -> None:
 @click.option("--limit", type=int, default=50, show_default=True)
 def deliveries_list(config_path, status, customer, callid, limit) -> None:
     """Outbox rows, newest first."""
-    from .delivery_admin import list_deliveries
+    from .delivery.admin import list_deliveries
     rows = list_deliveries(_delivery_db(config_path), status=status, customer=customer,
                            callid=callid, limit=limit)
     click.echo(f"{'ID':>7}  {'STATUS':<9} {'TRIES':>5}  {'EVENT':<13} {'CUSTOMER':<10} "
@@ -199,7 +199,7 @@ def deliveries_show(config_path, key) -> None:
     """One row (by id or event id) with every attempt."""
     import json
 
-    from .delivery_admin import get_delivery
+    from .delivery.admin import get_delivery
     detail = get_delivery(_delivery_db(config_path), key)
     if detail is None:
         click.echo(f"esl-connector: no outbox row {key}", err=True)
@@ -231,7 +231,7 @@ def deliveries_retry(config_path, all_dead, customer, key) -> None:
     The running connector picks replayed rows up within its poll interval."""
     import time
 
-    from .delivery_admin import DeliveryAdminError, retry, retry_all_dead
+    from .delivery.admin import DeliveryAdminError, retry, retry_all_dead
     if all_dead == bool(key) or (all_dead and not customer):
         raise click.UsageError("give an outbox id, or --all-dead --customer CODE")
     db = _delivery_db(config_path)

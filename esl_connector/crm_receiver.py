@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
-from .http_api import HttpServer
+from .api.server import HttpServer
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import gevent
 
 from .app import Connector
-from .config import settings_from_dict
 from .crm_receiver import CrmReceiver
+from .settings.config import settings_from_dict
 from .simulator import Simulator, run_traffic
 
 DEMO_SECRET = "demo-secret"            # the CRM's secret, sent with every webhook

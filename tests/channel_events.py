@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import uuid as uuidlib
 
-from esl_connector.protocol import Event
+from esl_connector.esl.protocol import Event
 
 T0 = 1_795_641_000  # epoch seconds
 _seq = itertools.count(1)

@@ -9,17 +9,17 @@ from types import SimpleNamespace
 
 import requests
 
-from esl_connector.api_context import ApiContext
+from esl_connector.api.click2call import Click2CallSettings, routes, service
+from esl_connector.api.context import ApiContext
+from esl_connector.api.server import HttpApi, HttpServer
 from esl_connector.app import Connector
-from esl_connector.calls import TrackerSettings
-from esl_connector.click2call import Click2CallSettings, routes, service
-from esl_connector.click2call_config import userfield_header, webphone_policy
+from esl_connector.calls.call_tracker import TrackerSettings
+from esl_connector.calls.tracker import Tracker
 from esl_connector.crm_receiver import CrmReceiver
-from esl_connector.customers import CustomerDirectory, parse_customers
-from esl_connector.http_api import HttpApi, HttpServer
+from esl_connector.delivery.webhooks import planner
+from esl_connector.settings.click2call_config import userfield_header, webphone_policy
+from esl_connector.settings.customers import CustomerDirectory, parse_customers
 from esl_connector.simulator import Simulator
-from esl_connector.tracker import Tracker
-from esl_connector.webhooks import planner
 from storage import queries
 
 from connector_harness import connector_settings

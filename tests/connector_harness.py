@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from esl_connector.app import Connector
-from esl_connector.config import settings_from_dict
+from esl_connector.settings.config import settings_from_dict
 from storage import queries
 
 from esl_fake_server import wait_until

@@ -12,10 +12,10 @@ from urllib.parse import parse_qsl
 import gevent
 from gevent.event import Event
 
+from esl_connector.api.server import NoDelayWSGIServer
 from esl_connector.crm_receiver import ReceivedRequest
-from esl_connector.http_api import NoDelayWSGIServer
+from esl_connector.delivery.types import SINGLE, DeliveryPlan, WebhookRequest
 from esl_connector.records import CALL_LOG, CrmEvent
-from esl_connector.webhook_types import SINGLE, DeliveryPlan, WebhookRequest
 from storage.batch import write_batch
 from storage.db import open_database
 from storage.migrations import migrate

@@ -6,7 +6,7 @@ import os
 from functools import cache
 from pathlib import Path
 
-from esl_connector.protocol import Event, parse_capture
+from esl_connector.esl.protocol import Event, parse_capture
 
 FIXTURES = Path(os.environ.get(
     "ESL_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "freeswitch"))

@@ -6,7 +6,7 @@ import gevent
 import pytest
 from click2call_harness import ACME_SECRET, DOMAIN, Click2CallEnv, uuid_of
 
-from esl_connector.click2call import Click2CallSettings, service
+from esl_connector.api.click2call import Click2CallSettings, service
 from esl_connector.records import CLICK_TO_CALL
 from esl_connector.simulator import BUSY, NO_ANSWER
 

@@ -6,7 +6,7 @@ command asserted here."""
 import pytest
 from click2call_harness import ACME_SECRET, DOMAIN, Click2CallEnv, uuid_of
 
-from esl_connector.click2call import Click2CallSettings
+from esl_connector.api.click2call import Click2CallSettings
 
 LOOSE = Click2CallSettings(extension_burst=1000, customer_burst=1000, max_params=50)
 

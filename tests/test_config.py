@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from esl_connector.config import ConfigError, load_settings, parse_extension_range, settings_from_dict
+from esl_connector.settings.config import ConfigError, load_settings, parse_extension_range, settings_from_dict
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "conf" / "esl-connector.toml"
 

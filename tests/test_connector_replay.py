@@ -5,7 +5,7 @@ contract requires, with the exact values read from the recordings."""
 import pytest
 from test_tracker_recordings import EXPECTED, INBOUND
 
-from esl_connector.protocol import is_event_frame, parse_frames
+from esl_connector.esl.protocol import is_event_frame, parse_frames
 from storage import queries
 
 from connector_harness import outbox, start_connector, wait_outbox

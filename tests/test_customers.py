@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from esl_connector.config import ConfigError, parse_extension_range
-from esl_connector.customers import (
+from esl_connector.settings.config import ConfigError, parse_extension_range
+from esl_connector.settings.customers import (
     CustomerDirectory,
     ExtensionRange,
     parse_customers,

@@ -4,12 +4,12 @@ the v2 migration on a populated v1 database, and the [delivery] settings."""
 import pytest
 from click.testing import CliRunner
 
-from esl_connector import delivery_admin
 from esl_connector.cli import main
-from esl_connector.config import ConfigError, settings_from_dict
-from esl_connector.delivery_store import Transition, apply_transition
+from esl_connector.delivery import admin as delivery_admin
+from esl_connector.delivery.store import Transition, apply_transition
+from esl_connector.delivery.types import AttemptResult
 from esl_connector.records import CALL_LOG, INCOMING_CALL
-from esl_connector.webhook_types import AttemptResult
+from esl_connector.settings.config import ConfigError, settings_from_dict
 from storage.batch import write_batch
 from storage.db import open_database
 from storage.migrations import MIGRATIONS, current_version, migrate

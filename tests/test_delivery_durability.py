@@ -9,11 +9,11 @@ from collections import Counter
 import gevent
 import pytest
 
-from esl_connector import delivery as delivery_module
 from esl_connector.app import Connector
-from esl_connector.config import settings_from_dict
-from esl_connector.delivery import DeliveryEngine
+from esl_connector.delivery import engine as delivery_module
+from esl_connector.delivery.engine import DeliveryEngine
 from esl_connector.records import CALL_LOG, INCOMING_CALL, Changes
+from esl_connector.settings.config import settings_from_dict
 from storage import queries
 from storage.writer import StorageWriter
 

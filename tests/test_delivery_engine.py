@@ -6,8 +6,8 @@ import gevent
 import pytest
 from gevent.event import Event
 
-from esl_connector import delivery_admin
-from esl_connector.delivery import DeliveryEngine
+from esl_connector.delivery import admin as delivery_admin
+from esl_connector.delivery.engine import DeliveryEngine
 from esl_connector.records import CALL_LOG, INCOMING_CALL, OUTGOING_CALL
 from storage.models import DeliveryAttempt
 

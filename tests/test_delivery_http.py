@@ -8,9 +8,9 @@ from email.utils import formatdate
 import pytest
 from requests.auth import HTTPBasicAuth
 
-from esl_connector.delivery_http import HttpSender, SessionPool, scrub, verdict_for_status
-from esl_connector.retry_schedule import RetrySchedule, parse_retry_after
-from esl_connector.webhook_types import (
+from esl_connector.delivery.retry_schedule import RetrySchedule, parse_retry_after
+from esl_connector.delivery.sender import HttpSender, SessionPool, scrub, verdict_for_status
+from esl_connector.delivery.types import (
     DELIVERED,
     FAILOVER,
     GIVE_UP,

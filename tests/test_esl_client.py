@@ -12,7 +12,7 @@ import gevent
 import gevent.event
 import pytest
 
-from esl_connector.esl_client import (
+from esl_connector.esl.client import (
     ClientStatus,
     CommandError,
     CommandTimeout,
@@ -20,7 +20,7 @@ from esl_connector.esl_client import (
     JobResult,
     NotConnected,
 )
-from esl_connector.subscription import subscribe_command
+from esl_connector.esl.subscription import subscribe_command
 
 from esl_fake_server import (
     AUTH_REQUEST,
@@ -557,7 +557,7 @@ def test_logs_use_module_loggers_and_hide_password(servers, clients, caplog):
     connected(client, rec)
     client.api("status")
     mine = [r for r in caplog.records if r.name.startswith("esl_connector")]
-    assert mine and all(r.name in ("esl_connector.esl_client", "esl_connector.esl_connection")
+    assert mine and all(r.name in ("esl_connector.esl.client", "esl_connector.esl.connection")
                         for r in mine)
     assert not [r for r in caplog.records if r.name == "root"]
     assert "secret-pw" not in caplog.text

@@ -13,9 +13,9 @@ import re
 import pytest
 import test_esl_client as base
 
-from esl_connector.esl_client import JobResult
-from esl_connector.protocol import parse_capture, parse_frames
-from esl_connector.subscription import subscribe_command
+from esl_connector.esl.client import JobResult
+from esl_connector.esl.protocol import parse_capture, parse_frames
+from esl_connector.esl.subscription import subscribe_command
 
 from esl_fake_server import FIXTURES, recorded_commands, replay_session, wait_until
 

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 import requests
 
-from esl_connector.http_api import ApiError, HttpApi, HttpServer, Route
+from esl_connector.api.server import ApiError, HttpApi, HttpServer, Route
 
 
 def ok(request, ctx, name):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from esl_connector.protocol import (
+from esl_connector.esl.protocol import (
     FrameParser,
     ProtocolError,
     is_event_frame,

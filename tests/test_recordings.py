@@ -10,14 +10,14 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from esl_connector import recordings
-from esl_connector.api_context import ApiContext
-from esl_connector.customers import CustomerDirectory, parse_customers
-from esl_connector.delivery import DeliveryEngine
-from esl_connector.http_api import HttpApi, HttpServer
-from esl_connector.recordings import RecordingError, Recordings, RecordingSettings
+from esl_connector.api import recordings
+from esl_connector.api.context import ApiContext
+from esl_connector.api.recordings import RecordingError, Recordings, RecordingSettings
+from esl_connector.api.server import HttpApi, HttpServer
+from esl_connector.delivery.engine import DeliveryEngine
+from esl_connector.delivery.webhooks import build_plan, planner
 from esl_connector.records import CALL_LOG, CallRecord, Changes, CrmEvent
-from esl_connector.webhooks import build_plan, planner
+from esl_connector.settings.customers import CustomerDirectory, parse_customers
 from storage.db import open_database
 from storage.migrations import migrate
 from storage.views import StoredEvent

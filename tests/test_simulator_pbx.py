@@ -12,7 +12,7 @@ import json
 import gevent
 import pytest
 
-from esl_connector.protocol import Event, parse_event, parse_frames
+from esl_connector.esl.protocol import Event, parse_event, parse_frames
 from esl_connector.simulator import BUSY, NO_ANSWER, run_scenario, run_traffic, wire
 from esl_connector.simulator.pbx import Pbx
 from esl_connector.simulator.server import EventSocketServer

@@ -10,7 +10,7 @@ import gevent
 import pytest
 from gevent.event import Event as Gate
 
-from esl_connector.protocol import (
+from esl_connector.esl.protocol import (
     Frame,
     FrameParser,
     is_event_frame,

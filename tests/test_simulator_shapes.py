@@ -18,7 +18,7 @@ import functools
 
 import pytest
 
-from esl_connector.protocol import Event
+from esl_connector.esl.protocol import Event
 from esl_connector.simulator import scenarios
 from esl_connector.simulator.pbx import Pbx
 

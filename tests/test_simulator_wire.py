@@ -8,7 +8,7 @@ from urllib.parse import unquote_to_bytes
 
 import pytest
 
-from esl_connector.protocol import Frame, is_event_frame, parse_event, parse_frames
+from esl_connector.esl.protocol import Frame, is_event_frame, parse_event, parse_frames
 from esl_connector.simulator import wire
 
 from recordings import FIXTURES, all_capture_files

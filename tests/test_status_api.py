@@ -10,13 +10,15 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from esl_connector import recordings, status_api
-from esl_connector.api_context import ApiContext
-from esl_connector.customers import CustomerDirectory, parse_customers
-from esl_connector.delivery_store import Transition, apply_transition
-from esl_connector.esl_client import EventSocketClient
-from esl_connector.http_api import HttpApi, HttpServer
-from esl_connector.recordings import RecordingSettings
+from esl_connector.api import recordings
+from esl_connector.api import status as status_api
+from esl_connector.api.context import ApiContext
+from esl_connector.api.recordings import RecordingSettings
+from esl_connector.api.server import HttpApi, HttpServer
+from esl_connector.api.status import HttpSettings
+from esl_connector.delivery.store import Transition, apply_transition
+from esl_connector.delivery.types import AttemptResult
+from esl_connector.esl.client import EventSocketClient
 from esl_connector.records import (
     CALL_LOG,
     IDLE,
@@ -28,9 +30,8 @@ from esl_connector.records import (
     CrmEvent,
     ExtensionRecord,
 )
+from esl_connector.settings.customers import CustomerDirectory, parse_customers
 from esl_connector.simulator import Simulator
-from esl_connector.status_api import HttpSettings
-from esl_connector.webhook_types import AttemptResult
 from storage.db import open_database
 from storage.migrations import migrate
 from storage.writer import StorageWriter
@@ -39,7 +40,7 @@ from delivery_fixtures import FakeClock, wait_until
 
 TOKEN = "status-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-OPENAPI = Path(__file__).resolve().parents[1] / "esl_connector" / "openapi.json"
+OPENAPI = Path(__file__).resolve().parents[1] / "esl_connector" / "api" / "openapi.json"
 
 
 class Engine:
@@ -256,7 +257,7 @@ def test_the_openapi_document_is_served_valid_and_covers_every_route(env):
     assert served.json() == document
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(document)
-    from esl_connector import click2call
+    from esl_connector.api import click2call
     for route in status_api.routes() + recordings.routes() + click2call.routes():
         path = route.path.replace("<", "{").replace(">", "}")
         assert path in document["paths"], path

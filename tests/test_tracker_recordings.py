@@ -4,8 +4,8 @@ events a CRM must receive, with the values read from the recordings
 
 import pytest
 
+from esl_connector.calls.tracker import Tracker
 from esl_connector.records import CALL_LOG, INCOMING_CALL, OUTGOING_CALL
-from esl_connector.tracker import Tracker
 
 from recordings import events
 

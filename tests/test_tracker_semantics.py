@@ -2,8 +2,8 @@
 ring groups, auto-answer, transfers, internal calls, out-of-order arrival,
 hostile caller IDs, and rebuilding state after a reconnect."""
 
+from esl_connector.calls.tracker import Tracker
 from esl_connector.records import CALL_LOG, INCOMING_CALL, OUTGOING_CALL
-from esl_connector.tracker import Tracker
 
 from channel_events import agent_leg, extension_caller, gateway_leg, trunk_leg
 
@@ -153,7 +153,7 @@ def test_resync_keeps_legs_that_produced_events_since_the_reconnect():
 
 
 def test_a_registration_newer_than_the_snapshot_is_not_undone_by_it():
-    from esl_connector.protocol import Event
+    from esl_connector.esl.protocol import Event
     t = Tracker()
     t.begin_snapshot()  # show registrations is asked now, and answers without 105
     t.handle(Event({"Event-Name": "CUSTOM", "Event-Subclass": "sofia::register", "username": "105",
@@ -221,7 +221,7 @@ def test_ring_group_through_loopback_keeps_one_call():
 
 
 def _job(body, arg):
-    from esl_connector.protocol import Event
+    from esl_connector.esl.protocol import Event
     return Event({"Event-Name": "BACKGROUND_JOB", "Job-UUID": "j1", "Job-Command": "originate",
                   "Job-Command-Arg": arg, "Event-Date-Local": "2026-11-25 21:30:00",
                   "Event-Date-Timestamp": "1795642200000000", "Core-UUID": "core-1"}, body)
@@ -277,13 +277,13 @@ def _webphone_call(t, **variables):
 
 
 def test_webphone_sip_call_id_comes_back_as_userfield():
-    from esl_connector.calls import TrackerSettings
+    from esl_connector.calls.call_tracker import TrackerSettings
     t = Tracker(TrackerSettings(webphone=lambda ext, domain, transport: transport in ("ws", "wss")))
     assert _webphone_call(t)[-1].params["userfield"] == "crm-order-7781"
 
 
 def test_sip_call_id_of_an_ordinary_phone_is_not_a_userfield():
-    from esl_connector.calls import TrackerSettings
+    from esl_connector.calls.call_tracker import TrackerSettings
     t = Tracker(TrackerSettings(webphone=lambda ext, domain, transport: ext == "150"))
     assert _webphone_call(t)[-1].params["userfield"] == ""
 

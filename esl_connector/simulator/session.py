@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING
 import gevent
 from gevent.queue import Queue
 
-from esl_connector.protocol import decode_text
-
+from ..esl.protocol import decode_text
 from . import wire
 from .subscriptions import PublishedEvent, Subscription
 

@@ -87,7 +87,7 @@ import gevent
 import gevent.event
 import gevent.queue
 
-from .esl_commands import (
+from .commands import (
     AccessDenied,
     AuthenticationError,
     BackgroundJob,
@@ -98,7 +98,7 @@ from .esl_commands import (
     JobResult,
     NotConnected,
 )
-from .esl_connection import ESLConnection
+from .connection import ESLConnection
 from .protocol import Event, Frame
 from .subscription import subscribe_command
 

@@ -34,6 +34,20 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..esl.protocol import Event
+from ..esl.subscription import CHANNEL_EVENTS
+from ..records import (
+    CALL_LOG,
+    CLICK_TO_CALL,
+    INBOUND,
+    INCOMING_CALL,
+    INTERNAL,
+    OUTBOUND,
+    OUTGOING_CALL,
+    CallRecord,
+    Changes,
+    CrmEvent,
+)
 from . import call_log
 from .call_model import CLICK2CALL_MARKER, Call
 from .call_records import call_record, log_params, phone_of, userfield_of
@@ -48,20 +62,6 @@ from .legs import (
     leg_from_event,
 )
 from .originate_jobs import OriginateFailure
-from .protocol import Event
-from .records import (
-    CALL_LOG,
-    CLICK_TO_CALL,
-    INBOUND,
-    INCOMING_CALL,
-    INTERNAL,
-    OUTBOUND,
-    OUTGOING_CALL,
-    CallRecord,
-    Changes,
-    CrmEvent,
-)
-from .subscription import CHANNEL_EVENTS
 
 log = logging.getLogger(__name__)
 

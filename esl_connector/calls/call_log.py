@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import time
 
+from ..records import ANSWERED, BUSY, FAILED, INBOUND, NO_ANSWER
 from .legs import Leg
-from .records import ANSWERED, BUSY, FAILED, INBOUND, NO_ANSWER
 
 BUSY_CAUSES = frozenset({"USER_BUSY", "CALL_REJECTED"})
 NO_ANSWER_CAUSES = frozenset({

@@ -31,7 +31,10 @@ from werkzeug.wrappers import Request
 from storage.call_params import extension_presence, mark_originate_failed, save_call_params
 from storage.db import connected
 
-from .call_log import status_from_cause
+from ..calls.call_log import status_from_cause
+from ..esl.client import CommandError, CommandTimeout, NotConnected
+from ..records import IDLE, IN_CALL, OFFLINE, RINGING
+from ..settings.config import Click2CallSettings
 from .click2call_originate import OriginateRequest, originate_command
 from .click2call_validation import (
     CONTROL_PARAMS,
@@ -41,10 +44,7 @@ from .click2call_validation import (
     extra_params,
     normalise_phone,
 )
-from .config import Click2CallSettings
-from .esl_client import CommandError, CommandTimeout, NotConnected
-from .http_api import ApiError, Route
-from .records import IDLE, IN_CALL, OFFLINE, RINGING
+from .server import ApiError, Route
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from urllib.parse import quote
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.utils import send_file
 
-from .config import RECORDING_URL_LIFETIME as DEFAULT_LIFETIME
-from .config import RecordingSettings
-from .http_api import ApiError, Route
+from ..settings.config import RECORDING_URL_LIFETIME as DEFAULT_LIFETIME
+from ..settings.config import RecordingSettings
+from .server import ApiError, Route
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..records import CLICK_TO_CALL, INBOUND, INTERNAL, OUTBOUND, UNKNOWN
 from .legs import Leg
-from .records import CLICK_TO_CALL, INBOUND, INTERNAL, OUTBOUND, UNKNOWN
 
 # Set by the connector's click-to-call on the agent leg: an originate that
 # rings an extension is a click-to-call once a customer leg appears, or

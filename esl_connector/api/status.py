@@ -24,10 +24,11 @@ from werkzeug.wrappers import Response
 from storage import queries
 from storage.models import OUTBOX_STATUSES
 
-from . import delivery_admin, status_views
-from .config import HttpSettings
-from .http_api import ApiError, Route
+from ..delivery import admin as delivery_admin
+from ..settings.config import HttpSettings
+from . import status_views
 from .recordings import RecordingError, recordings_of
+from .server import ApiError, Route
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from storage.models import (
 )
 from storage.views import StoredEvent
 
-from . import webhook_types as wt
+from . import types as wt
 from .retry_schedule import RetrySchedule, format_duration
 
 MAX_ERROR_CHARS = 2000

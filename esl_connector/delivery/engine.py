@@ -38,11 +38,11 @@ from storage.models import PENDING, RETRYING
 from storage.queries import due_for_delivery
 from storage.views import StoredEvent
 
-from . import delivery_admin
-from .delivery_http import HttpSender, SessionPool, endpoint_of
-from .delivery_store import Transition, apply_transition, mark_skipped, stamp_customers, transition_for
+from . import admin as delivery_admin
 from .retry_schedule import RetrySchedule
-from .webhook_types import DELIVERED, RETRY, DeliveryPlan, Outcome
+from .sender import HttpSender, SessionPool, endpoint_of
+from .store import Transition, apply_transition, mark_skipped, stamp_customers, transition_for
+from .types import DELIVERED, RETRY, DeliveryPlan, Outcome
 
 log = logging.getLogger(__name__)
 

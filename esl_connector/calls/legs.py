@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .protocol import Event
+from ..esl.protocol import Event
 
 DEFAULT_EXTENSION_PATTERN = r"^[0-9]{2,6}$"
 PLUMBING_PREFIXES = ("loopback/", "conference/", "eavesdrop", "error/")

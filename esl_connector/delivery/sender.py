@@ -31,7 +31,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .retry_schedule import parse_retry_after
-from .webhook_types import (
+from .types import (
     DELIVERED,
     FAILOVER,
     GIVE_UP,

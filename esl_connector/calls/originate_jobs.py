@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .protocol import Event
+from ..esl.protocol import Event
 
 _USER = re.compile(r"(?:^|[}\]])user/([^@\s&/]+)(?:@([^\s&/]+))?")
 _BRIDGE_NUMBER = re.compile(r"&bridge\(.*?/([^/()\s]+)\)\s*$")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..records import INBOUND, CallRecord
 from . import call_log
 from .call_model import Call
 from .legs import Leg
-from .records import INBOUND, CallRecord
 
 Webphone = Callable[[str, str, str], bool]
 

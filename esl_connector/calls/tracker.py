@@ -11,11 +11,11 @@ import json
 import logging
 from dataclasses import dataclass
 
-from .calls import CallTracker, TrackerSettings
+from ..esl.protocol import Event
+from ..records import Changes
+from .call_tracker import CallTracker, TrackerSettings
 from .extensions import REGISTRATION_SUBCLASSES, ExtensionTracker
 from .originate_jobs import failed_originate
-from .protocol import Event
-from .records import Changes
 
 log = logging.getLogger(__name__)
 

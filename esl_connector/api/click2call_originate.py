@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .call_model import CLICK2CALL_MARKER
+from ..calls.call_model import CLICK2CALL_MARKER
 from .click2call_validation import CALLER_ID_NAME, CALLER_ID_NUMBER, DOMAIN_TOKEN, NAME_TOKEN, userfield_problem
 
 

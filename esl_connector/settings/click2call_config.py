@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .click2call_originate import Route
-from .click2call_validation import (
+from ..api.click2call_originate import Route
+from ..api.click2call_validation import (
     CALLER_ID_NAME,
     CALLER_ID_NUMBER,
     DOMAIN_TOKEN,

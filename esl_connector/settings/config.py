@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from .legs import DEFAULT_EXTENSION_PATTERN
+from ..calls.legs import DEFAULT_EXTENSION_PATTERN
 
 ENV_OVERRIDES = {
     ("freeswitch", "password"): "ESL_CONNECTOR_FREESWITCH_PASSWORD",
@@ -247,8 +247,8 @@ def _validate_delivery(d: DeliverySettings, problems: list[str]) -> None:
 
 
 def _validate_features(settings: Settings, problems: list[str]) -> None:
-    from .recordings import validate_recordings  # the features build on this module
-    from .status_api import validate_http
+    from ..api.recordings import validate_recordings  # the features build on this module
+    from ..api.status import validate_http
     validate_http(settings.http, problems)
     validate_recordings(settings.recordings, settings.http.public_url, problems)
 

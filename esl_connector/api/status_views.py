@@ -17,8 +17,8 @@ from storage import queries
 from storage.db import connected
 from storage.models import DELIVERED, OUTBOX_DUE, OUTBOX_STATUSES, OutboxEvent
 
-from . import __version__
-from .records import OFFLINE
+from .. import __version__
+from ..records import OFFLINE
 
 log = logging.getLogger(__name__)
 

@@ -44,8 +44,8 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit
 
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 
-from . import __version__
-from .customers import (
+from .. import __version__
+from ..settings.customers import (
     CONTRACT_FIELDS,
     INT_FIELDS,
     AuthSettings,
@@ -53,7 +53,7 @@ from .customers import (
     CustomerDirectory,
     EndpointSettings,
 )
-from .webhook_types import DeliveryPlan, WebhookRequest
+from .types import DeliveryPlan, WebhookRequest
 
 log = logging.getLogger(__name__)
 

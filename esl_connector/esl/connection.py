@@ -21,7 +21,7 @@ import gevent.lock
 from gevent import socket
 from greenswitch.esl import InboundESL
 
-from .esl_commands import (
+from .commands import (
     AccessDenied,
     AuthenticationError,
     CommandTimeout,

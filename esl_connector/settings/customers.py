@@ -23,10 +23,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .click2call_originate import Route
-from .click2call_validation import PhoneRules
-from .records import CALL_LOG, INCOMING_CALL, OUTGOING_CALL
-from .webhook_types import FAILOVER, PARALLEL, SINGLE
+from ..api.click2call_originate import Route
+from ..api.click2call_validation import PhoneRules
+from ..delivery.types import FAILOVER, PARALLEL, SINGLE
+from ..records import CALL_LOG, INCOMING_CALL, OUTGOING_CALL
 
 EVENT_TYPES = (INCOMING_CALL, OUTGOING_CALL, CALL_LOG)
 METHODS = ("GET", "POST", "PUT")

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..esl.protocol import Event
+from ..records import IDLE, IN_CALL, OFFLINE, RINGING, ExtensionRecord
 from .legs import Leg, event_time
-from .protocol import Event
-from .records import IDLE, IN_CALL, OFFLINE, RINGING, ExtensionRecord
 
 REGISTER = "sofia::register"
 UNREGISTER = "sofia::unregister"
