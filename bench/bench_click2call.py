@@ -126,7 +126,8 @@ def serve_connector(host: str, port: int, extensions: int, bare: bool) -> None:
     from esl_connector.api.context import ApiContext
     from esl_connector.api.server import HttpApi, HttpServer
     from esl_connector.app import Connector
-    from esl_connector.settings.customers import CustomerDirectory, parse_customers
+    from esl_connector.settings.customer_config import parse_customers
+    from esl_connector.settings.customers import CustomerDirectory
     from storage import queries
 
     from connector_harness import connector_settings

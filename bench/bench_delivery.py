@@ -34,8 +34,9 @@ import gevent
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from esl_connector.delivery.engine import DeliveryEngine
-from esl_connector.delivery.types import SINGLE, DeliveryPlan, WebhookRequest
+from esl_connector.delivery.types import DeliveryPlan, WebhookRequest
 from esl_connector.records import CALL_LOG, INCOMING_CALL, Changes, CrmEvent
+from esl_connector.settings.customers import SINGLE
 from storage import StorageWriter, migrate, open_database, queries
 from storage.batch import write_batch
 from storage.rows import Batch, outbox_row

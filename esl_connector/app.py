@@ -29,7 +29,8 @@ from .esl.client import ESLError, EventSocketClient
 from .esl.protocol import Event
 from .settings.click2call_config import userfield_header, webphone_policy
 from .settings.config import Settings
-from .settings.customers import CustomerDirectory, parse_customers
+from .settings.customer_config import parse_customers
+from .settings.customers import CustomerDirectory
 
 log = logging.getLogger(__name__)
 

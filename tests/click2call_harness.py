@@ -18,7 +18,8 @@ from esl_connector.calls.tracker import Tracker
 from esl_connector.crm_receiver import CrmReceiver
 from esl_connector.delivery.webhooks import planner
 from esl_connector.settings.click2call_config import userfield_header, webphone_policy
-from esl_connector.settings.customers import CustomerDirectory, parse_customers
+from esl_connector.settings.customer_config import parse_customers
+from esl_connector.settings.customers import CustomerDirectory
 from esl_connector.simulator import Simulator
 from storage import queries
 

@@ -14,8 +14,9 @@ from gevent.event import Event
 
 from esl_connector.api.server import NoDelayWSGIServer
 from esl_connector.crm_receiver import ReceivedRequest
-from esl_connector.delivery.types import SINGLE, DeliveryPlan, WebhookRequest
+from esl_connector.delivery.types import DeliveryPlan, WebhookRequest
 from esl_connector.records import CALL_LOG, CrmEvent
+from esl_connector.settings.customers import SINGLE
 from storage.batch import write_batch
 from storage.db import open_database
 from storage.migrations import migrate

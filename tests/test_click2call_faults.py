@@ -11,7 +11,8 @@ from esl_connector.api.click2call import Click2CallSettings, routes, service
 from esl_connector.api.context import ApiContext
 from esl_connector.api.server import HttpApi, HttpServer
 from esl_connector.esl.client import EventSocketClient
-from esl_connector.settings.customers import CustomerDirectory, parse_customers
+from esl_connector.settings.customer_config import parse_customers
+from esl_connector.settings.customers import CustomerDirectory
 from storage import migrate, open_database, queries
 from storage.call_params import ORIGINATING
 

@@ -6,17 +6,17 @@ from types import SimpleNamespace
 import pytest
 
 from esl_connector.api.click2call import Click2CallSettings, secret_matches
-from esl_connector.api.click2call_originate import OriginateRequest, Route, originate_command
+from esl_connector.api.click2call_originate import OriginateRequest, originate_command
 from esl_connector.api.click2call_validation import (
     InvalidParameter,
-    PhoneRules,
     check_userfield,
     extra_params,
     normalise_phone,
 )
 from esl_connector.api.rate_limit import KeyedLimiter
 from esl_connector.settings.config import ConfigError
-from esl_connector.settings.customers import parse_customers
+from esl_connector.settings.customer_config import parse_customers
+from esl_connector.settings.customers import PhoneRules, Route
 
 VN = PhoneRules(prefixes=(("84", "0"), ("+84", "0")), min_digits=9, max_digits=11)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from esl_connector.settings.config import ConfigError, parse_extension_range
+from esl_connector.settings.customer_config import parse_customers
 from esl_connector.settings.customers import (
     CustomerDirectory,
     ExtensionRange,
-    parse_customers,
     parse_extensions,
 )
 

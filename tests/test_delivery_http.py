@@ -12,14 +12,12 @@ from esl_connector.delivery.retry_schedule import RetrySchedule, parse_retry_aft
 from esl_connector.delivery.sender import HttpSender, SessionPool, scrub, verdict_for_status
 from esl_connector.delivery.types import (
     DELIVERED,
-    FAILOVER,
     GIVE_UP,
-    PARALLEL,
     RETRY,
-    SINGLE,
     DeliveryPlan,
     WebhookRequest,
 )
+from esl_connector.settings.customers import FAILOVER, PARALLEL, SINGLE
 
 from delivery_fixtures import SECRET, ScriptedCrm
 

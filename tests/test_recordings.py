@@ -17,7 +17,9 @@ from esl_connector.api.server import HttpApi, HttpServer
 from esl_connector.delivery.engine import DeliveryEngine
 from esl_connector.delivery.webhooks import build_plan, planner
 from esl_connector.records import CALL_LOG, CallRecord, Changes, CrmEvent
-from esl_connector.settings.customers import CustomerDirectory, parse_customers
+from esl_connector.settings.config import validate_recordings
+from esl_connector.settings.customer_config import parse_customers
+from esl_connector.settings.customers import CustomerDirectory
 from storage.db import open_database
 from storage.migrations import migrate
 from storage.views import StoredEvent
@@ -201,14 +203,14 @@ def test_the_signing_key_is_generated_once_and_kept(tmp_path):
 
 def test_settings_validation():
     problems = []
-    recordings.validate_recordings(RecordingSettings(directory="rel/dir", url_lifetime=1, signing_key="short"),
+    validate_recordings(RecordingSettings(directory="rel/dir", url_lifetime=1, signing_key="short"),
                                    "", problems)
     text = "\n".join(problems)
     for key in ("recordings.directory", "recordings.url_lifetime", "recordings.signing_key", "http.public_url"):
         assert key in text
     ok = []
-    recordings.validate_recordings(RecordingSettings(directory="/srv/rec"), "https://pbx.example.com", ok)
-    recordings.validate_recordings(RecordingSettings(), "", ok)  # not served: nothing to check
+    validate_recordings(RecordingSettings(directory="/srv/rec"), "https://pbx.example.com", ok)
+    validate_recordings(RecordingSettings(), "", ok)  # not served: nothing to check
     assert ok == []
 
 

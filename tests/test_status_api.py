@@ -30,7 +30,8 @@ from esl_connector.records import (
     CrmEvent,
     ExtensionRecord,
 )
-from esl_connector.settings.customers import CustomerDirectory, parse_customers
+from esl_connector.settings.customer_config import parse_customers
+from esl_connector.settings.customers import CustomerDirectory
 from esl_connector.simulator import Simulator
 from storage.db import open_database
 from storage.migrations import migrate

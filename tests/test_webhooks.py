@@ -13,7 +13,8 @@ import requests
 from esl_connector import __version__
 from esl_connector.crm_receiver import CrmReceiver, ReceiverAuth
 from esl_connector.delivery.webhooks import build_plan, planner, redact
-from esl_connector.settings.customers import CustomerDirectory, parse_customers
+from esl_connector.settings.customer_config import parse_customers
+from esl_connector.settings.customers import CustomerDirectory
 from storage.views import StoredEvent
 
 CALLID = str(uuid.UUID("7f3c1b2a-0d4e-4f5a-9b6c-8d7e6f5a4b3c"))

@@ -10,7 +10,8 @@ from click2call_harness import Click2CallEnv
 
 from esl_connector.settings.click2call_config import userfield_header, webphone_policy
 from esl_connector.settings.config import ConfigError
-from esl_connector.settings.customers import CustomerDirectory, parse_customers
+from esl_connector.settings.customer_config import parse_customers
+from esl_connector.settings.customers import CustomerDirectory
 from esl_connector.simulator.flows import OutboundCall
 
 JSSIP_CALL_ID = "crm-order-7781-5s8a1b2c3d"

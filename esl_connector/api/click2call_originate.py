@@ -38,18 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..calls.call_model import CLICK2CALL_MARKER
-from .click2call_validation import CALLER_ID_NAME, CALLER_ID_NUMBER, DOMAIN_TOKEN, NAME_TOKEN, userfield_problem
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """Where the customer's number is dialled once the agent answers."""
-
-    gateway: str = ""               # sofia/gateway/<gateway>/<number>
-    context: str = "default"        # else: transfer to <number> in this context
-    dialplan: str = "XML"
-    caller_id_number: str = ""      # presented to the customer
-    caller_id_name: str = ""
+from ..settings.customers import CALLER_ID_NAME, CALLER_ID_NUMBER, DOMAIN_TOKEN, NAME_TOKEN, Route
+from .click2call_validation import userfield_problem
 
 
 @dataclass(frozen=True, slots=True)

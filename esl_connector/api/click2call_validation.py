@@ -24,7 +24,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from ..settings.customers import PhoneRules
 
 CONTROL_PARAMS = ("secret", "extension", "phone", "userfield")
 
@@ -35,33 +36,12 @@ _PARAM_NAME = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,64}")
 USERFIELD_PUNCTUATION = frozenset("-_.:@/+#=*!?~%")
 ENTERPRISE_DELIMITER = ":_:"
 
-# Configuration values that go into the dial string (checked when the TOML is read).
-NAME_TOKEN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")      # gateway, context, dialplan
-DOMAIN_TOKEN = re.compile(r"[A-Za-z0-9.\-]{1,253}")
-CALLER_ID_NUMBER = re.compile(r"\+?[0-9]{1,20}")
-CALLER_ID_NAME = re.compile(r"[\w.\-]+( [\w.\-]+)*", re.UNICODE)   # single inner spaces
-
-
 class InvalidParameter(ValueError):
     """A request parameter that cannot be used; ``code`` is the API error code."""
 
     def __init__(self, name: str, message: str, code: str = "invalid_parameter"):
         super().__init__(message)
         self.name, self.code, self.message = name, code, message
-
-
-@dataclass(frozen=True, slots=True)
-class PhoneRules:
-    """How a customer's phone numbers are normalised (``[customers.click2call]``)."""
-
-    strip: str = " -.()"                          # characters removed first
-    prefixes: tuple[tuple[str, str], ...] = ()    # ("+84", "0"): the longest match is rewritten
-    min_digits: int = 3
-    max_digits: int = 15                          # E.164 allows at most 15
-
-    def __post_init__(self) -> None:
-        longest_first = tuple(sorted(self.prefixes, key=lambda p: -len(p[0])))
-        object.__setattr__(self, "prefixes", longest_first)
 
 
 def normalise_phone(raw: str, rules: PhoneRules) -> str:

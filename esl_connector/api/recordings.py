@@ -32,14 +32,13 @@ from urllib.parse import quote
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.utils import send_file
 
+from ..settings.config import RECORDING_KEY_MIN_BYTES as MIN_KEY_BYTES
 from ..settings.config import RECORDING_URL_LIFETIME as DEFAULT_LIFETIME
 from ..settings.config import RecordingSettings
 from .server import ApiError, Route
 
 log = logging.getLogger(__name__)
 
-MIN_KEY_BYTES = 16
-MAX_LIFETIME = 10 * 365 * 86400.0
 DOMAIN = b"esl-connector/recording/v1\n"  # what the MAC is for: never valid as another signature
 CONTENT_TYPES = {
     ".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg",
@@ -51,26 +50,6 @@ FALLBACK_TYPE = "application/octet-stream"
 
 class RecordingError(Exception):
     """The recordings cannot be set up (unreadable key file...)."""
-
-
-def validate_recordings(r: RecordingSettings, public_url: str, problems: list[str]) -> None:
-    """Config problems as 'key: why' (for config._validate)."""
-    if not r.directory:
-        return
-    if not os.path.isabs(r.directory):
-        problems.append(f"recordings.directory: must be an absolute path, not {r.directory!r}")
-    if r.freeswitch_directory and not r.freeswitch_directory.startswith("/"):
-        problems.append("recordings.freeswitch_directory: must be an absolute path")
-    if not 60 <= r.url_lifetime <= MAX_LIFETIME:
-        problems.append("recordings.url_lifetime: must be between 60 seconds and 10 years")
-    if r.signing_key and len(r.signing_key.encode()) < MIN_KEY_BYTES:
-        problems.append(f"recordings.signing_key: too short (at least {MIN_KEY_BYTES} bytes; "
-                        "or leave it empty to use key_file)")
-    if not r.signing_key and not r.key_file:
-        problems.append("recordings.key_file: empty (set it, or signing_key / ESL_CONNECTOR_RECORDING_KEY)")
-    if not public_url.startswith(("http://", "https://")):
-        problems.append("http.public_url: required with recordings.directory: the http(s):// URL "
-                        "CRMs reach this server at (recording links start with it)")
 
 
 def load_signing_key(r: RecordingSettings) -> bytes:

@@ -37,18 +37,6 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 AUTH_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="esl-connector"'}
 
 
-def validate_http(h: HttpSettings, problems: list[str]) -> None:
-    """Config problems as 'key: why' (for config._validate)."""
-    if not 0 <= h.port < 65536:
-        problems.append(f"http.port: {h.port} is not a TCP port")
-    if bool(h.tls_cert) != bool(h.tls_key):
-        problems.append("http.tls_cert/tls_key: give both (certificate chain and private key) or neither")
-    if h.public_url and (not h.public_url.startswith(("http://", "https://")) or "?" in h.public_url):
-        problems.append(f"http.public_url: must be http(s)://host[:port][/prefix], not {h.public_url!r}")
-    if h.api_token and len(h.api_token) < 16:
-        problems.append("http.api_token: too short (at least 16 characters)")
-
-
 def http_settings(ctx) -> HttpSettings:
     return getattr(ctx.settings, "http", None) or HttpSettings()
 

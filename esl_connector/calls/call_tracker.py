@@ -48,11 +48,11 @@ from ..records import (
     Changes,
     CrmEvent,
 )
+from ..settings.config import DEFAULT_EXTENSION_PATTERN
 from . import call_log
 from .call_model import CLICK2CALL_MARKER, Call
 from .call_records import call_record, log_params, phone_of, userfield_of
 from .legs import (
-    DEFAULT_EXTENSION_PATTERN,
     Leg,
     apply_answer,
     apply_hangup_complete,

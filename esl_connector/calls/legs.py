@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 from ..esl.protocol import Event
 
-DEFAULT_EXTENSION_PATTERN = r"^[0-9]{2,6}$"
 PLUMBING_PREFIXES = ("loopback/", "conference/", "eavesdrop", "error/")
 
 

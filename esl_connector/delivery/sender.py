@@ -30,12 +30,11 @@ import gevent
 import requests
 from requests.adapters import HTTPAdapter
 
+from ..settings.customers import FAILOVER, PARALLEL
 from .retry_schedule import parse_retry_after
 from .types import (
     DELIVERED,
-    FAILOVER,
     GIVE_UP,
-    PARALLEL,
     RETRY,
     AttemptResult,
     DeliveryPlan,

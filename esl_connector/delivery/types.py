@@ -6,10 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-SINGLE = "single"      # one URL
-FAILOVER = "failover"  # try the next URL on a connection error, timeout or 5xx
-PARALLEL = "parallel"  # send to every URL; delivered when any one returns 2xx
-
 DELIVERED = "delivered"
 RETRY = "retry"
 GIVE_UP = "give_up"

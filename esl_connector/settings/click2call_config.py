@@ -14,16 +14,20 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..api.click2call_originate import Route
-from ..api.click2call_validation import (
+from .customers import (
     CALLER_ID_NAME,
     CALLER_ID_NUMBER,
     DOMAIN_TOKEN,
     NAME_TOKEN,
+    Click2CallConfig,
+    CustomerDirectory,
+    ExtensionRange,
     PhoneRules,
+    Route,
+    WebphoneConfig,
+    parse_extensions,
 )
-from .config import ConfigError
-from .customers import Click2CallConfig, CustomerDirectory, ExtensionRange, WebphoneConfig, parse_extensions
+from .errors import ConfigError
 
 CLICK2CALL_KEYS = ("enabled", "secret", "gateway", "context", "dialplan", "domain", "caller_id_number",
                    "caller_id_name", "originate_timeout", "phone_strip", "phone_prefixes",

@@ -23,7 +23,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from ..calls.legs import DEFAULT_EXTENSION_PATTERN
+from .customer_config import parse_customers
+from .errors import ConfigError
+
+# Extensions: 2-6 digits (the call tracker matches dialed_user / user_name against it).
+DEFAULT_EXTENSION_PATTERN = r"^[0-9]{2,6}$"
 
 ENV_OVERRIDES = {
     ("freeswitch", "password"): "ESL_CONNECTOR_FREESWITCH_PASSWORD",
@@ -31,16 +35,6 @@ ENV_OVERRIDES = {
     ("http", "api_token"): "ESL_CONNECTOR_API_TOKEN",
     ("recordings", "signing_key"): "ESL_CONNECTOR_RECORDING_KEY",
 }
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; ``problems`` lists each as 'key: why'."""
-
-    def __init__(self, problems: list[str], source: str = ""):
-        self.problems = problems
-        self.source = source
-        where = f" in {source}" if source else ""
-        super().__init__(f"{len(problems)} configuration error(s){where}: " + "; ".join(problems))
 
 
 @dataclass(slots=True)
@@ -112,6 +106,8 @@ class HttpSettings:
 
 RECORDING_URL_LIFETIME = 7 * 86400.0
 RECORDING_KEY_FILE = "/var/lib/esl-connector/recording.key"
+RECORDING_KEY_MIN_BYTES = 16
+RECORDING_URL_MAX_LIFETIME = 10 * 365 * 86400.0
 
 
 @dataclass(slots=True)
@@ -246,15 +242,39 @@ def _validate_delivery(d: DeliverySettings, problems: list[str]) -> None:
         problems.append("delivery.user_agent: must be one line")
 
 
-def _validate_features(settings: Settings, problems: list[str]) -> None:
-    from ..api.recordings import validate_recordings  # the features build on this module
-    from ..api.status import validate_http
-    validate_http(settings.http, problems)
-    validate_recordings(settings.recordings, settings.http.public_url, problems)
+def validate_http(h: HttpSettings, problems: list[str]) -> None:
+    """Config problems as 'key: why' ."""
+    if not 0 <= h.port < 65536:
+        problems.append(f"http.port: {h.port} is not a TCP port")
+    if bool(h.tls_cert) != bool(h.tls_key):
+        problems.append("http.tls_cert/tls_key: give both (certificate chain and private key) or neither")
+    if h.public_url and (not h.public_url.startswith(("http://", "https://")) or "?" in h.public_url):
+        problems.append(f"http.public_url: must be http(s)://host[:port][/prefix], not {h.public_url!r}")
+    if h.api_token and len(h.api_token) < 16:
+        problems.append("http.api_token: too short (at least 16 characters)")
+
+
+def validate_recordings(r: RecordingSettings, public_url: str, problems: list[str]) -> None:
+    """Config problems as 'key: why' ."""
+    if not r.directory:
+        return
+    if not os.path.isabs(r.directory):
+        problems.append(f"recordings.directory: must be an absolute path, not {r.directory!r}")
+    if r.freeswitch_directory and not r.freeswitch_directory.startswith("/"):
+        problems.append("recordings.freeswitch_directory: must be an absolute path")
+    if not 60 <= r.url_lifetime <= RECORDING_URL_MAX_LIFETIME:
+        problems.append("recordings.url_lifetime: must be between 60 seconds and 10 years")
+    if r.signing_key and len(r.signing_key.encode()) < RECORDING_KEY_MIN_BYTES:
+        problems.append(f"recordings.signing_key: too short (at least {RECORDING_KEY_MIN_BYTES} bytes; "
+                        "or leave it empty to use key_file)")
+    if not r.signing_key and not r.key_file:
+        problems.append("recordings.key_file: empty (set it, or signing_key / ESL_CONNECTOR_RECORDING_KEY)")
+    if not public_url.startswith(("http://", "https://")):
+        problems.append("http.public_url: required with recordings.directory: the http(s):// URL "
+                        "CRMs reach this server at (recording links start with it)")
 
 
 def _validate_customers(settings: Settings, env, problems: list[str]) -> None:
-    from .customers import parse_customers  # customers builds on this module
     try:
         parse_customers(settings.customers, env)
     except ConfigError as exc:
@@ -288,7 +308,8 @@ def settings_from_dict(data: dict, source: str = "", env: dict | None = None) ->
         if env.get(var):
             setattr(getattr(settings, section), key, env[var])
     _validate(settings, problems)
-    _validate_features(settings, problems)
+    validate_http(settings.http, problems)
+    validate_recordings(settings.recordings, settings.http.public_url, problems)
     _validate_customers(settings, env, problems)
     if problems:
         raise ConfigError(problems, source)

@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .click2call_config import CLICK2CALL_KEYS, WEBPHONE_KEYS, click2call_config, webphone_config
-from .config import ConfigError
 from .customers import (
     AUTH_TYPES,
     BACKUP_MODES,
@@ -42,6 +41,7 @@ from .customers import (
     env_prefix,
     parse_extensions,
 )
+from .errors import ConfigError
 
 CUSTOMER_KEYS = ("code", "domain_crm", "secret", "signing_secret", "extensions", "domains",
                  "params", "backup_domains", "backup_mode", "auth", "events", "recordings_base_url",

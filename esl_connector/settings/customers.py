@@ -1,6 +1,6 @@
 """Customers (tenants): which extensions each one owns, and how its CRM wants
 the contract's webhooks. Plain data plus ``CustomerDirectory``; the TOML is
-read and checked by ``customer_config.parse_customers`` (re-exported here).
+read and checked by ``customer_config.parse_customers``.
 
 Ownership, as ``CustomerDirectory.owner(extension, domain)`` decides it:
 
@@ -20,15 +20,23 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..api.click2call_originate import Route
-from ..api.click2call_validation import PhoneRules
-from ..delivery.types import FAILOVER, PARALLEL, SINGLE
 from ..records import CALL_LOG, INCOMING_CALL, OUTGOING_CALL
 
 EVENT_TYPES = (INCOMING_CALL, OUTGOING_CALL, CALL_LOG)
+SINGLE = "single"      # one URL
+FAILOVER = "failover"  # try the next URL on a connection error, timeout or 5xx
+PARALLEL = "parallel"  # send to every URL; delivered when any one returns 2xx
+
+# Configuration values that go into the dial string (checked when the TOML is read).
+NAME_TOKEN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")      # gateway, context, dialplan
+DOMAIN_TOKEN = re.compile(r"[A-Za-z0-9.\-]{1,253}")
+CALLER_ID_NUMBER = re.compile(r"\+?[0-9]{1,20}")
+CALLER_ID_NAME = re.compile(r"[\w.\-]+( [\w.\-]+)*", re.UNICODE)   # single inner spaces
+
+
 METHODS = ("GET", "POST", "PUT")
 ENCODINGS = ("query", "json", "form")       # where the parameters go
 SECRET_PLACES = ("query", "body", "none")   # where `secret` goes
@@ -136,6 +144,31 @@ class EndpointSettings:
     params: dict[str, str] = field(default_factory=dict)  # static extra parameters
     passthrough: bool = True    # return the call's click-to-call parameters
     auth: AuthSettings = field(default_factory=AuthSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where the customer's number is dialled once the agent answers."""
+
+    gateway: str = ""               # sofia/gateway/<gateway>/<number>
+    context: str = "default"        # else: transfer to <number> in this context
+    dialplan: str = "XML"
+    caller_id_number: str = ""      # presented to the customer
+    caller_id_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneRules:
+    """How a customer's phone numbers are normalised (``[customers.click2call]``)."""
+
+    strip: str = " -.()"                          # characters removed first
+    prefixes: tuple[tuple[str, str], ...] = ()    # ("+84", "0"): the longest match is rewritten
+    min_digits: int = 3
+    max_digits: int = 15                          # E.164 allows at most 15
+
+    def __post_init__(self) -> None:
+        longest_first = tuple(sorted(self.prefixes, key=lambda p: -len(p[0])))
+        object.__setattr__(self, "prefixes", longest_first)
 
 
 @dataclass(slots=True)
@@ -254,12 +287,6 @@ class CustomerDirectory:
         return len(self.customers)
 
 
-def parse_customers(raw: object, env: Mapping[str, str] | None = None) -> list[Customer]:
-    """The ``[[customers]]`` tables -> customers; raises ``config.ConfigError``
-    listing every problem with its key path (see ``customer_config``)."""
-    from .customer_config import parse_customers as parse  # it imports this module
-    return parse(raw, env)
-
 __all__ = [
     "AuthSettings",
     "Click2CallConfig",
@@ -268,7 +295,6 @@ __all__ = [
     "EndpointSettings",
     "ExtensionRange",
     "env_prefix",
-    "parse_customers",
     "parse_extensions",
     "WebphoneConfig",
 ]
