@@ -16,7 +16,7 @@ from typing import Any
 @dataclass(slots=True)
 class ApiContext:
     db: Any                      # peewee.Database (bound by storage.open_database)
-    esl: Any                     # esl_client.EventSocketClient: api(), bgapi(), connected, status()
+    esl: Any                     # esl.client.EventSocketClient: api(), bgapi(), connected, status()
     directory: Any               # customers.CustomerDirectory
     writer: Any = None           # storage.writer.StorageWriter (its status())
     delivery: Any = None         # the delivery engine (wake(), status()), when running

@@ -1,7 +1,7 @@
 """The status API (``/api/v1/...``) for the TUI, operators and CRMs.
 
 Thin: parse the query, check the bearer token, call the read side
-(``storage.queries``, ``delivery_admin``) and ``status_views``, return JSON.
+(``storage.queries``, ``delivery.admin``) and ``status_views``, return JSON.
 
 Authentication (docs/http-api.md): ``Authorization: Bearer <http.api_token>``
 (or ``ESL_CONNECTOR_API_TOKEN``), compared in constant time. With no token

@@ -1,7 +1,7 @@
 """What the status API returns: JSON-able dicts built from the read side
-(``storage.queries``, ``delivery_admin``) and the running parts' ``status()``.
+(``storage.queries``, ``delivery.admin``) and the running parts' ``status()``.
 
-No HTTP here (that is ``status_api``); every function takes what it reads.
+No HTTP here (that is ``status``); every function takes what it reads.
 """
 
 from __future__ import annotations

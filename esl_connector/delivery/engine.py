@@ -3,8 +3,8 @@
 The outbox is the only source of work. A dispatcher greenlet reads due rows
 from the database one page at a time (never the whole backlog), asks the
 planner what to send, and hands each row to a bounded pool of worker
-greenlets. A worker sends the plan (``delivery_http``), then writes the row's
-new state and its attempt log in one transaction (``delivery_store``) on the
+greenlets. A worker sends the plan (``sender``), then writes the row's
+new state and its attempt log in one transaction (``store``) on the
 engine's database thread. See docs/delivery.md.
 
 * Ordering: the due query holds a call log back while an earlier event of

@@ -7,7 +7,7 @@ session to end, calls ``on_disconnect(reason)`` and reconnects with capped
 exponential backoff and full jitter. One dispatcher greenlet, which outlives
 sessions, hands every event to ``on_event`` in arrival order.
 
-Built on greenswitch: ``esl_connection.ESLConnection`` subclasses its
+Built on greenswitch: ``connection.ESLConnection`` subclasses its
 ``InboundESL``. Each gap -> our workaround -> the test that proves it
 (tests/test_esl_client.py, tests/test_esl_client_replay.py):
 

@@ -7,7 +7,7 @@ come from the environment, which wins over the file:
 * ``ESL_CONNECTOR_DATABASE_URL``        -> ``storage.url``
 * ``ESL_CONNECTOR_API_TOKEN``           -> ``http.api_token``
 * ``ESL_CONNECTOR_RECORDING_KEY``       -> ``recordings.signing_key``
-* per customer: ``ESL_CONNECTOR_CUSTOMER_<CODE>_SECRET`` and friends (``customers.py``)
+* per customer: ``ESL_CONNECTOR_CUSTOMER_<CODE>_SECRET`` and friends (``customer_config.py``)
 
 ``load_settings`` raises ``ConfigError`` listing *every* problem with its key
 path, so ``esl-connector check-config`` can print them all at once.
