@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
 
+from .core import PbxCore
 from .legs import Leg, variables
 from .originate import ClickToCall, OriginateError, parse_originate
-
-if TYPE_CHECKING:
-    from .pbx import Pbx
 
 VERSION = "FreeSWITCH Version 1.10.12-release~64bit ( 64bit)\n"
 
 
-def dispatch(pbx: Pbx, command: str, args: str) -> str:
+def dispatch(pbx: PbxCore, command: str, args: str) -> str:
     if " " in command and not args:
         command, _, args = command.partition(" ")
     handler = COMMANDS.get(command)
@@ -29,7 +26,7 @@ def dispatch(pbx: Pbx, command: str, args: str) -> str:
     return handler(pbx, args)
 
 
-def status(pbx: Pbx, args: str) -> str:
+def status(pbx: PbxCore, args: str) -> str:
     up = max(0.0, pbx.clock.now() - pbx.started_at)
     days, rest = divmod(int(up), 86400)
     hours, rest = divmod(rest, 3600)
@@ -45,7 +42,7 @@ def status(pbx: Pbx, args: str) -> str:
             "1000 session(s) max\nmin idle cpu 0.00/99.30\nCurrent Stack Size/Max 240K/8192K\n")
 
 
-def version(pbx: Pbx, args: str) -> str:
+def version(pbx: PbxCore, args: str) -> str:
     return VERSION
 
 
@@ -53,7 +50,7 @@ def _stamp(us: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(us // 1_000_000))
 
 
-def channel_row(leg: Leg, pbx: Pbx) -> dict[str, str]:
+def channel_row(leg: Leg, pbx: PbxCore) -> dict[str, str]:
     p, app = leg.profile, str(leg.vars.get("current_application", ""))
     codec = leg.codec or ("", "", "")
     return {
@@ -88,11 +85,11 @@ def _rows(rows: list[dict]) -> str:
     return json.dumps({"row_count": len(rows), "rows": rows}, separators=(",", ":")) + "\n"
 
 
-def _live(pbx: Pbx) -> list[Leg]:
+def _live(pbx: PbxCore) -> list[Leg]:
     return sorted((leg for leg in pbx.channels.values() if leg.alive), key=lambda leg: leg.created)
 
 
-def show(pbx: Pbx, args: str) -> str:
+def show(pbx: PbxCore, args: str) -> str:
     words = args.split()
     what = words[0] if words else ""
     as_json = words[-2:] == ["as", "json"]
@@ -119,7 +116,7 @@ def show(pbx: Pbx, args: str) -> str:
     return "-USAGE: show [codec|endpoint|application|api|channels|calls|registrations|...]\n"
 
 
-def uuid_getvar(pbx: Pbx, args: str) -> str:
+def uuid_getvar(pbx: PbxCore, args: str) -> str:
     uuid, _, name = args.partition(" ")
     leg = pbx.channels.get(uuid)
     if leg is None:
@@ -128,7 +125,7 @@ def uuid_getvar(pbx: Pbx, args: str) -> str:
     return value if isinstance(value, str) else "|".join(value)
 
 
-def uuid_kill(pbx: Pbx, args: str) -> str:
+def uuid_kill(pbx: PbxCore, args: str) -> str:
     uuid, _, cause = args.partition(" ")
     leg = pbx.channels.get(uuid)
     call = next((c for c in pbx.calls if not c.done and leg in c.legs.values()), None)
@@ -138,7 +135,7 @@ def uuid_kill(pbx: Pbx, args: str) -> str:
     return "+OK\n"
 
 
-def uuid_record(pbx: Pbx, args: str) -> str:
+def uuid_record(pbx: PbxCore, args: str) -> str:
     parts = args.split()
     if len(parts) < 3:
         return "-USAGE: <uuid> [start|stop|mask|unmask] <path> [<limit>]\n"
@@ -151,7 +148,7 @@ def uuid_record(pbx: Pbx, args: str) -> str:
     return "+OK Success\n"
 
 
-def originate(pbx: Pbx, args: str) -> str:
+def originate(pbx: PbxCore, args: str) -> str:
     """Blocks until the agent answers (or fails), like FreeSWITCH's originate."""
     try:
         request = parse_originate(args)
@@ -169,12 +166,12 @@ def originate(pbx: Pbx, args: str) -> str:
     return call.result.get()
 
 
-def hupall(pbx: Pbx, args: str) -> str:
+def hupall(pbx: PbxCore, args: str) -> str:
     pbx.hupall(args.split()[0] if args.split() else "MANAGER_REQUEST")
     return "+OK hangup all channels with cause " + (args.split()[0] if args.split() else "MANAGER_REQUEST") + "\n"
 
 
-def sofia(pbx: Pbx, args: str) -> str:
+def sofia(pbx: PbxCore, args: str) -> str:
     """``sofia status profile internal reg`` (simplified: same layout, fewer fields)."""
     if args.split()[:2] != ["status", "profile"]:
         return "-ERR Usage: sofia status profile <name> reg (simulator)\n"
@@ -190,7 +187,7 @@ def sofia(pbx: Pbx, args: str) -> str:
             f"\nTotal items returned: {len(blocks)}\n{rule}\n")
 
 
-def strepoch(pbx: Pbx, args: str) -> str:
+def strepoch(pbx: PbxCore, args: str) -> str:
     """The PBX clock in epoch seconds (mod_commands: no newline); with a
     date argument FreeSWITCH parses it, which the simulator does not."""
     if args.strip():

@@ -16,15 +16,12 @@ import logging
 import secrets
 import time
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
 
 import gevent
 import gevent.event
 
+from .core import PbxCore
 from .legs import Leg, Profile, new_uuid
-
-if TYPE_CHECKING:
-    from .pbx import Pbx
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +39,7 @@ class Call(ABC):
 
     kind = "call"
 
-    def __init__(self, pbx: Pbx):
+    def __init__(self, pbx: PbxCore):
         self.pbx = pbx
         self.legs: dict[str, Leg] = {}
         self.now = pbx.clock.now_us()

@@ -13,6 +13,7 @@ from .calls import OPUS, PCMU, Call
 from .legs import Leg, Profile
 from .model import ANSWER, BUSY, FarEnd
 from .outcomes import callee_vars, caller_cause, caller_vars
+from .registration import auth_noise
 from .ringing import Ringer
 
 
@@ -239,7 +240,6 @@ class OutboundCall(BridgingCall):
         return leg
 
     def run(self) -> None:
-        from .registration import auth_noise
         dialled = ("9" + self.number) if self.record else self.number
         a = self.ext_leg(dialled)
         # sofia copies the directory lookup's REQUEST_PARAMS event into the

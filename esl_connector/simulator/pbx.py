@@ -1,58 +1,26 @@
-"""The simulated PBX: extensions, registrations, live channels, api commands.
+"""The simulated PBX: the core plus what drives it (calls, registrations, api).
 
-``Pbx`` decides which events happen and emits them through the ``emit``
-callback it is given (``EventSocketServer.publish`` in production, a list's
-``append``-like function in tests). Call flows live in ``calls.py``, api
-command answers in ``api.py``, registration events in ``registration.py``.
+``Pbx`` is the ``PbxCore`` (state, clock, event emission; ``core.py``) with
+its command handlers wired in: call flows from ``flows.py`` and
+``originate.py``, registration events from ``registration.py``, api command
+answers from ``api.py``. Those modules import the core, never this module;
+this is the only place that puts them together.
 """
 
 from __future__ import annotations
 
-import logging
-import socket
-import time
-from collections.abc import Callable, Iterable
-
-import gevent
-import gevent.pool
-
-from . import api, calls, flows, originate, registration
-from .legs import Leg, channel_headers, new_uuid
-from .model import Extension, FarEnd, SimClock
-
-log = logging.getLogger(__name__)
-
-Emit = Callable[..., None]
-# Event-Calling-File/Function/Line-Number as FreeSWITCH 1.10.12 reports them.
-CALLING = {
-    "CHANNEL_CREATE": ("switch_core_state_machine.c", "switch_core_session_run", "626"),
-    "CHANNEL_ORIGINATE": ("switch_core_state_machine.c", "switch_core_session_run", "632"),
-    "CHANNEL_OUTGOING": ("switch_core_session.c", "switch_core_session_outgoing_channel", "768"),
-    "CHANNEL_STATE": ("switch_channel.c", "switch_channel_perform_set_running_state", "2142"),
-    "CHANNEL_CALLSTATE": ("switch_channel.c", "switch_channel_perform_set_callstate", "301"),
-    "CHANNEL_PROGRESS": ("switch_channel.c", "switch_channel_perform_mark_ring_ready_value", "3505"),
-    "CHANNEL_PROGRESS_MEDIA": ("switch_channel.c", "switch_channel_perform_mark_pre_answered", "3620"),
-    "CHANNEL_ANSWER": ("switch_channel.c", "switch_channel_perform_mark_answered", "3846"),
-    "CHANNEL_BRIDGE": ("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", "1689"),
-    "CHANNEL_UNBRIDGE": ("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", "1842"),
-    "CHANNEL_EXECUTE": ("switch_core_session.c", "switch_core_session_exec", "2944"),
-    "CHANNEL_EXECUTE_COMPLETE": ("switch_core_session.c", "switch_core_session_exec", "2967"),
-    "CHANNEL_HANGUP": ("switch_channel.c", "switch_channel_perform_hangup", "3445"),
-    "CHANNEL_HANGUP_COMPLETE": ("switch_core_state_machine.c", "switch_core_session_reporting_state", "943"),
-    "CHANNEL_DESTROY": ("switch_core_session.c", "switch_core_session_perform_destroy", "1666"),
-    "CODEC": ("switch_core_codec.c", "switch_core_session_set_real_read_codec", "168"),
-    "CALL_UPDATE": ("switch_channel.c", "switch_channel_flip_cid", "3277"),
-    "PRESENCE_IN": ("switch_channel.c", "switch_channel_perform_presence", "805"),
-    "RECORD_START": ("switch_ivr_async.c", "record_callback", "1357"),
-    "RECORD_STOP": ("switch_ivr_async.c", "record_callback", "1545"),
-    "MEDIA_BUG_START": ("switch_core_media_bug.c", "switch_core_media_bug_add", "1005"),
-    "MEDIA_BUG_STOP": ("switch_core_media_bug.c", "switch_core_media_bug_close", "1221"),
-    "CUSTOM": ("sofia_reg.c", "sofia_reg_handle_register_token", "1810"),
-}
-DEFAULT_CALLING = ("switch_core.c", "switch_core_session_ctl", "0")
+from .api import dispatch as dispatch_api
+from .calls import Call
+from .core import PbxCore
+from .flows import InboundCall, OutboundCall
+from .model import FarEnd
+from .originate import InternalCall
+from .registration import expire as expire_registration
+from .registration import register as register_extension
+from .registration import unregister as unregister_extension
 
 
-class Pbx:
+class Pbx(PbxCore):
     """A FreeSWITCH 1.10.12 look-alike with a directory, a PSTN trunk and DIDs.
 
     ``emit(headers, body="")`` receives every event, in order, with a strictly
@@ -60,109 +28,15 @@ class Pbx:
     commands like FreeSWITCH (it may block: ``originate`` returns when the
     agent answers)."""
 
-    def __init__(self, emit: Emit, extensions: Iterable[str] = ("101", "102", "103"),
-                 speed: float = 1.0, domain: str = "127.0.0.1", hostname: str | None = None,
-                 dids: dict[str, list[str]] | None = None, gateway: str = "pstn",
-                 outbound_caller_id: str = "0281234567", start_time: float | None = None):
-        self._emit = emit
-        self.clock = SimClock(speed, start_time)
-        self.domain = domain
-        self.hostname = hostname or socket.gethostname()
-        self.gateway = gateway
-        self.outbound_caller_id = outbound_caller_id
-        self.core_uuid = new_uuid()
-        self.started_at = self.clock.now()
-        self.extensions: dict[str, Extension] = {}
-        self.dids: dict[str, list[str]] = dict(dids or {"19001234": ["101"]})
-        self.far_end: dict[str, FarEnd] = {}
-        self.default_far_end = FarEnd()
-        self.channels: dict[str, Leg] = {}
-        self.calls: list[calls.Call] = []
-        self.sessions_since_startup = 0
-        self.peak_sessions = 0
-        self._sequence = 0
-        self._greenlets = gevent.pool.Group()
-        for number in extensions:
-            self.add_extension(number)
-
-    # -- events --------------------------------------------------------
-    def base_headers(self, event_name: str, ts_us: int | None = None) -> dict[str, str]:
-        """The headers FreeSWITCH puts first on every event (also used by the
-        server for HEARTBEAT, BACKGROUND_JOB and API)."""
-        ts = self.clock.now_us() if ts_us is None else ts_us
-        self._sequence += 1
-        secs = ts // 1_000_000
-        file, func, line = CALLING.get(event_name, DEFAULT_CALLING)
-        return {
-            "Event-Name": event_name, "Core-UUID": self.core_uuid,
-            "FreeSWITCH-Hostname": self.hostname, "FreeSWITCH-Switchname": self.hostname,
-            "FreeSWITCH-IPv4": "127.0.0.1", "FreeSWITCH-IPv6": "::1",
-            "Event-Date-Local": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(secs)),
-            "Event-Date-GMT": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(secs)),
-            "Event-Date-Timestamp": str(ts), "Event-Calling-File": file,
-            "Event-Calling-Function": func, "Event-Calling-Line-Number": line,
-            "Event-Sequence": str(self._sequence),
-        }
-
-    def fire(self, event_name: str, headers: dict, body: str = "", ts_us: int | None = None,
-             subclass: str = "") -> None:
-        base = self.base_headers(event_name, ts_us)
-        if subclass:
-            base = {"Event-Subclass": subclass, **base}
-        # FreeSWITCH never sends a header with an empty value.
-        merged = {k: v for k, v in {**base, **headers}.items() if v != "" and v != []}
-        self._emit(merged, body)
-
-    def leg_event(self, leg: Leg, event_name: str, ts_us: int, before: dict | None = None,
-                  after: dict | None = None, with_vars: bool = True) -> None:
-        """A channel event: base headers, ``before``, the channel block, ``after``."""
-        headers = dict(before or {})
-        headers.update(channel_headers(leg, with_vars))
-        headers.update(after or {})
-        self.fire(event_name, headers, ts_us=ts_us)
-
-    # -- directory -----------------------------------------------------
-    def add_extension(self, number: str, **settings) -> Extension:
-        port = 5110 + 10 * len(self.extensions)
-        ext = Extension(number, domain=self.domain, network_port=port,
-                        contact_tag="0x%012x" % (0x558E354CB600 + 0x1000 * len(self.extensions)))
-        self.extensions[number] = ext
-        self.configure(number, **settings)
-        return ext
-
-    def configure(self, number: str, **settings) -> Extension:
-        """Change an extension's behaviour: ``behaviour``, ``answer_after``,
-        ``reject_after``, ``talk_time``, ``baresip_contact``, ``user_agent``."""
-        ext = self.extension(number)
-        for name, value in settings.items():
-            if not hasattr(ext, name):
-                raise TypeError(f"unknown extension setting {name!r}")
-            setattr(ext, name, value)
-        return ext
-
-    def extension(self, number: str) -> Extension:
-        try:
-            return self.extensions[number]
-        except KeyError:
-            raise KeyError(f"no extension {number!r}") from None
-
-    def set_far_end(self, number: str | None = None, **settings) -> FarEnd:
-        """How an external number behaves (``number=None``: every number)."""
-        far = FarEnd(**settings)
-        if number is None:
-            self.default_far_end = far
-        else:
-            self.far_end[number] = far
-        return far
-
+    # -- registrations -------------------------------------------------
     def register(self, number: str, expires: int = 600) -> None:
-        registration.register(self, self.extension(number), expires)
+        register_extension(self, self.extension(number), expires)
 
     def unregister(self, number: str) -> None:
-        registration.unregister(self, self.extension(number))
+        unregister_extension(self, self.extension(number))
 
     def expire(self, number: str) -> None:
-        registration.expire(self, self.extension(number))
+        expire_registration(self, self.extension(number))
 
     def register_all(self) -> None:
         for number in self.extensions:
@@ -170,50 +44,25 @@ class Pbx:
 
     # -- calls ---------------------------------------------------------
     def inbound_call(self, caller: str = "0904824242", did: str = "19001234",
-                     ring: list[str] | None = None, **options) -> calls.Call:
+                     ring: list[str] | None = None, **options) -> Call:
         """A PSTN caller dials ``did``; the DID rings ``ring`` (default: the
         DID's ring list). Options: ``caller_name``, ``call_timeout`` (10),
         ``cancel_after`` (caller gives up after N s of ringing), ``hangup_by``
         ("agent" | "caller"), ``talk_time`` (default: the extension's)."""
         targets = list(ring or self.dids.get(did) or [])
-        return self._start(flows.InboundCall(self, caller, did, targets, **options))
+        return self._start(InboundCall(self, caller, did, targets, **options))
 
     def outbound_call(self, extension: str, number: str, record: bool = False,
-                      far_end: FarEnd | None = None, **options) -> calls.Call:
+                      far_end: FarEnd | None = None, **options) -> Call:
         """Extension dials an external number through the gateway."""
         far = far_end or self.far_end.get(number, self.default_far_end)
-        return self._start(flows.OutboundCall(self, extension, number, record, far, **options))
+        return self._start(OutboundCall(self, extension, number, record, far, **options))
 
-    def internal_call(self, caller: str, callee: str, **options) -> calls.Call:
+    def internal_call(self, caller: str, callee: str, **options) -> Call:
         """Extension-to-extension call (dialplan ``bridge user/<callee>``, call_timeout 15)."""
-        return self._start(originate.InternalCall(self, caller, callee, **options))
+        return self._start(InternalCall(self, caller, callee, **options))
 
-    def _start(self, call: calls.Call) -> calls.Call:
-        self.calls.append(call)
-        call.greenlet = self._greenlets.spawn(call.run_safely)
-        return call
-
-    def spawn(self, func, *args):
-        return self._greenlets.spawn(func, *args)
-
+    # -- api -----------------------------------------------------------
     def api(self, command: str, args: str = "") -> str:
         """Answer an ``api``/``bgapi`` command like FreeSWITCH 1.10.12."""
-        return api.dispatch(self, command.strip(), args.strip())
-
-    def hupall(self, cause: str = "MANAGER_REQUEST") -> int:
-        live = [c for c in self.calls if not c.done]
-        for call in live:
-            call.kill(cause)
-        return len(live)
-
-    def restart(self) -> None:
-        """Like a FreeSWITCH restart: every call is dropped, a new Core-UUID."""
-        self.stop()
-        self.channels.clear()
-        self.calls.clear()
-        self.core_uuid = new_uuid()
-        self.started_at = self.clock.now()
-        self._greenlets = gevent.pool.Group()
-
-    def stop(self) -> None:
-        self._greenlets.kill(block=True, timeout=5)
+        return dispatch_api(self, command.strip(), args.strip())

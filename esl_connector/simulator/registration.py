@@ -10,18 +10,15 @@ the shorter header set of ``sofia_reg_del_callback``.
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING
 
+from .core import PbxCore
 from .model import Extension
-
-if TYPE_CHECKING:
-    from .pbx import Pbx
 
 LINE = {"sofia::pre_register": "1810", "sofia::register_attempt": "1606",
         "sofia::register": "2059", "sofia::unregister": "2213", "sofia::expire": "1212"}
 
 
-def directory_vars(pbx: Pbx, ext: Extension) -> dict[str, str]:
+def directory_vars(pbx: PbxCore, ext: Extension) -> dict[str, str]:
     """The directory user's params and variables, as sofia copies them."""
     n = ext.number
     return {
@@ -35,12 +32,12 @@ def directory_vars(pbx: Pbx, ext: Extension) -> dict[str, str]:
     }
 
 
-def _custom(pbx: Pbx, subclass: str, headers: dict, ts: int | None = None) -> None:
+def _custom(pbx: PbxCore, subclass: str, headers: dict, ts: int | None = None) -> None:
     line = {"Event-Calling-Line-Number": LINE[subclass]}  # replaces the base value in place
     pbx.fire("CUSTOM", {**line, **headers}, subclass=subclass, ts_us=ts)
 
 
-def auth_noise(pbx: Pbx, ext: Extension, from_user: str, expires: int, call_id: str,
+def auth_noise(pbx: PbxCore, ext: Extension, from_user: str, expires: int, call_id: str,
                ts: int | None = None) -> None:
     """pre_register + register_attempt (REGISTER, or an INVITE's digest auth:
     then ``from_user`` is the dialled number and ``expires`` 300)."""
@@ -56,7 +53,7 @@ def auth_noise(pbx: Pbx, ext: Extension, from_user: str, expires: int, call_id: 
         "auth-result": "RENEWED"}, ts)
 
 
-def register(pbx: Pbx, ext: Extension, expires: int = 600) -> None:
+def register(pbx: PbxCore, ext: Extension, expires: int = 600) -> None:
     ext.register_call_id = ext.register_call_id or secrets.token_hex(8)
     auth_noise(pbx, ext, ext.number, expires, ext.register_call_id)
     _custom(pbx, "sofia::register", {
@@ -70,14 +67,14 @@ def register(pbx: Pbx, ext: Extension, expires: int = 600) -> None:
     ext.registered, ext.expires, ext.registered_at = True, expires, pbx.clock.now()
 
 
-def _presence_unregistered(pbx: Pbx, ext: Extension) -> None:
+def _presence_unregistered(pbx: PbxCore, ext: Extension) -> None:
     pbx.fire("PRESENCE_IN", {
         "proto": "sip", "rpid": "unknown", "login": "sip:mod_sofia@127.0.0.1:5060",
         "user-agent": ext.user_agent, "from": f"{ext.number}@{ext.domain}",
         "status": "Unregistered", "presence-source": "register", "event_type": "presence"})
 
 
-def unregister(pbx: Pbx, ext: Extension) -> None:
+def unregister(pbx: PbxCore, ext: Extension) -> None:
     """The phone sends REGISTER with Expires: 0."""
     call_id = ext.register_call_id or secrets.token_hex(8)
     auth_noise(pbx, ext, ext.number, 0, call_id)
@@ -90,7 +87,7 @@ def unregister(pbx: Pbx, ext: Extension) -> None:
     ext.registered, ext.register_call_id = False, ""
 
 
-def expire(pbx: Pbx, ext: Extension) -> None:
+def expire(pbx: PbxCore, ext: Extension) -> None:
     """The registration timed out (the phone vanished): ``sofia::expire`` then
     PRESENCE_IN, with the header set of ``sofia_reg_del_callback`` (1.10)."""
     _custom(pbx, "sofia::expire", {

@@ -3,10 +3,11 @@
 
 The PBX side is a ``PbxHandler``: it answers ``api``/``bgapi`` commands and
 supplies the standard event headers; the server owns the sockets, the
-sessions (``session.py``), who gets which event (``subscriptions.py``) and
-the bytes (``wire.py``). Events the server fires itself, as FreeSWITCH's core
-and ``mod_event_socket`` do: ``API`` for every api/bgapi command,
-``BACKGROUND_JOB`` with a bgapi result, ``HEARTBEAT`` + ``RE_SCHEDULE``.
+sessions (``session.py``, which sees the server only as its ``SessionHost``),
+who gets which event (``subscriptions.py``) and the bytes (``wire.py``).
+Events the server fires itself, as FreeSWITCH's core and ``mod_event_socket``
+do: ``API`` for every api/bgapi command, ``BACKGROUND_JOB`` with a bgapi
+result, ``HEARTBEAT`` + ``RE_SCHEDULE``.
 
 Greenlets and their owners: connection greenlets in ``_connections`` (one per
 client, each owning its writer greenlet), bgapi jobs in ``_jobs`` (a job
@@ -26,10 +27,10 @@ import gevent
 from gevent.pool import Group, Pool
 from gevent.server import StreamServer
 
-from . import wire
 from .heartbeat import run_heartbeat, set_origin
 from .session import Session
 from .subscriptions import PublishedEvent, event_type
+from .wire import SHUTDOWN_NOTICE, Headers
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class EventSocketServer:
             return
         stream.close()
         for session in list(self._sessions):
-            session.goodbye(wire.SHUTDOWN_NOTICE)
+            session.goodbye(SHUTDOWN_NOTICE)
         self._connections.join(timeout=self.close_timeout)
         for session in list(self._sessions):
             session.abort()
@@ -139,7 +140,7 @@ class EventSocketServer:
             log.debug("ESL client %s:%s gone", *address[:2])
 
     # -- events ------------------------------------------------------------
-    def publish(self, headers: wire.Headers, body: str = "") -> None:
+    def publish(self, headers: Headers, body: str = "") -> None:
         """Deliver one event to every session that wants it (never blocks;
         encoded once per format)."""
         event = PublishedEvent(headers, body)

@@ -9,6 +9,9 @@ line (FreeSWITCH drops a listener that misses too many events).
 Commands are matched the way ``parse_command`` does it: case-insensitive
 prefixes, tried in FreeSWITCH's order; before ``auth`` only ``auth``,
 ``userauth`` and ``exit`` are understood.
+
+A session reaches its server only through ``SessionHost`` (the commands it
+forwards, its limits): ``server.py`` imports this module, never the reverse.
 """
 
 from __future__ import annotations
@@ -16,18 +19,16 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import gevent
 from gevent.queue import Queue
 
 from ..esl.protocol import decode_text
-from . import wire
 from .subscriptions import PublishedEvent, Subscription
-
-if TYPE_CHECKING:
-    from .server import EventSocketServer
+from .wire import DEFAULT_GOODBYE, NO_REPLY, api_response, auth_request, command_reply, disconnect_notice
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,27 @@ def _parse_block(block: bytes) -> Command:
     return command
 
 
+class SessionHost(Protocol):
+    """What a session needs from the server that accepted it (the server
+    implements this; the session never imports the server)."""
+
+    password: str
+    max_queue: int
+    close_timeout: float
+    commands_received: list[str]
+
+    def execute_api(self, command: str, args: str) -> tuple[str, Callable[[], None]]:
+        """The api body, and a function that publishes the ``API`` event."""
+
+    def spawn_job(self, job_uuid: str, command: str, args: str) -> None:
+        """Run a bgapi command in the background; it publishes BACKGROUND_JOB."""
+
+    def send_event(self, line: str, extra: dict[str, str], body: str, event_uuid: str) -> None:
+        """Publish the event of a ``sendevent`` command."""
+
+
 class Session:
-    def __init__(self, sock, address, server: EventSocketServer):
+    def __init__(self, sock, address, server: SessionHost):
         self.sock = sock
         self.address = address
         self.server = server
@@ -130,7 +150,7 @@ class Session:
         self._queue.put(data)
 
     def reply(self, text: str, extra: dict[str, str] | None = None) -> None:
-        self.send(wire.command_reply(text, extra))
+        self.send(command_reply(text, extra))
 
     def deliver(self, event: PublishedEvent) -> None:
         if self.authed and not self.closed and self.subscription.wants(event):
@@ -153,10 +173,10 @@ class Session:
         finally:
             self._close_socket()
 
-    def goodbye(self, notice: str = wire.DEFAULT_GOODBYE) -> None:
+    def goodbye(self, notice: str = DEFAULT_GOODBYE) -> None:
         """Disconnect notice, then close once everything queued is written."""
         if not self.closed:
-            self._queue.put(wire.disconnect_notice(notice))
+            self._queue.put(disconnect_notice(notice))
             self._queue.put(_CLOSE)
             self.closed = True
 
@@ -178,7 +198,7 @@ class Session:
     def run(self) -> None:
         """The session's life; returns when the client or the server ends it."""
         self._writer = gevent.spawn(self._write_loop)
-        self.send(wire.auth_request())
+        self.send(auth_request())
         reader = CommandReader()
         try:
             while not self.closed:
@@ -235,7 +255,7 @@ class Session:
     def _api(self, command: Command) -> None:
         name, _, args = command.line[4:].partition(" ")
         body, announce = self.server.execute_api(name, args)
-        self.send(wire.api_response(body or wire.NO_REPLY))
+        self.send(api_response(body or NO_REPLY))
         announce()
 
     def _bgapi(self, command: Command) -> None:

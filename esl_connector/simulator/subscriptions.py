@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from . import wire
+from .wire import ARRAY_PREFIX, ARRAY_SEPARATOR, Headers, encode_event
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class PublishedEvent:
 
     __slots__ = ("_frames", "_lookup", "body", "headers")
 
-    def __init__(self, headers: wire.Headers, body: str = ""):
+    def __init__(self, headers: Headers, body: str = ""):
         self.headers = headers if isinstance(headers, Mapping) else list(headers)
         self.body = body
         self._frames: dict[str, bytes] = {}
@@ -87,14 +87,14 @@ class PublishedEvent:
             self._lookup = {}
             for key, value in items:
                 if isinstance(value, list):
-                    value = wire.ARRAY_PREFIX + wire.ARRAY_SEPARATOR.join(value)
+                    value = ARRAY_PREFIX + ARRAY_SEPARATOR.join(value)
                 self._lookup.setdefault(key.lower(), value)
         return self._lookup.get(name.lower())
 
     def frame(self, fmt: str) -> bytes:
         data = self._frames.get(fmt)
         if data is None:
-            data = self._frames[fmt] = wire.encode_event(self.headers, self.body, fmt)
+            data = self._frames[fmt] = encode_event(self.headers, self.body, fmt)
         return data
 
 
