@@ -11,7 +11,11 @@ Start-up::
     ...
     writer.stop()                               # flushes
 
-See docs/storage.md.
+Owns: the tables and their migrations, the writer (the only writer of calls,
+extensions and the outbox), and the read side (``queries``, returning the plain
+dataclasses of ``views``).
+May import: ``esl_connector.records`` (the plain data it persists) and peewee;
+nothing else of the connector. See docs/storage.md.
 """
 
 from .db import StorageError, connected, database, open_database, parse_database_url

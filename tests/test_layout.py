@@ -122,3 +122,11 @@ def test_no_module_is_over_the_size_budget():
     too_long = {name: n for name, path in project_modules().items()
                 if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert too_long == {}
+
+
+def test_the_simulator_stands_apart_from_the_connector():
+    """A FreeSWITCH stand-in: it may decode like the client does, nothing more."""
+    for name, deps in import_graph().items():
+        if name.startswith("esl_connector.simulator"):
+            outside = sorted(d for d in deps if not d.startswith("esl_connector.simulator"))
+            assert set(outside) <= {"esl_connector.esl.protocol", "esl_connector"}, f"{name} imports {outside}"

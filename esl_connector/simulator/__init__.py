@@ -9,6 +9,13 @@
     call.wait()
     sim.stop()
 
+Owns: the PBX model (``core``: state and event emission; call flows and api
+commands above it, composed in ``pbx``) and the Event Socket server (``server``
+above its ``session``s, the bytes in ``wire``).
+May import: ``esl_connector.esl.protocol`` (decoding only) and the standard
+library, gevent; never the connector's own parts, so it stays a stand-in for
+FreeSWITCH and nothing more.
+
 See docs/simulator.md for what is modelled and how it differs from a real
 FreeSWITCH 1.10.12.
 """
