@@ -25,7 +25,7 @@ DEMO_CLICK2CALL_SECRET = "demo-click2call"  # the PBX's secret, for the CRM's cl
 def demo_settings(db_path: Path, sim_port: int, receiver_url: str, extensions: list[str]) -> dict:
     return {
         "freeswitch": {"host": "127.0.0.1", "port": sim_port, "password": "ClueCon", "resync_delay": 0.2},
-        "storage": {"url": f"sqlite:///{db_path}", "commit_window": 0.1},
+        "storage": {"url": f"sqlite:///{db_path}", "commit_window": 0.0},
         "logging": {"level": "WARNING"},
         "http": {"port": 0},
         "customers": [{"code": "demo", "domain_crm": receiver_url, "secret": DEMO_SECRET,

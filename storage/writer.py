@@ -1,10 +1,15 @@
 """StorageWriter: the gevent service's only writer of calls, extensions and the outbox.
 
 ``submit()`` copies a ``Changes`` into rows and queues it; it never does I/O
-and never yields. A writer greenlet commits what is queued at most every
-``commit_window`` seconds (sooner when ``max_batch`` changes are queued or on
-``flush()``), everything in ONE transaction, so an outbox row is committed
-together with the call change that caused it, or not at all.
+and never yields. A writer greenlet commits what is queued in ONE transaction,
+so an outbox row is committed together with the call change that caused it, or
+not at all.
+
+Group commit (``commit_window=0``, the default): an idle writer commits a
+change at once; what is submitted while a commit runs goes into the next one,
+so batches grow with the load and nothing waits at low load. A positive
+``commit_window`` instead holds the first queued change up to that long
+(sooner when ``max_batch`` changes are queued or on ``flush()``).
 
 The transaction itself runs in a dedicated one-thread pool by default:
 sqlite3 and psycopg2 release the GIL while they wait for the disk, a lock or
@@ -40,7 +45,7 @@ log = logging.getLogger(__name__)
 
 
 class StorageWriter:
-    def __init__(self, database, commit_window: float = 0.2, max_batch: int = 1000, *,
+    def __init__(self, database, commit_window: float = 0.0, max_batch: int = 1000, *,
                  use_threadpool: bool = True, retry_initial: float = 0.5,
                  retry_max: float = 30.0, on_commit: Callable[[CommitInfo], None] | None = None):
         self.db = database

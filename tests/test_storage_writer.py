@@ -6,10 +6,12 @@ import sqlite3
 import time
 
 import gevent
+import gevent.event
 import peewee
 import pytest
 
 import storage.batch
+import storage.writer
 from esl_connector.records import (
     CALL_LOG,
     IN_CALL,
@@ -21,6 +23,7 @@ from esl_connector.records import (
     CrmEvent,
     ExtensionRecord,
 )
+from esl_connector.settings.config import StorageSettings
 from storage.db import open_database
 from storage.migrations import migrate
 from storage.writer import StorageWriter
@@ -260,3 +263,33 @@ def test_inline_mode_writes_on_the_writer_greenlet(make_writer, path):
     assert writer.flush(5)
     assert rows(path, "SELECT COUNT(*) FROM calls") == [(1,)]
     assert writer.status().in_threadpool is False
+
+
+def test_group_commit_commits_at_once_when_idle_and_batches_what_arrives_during_a_commit(
+        db, path, monkeypatch):
+    """The default: no window. The first change is written as soon as it is
+    submitted; the changes submitted while that commit runs go together in the
+    next one, so batches grow with load and nothing waits at low load."""
+    assert StorageSettings().commit_window == 0
+    entered, release, real = gevent.event.Event(), gevent.event.Event(), storage.writer.write_batch
+
+    def slow_first_write(database, batch):
+        if not entered.is_set():
+            entered.set()
+            release.wait()
+        real(database, batch)
+
+    monkeypatch.setattr(storage.writer, "write_batch", slow_first_write)
+    writer = StorageWriter(db, use_threadpool=False)   # default commit_window
+    writer.start()
+    try:
+        writer.submit(call_changes("c0"))
+        assert entered.wait(5), "the first change was not written without a flush"
+        for n in range(1, 6):
+            writer.submit(call_changes(f"c{n}"))
+        release.set()
+        wait_until(lambda: writer.status().changes_written == 6)
+        assert writer.status().commits == 2
+        assert rows(path, "SELECT COUNT(*) FROM calls") == [(6,)]
+    finally:
+        writer.stop(timeout=2)

@@ -60,7 +60,7 @@ class TrackerConfig:
 @dataclass(slots=True)
 class StorageSettings:
     url: str = "sqlite:///var/lib/esl-connector/connector.db"
-    commit_window: float = 0.2
+    commit_window: float = 0.0  # 0 = group commit: at once when idle, batched under load
 
 
 @dataclass(slots=True)
