@@ -4,9 +4,11 @@ dead letters and replay, skipped rows, ordering per call, isolation."""
 
 import gevent
 import pytest
+from gevent import monkey
 from gevent.event import Event
 
 from esl_connector.delivery import admin as delivery_admin
+from esl_connector.delivery import engine as engine_module
 from esl_connector.delivery.engine import DeliveryEngine
 from esl_connector.records import CALL_LOG, INCOMING_CALL, OUTGOING_CALL
 from storage.models import DeliveryAttempt
@@ -233,3 +235,39 @@ def test_stopping_mid_request_keeps_the_row_due_and_sends_it_once_after(db, crm,
     wait_status(db, "delivered")
     with db.connection_context():
         assert DeliveryAttempt.select().count() == 1
+
+
+def test_outcomes_that_finish_during_a_write_are_committed_together(db, clock, make_engine, monkeypatch):
+    """Group commit of outcomes: while one transaction runs, the outcomes of
+    the deliveries that finish meanwhile wait and go into the next one, and a
+    row is not sent again while its outcome waits."""
+    release = monkey.get_original("threading", "Event")()
+    others = Event()
+    batches, real = [], engine_module.apply_transitions
+
+    def held_first_write(database, transitions):
+        batches.append(len(transitions))
+        if len(batches) == 1:
+            release.wait(5)
+        return real(database, transitions)
+
+    def answer_c0_first(request):  # the others answer once c0's outcome is being written
+        if request.query.get("callid") != "c0":
+            others.wait(5)
+
+    crm = ScriptedCrm(policy=answer_c0_first).start()
+    try:
+        monkeypatch.setattr(engine_module, "apply_transitions", held_first_write)
+        add_events(db, [crm_event(f"c{n}", INCOMING_CALL) for n in range(10)], clock())
+        engine = make_engine(planner({"101": ("acme", crm.url)}), per_endpoint=10)
+        wait_until(lambda: batches == [1], what="c0's outcome being written")
+        others.set()
+        # a worker queues its outcome as soon as it counts the request
+        wait_until(lambda: engine.status().requests == 10, what="the nine other deliveries")
+        release.set()
+        wait_until(lambda: engine.status().delivered == 10, what="every outcome written")
+    finally:
+        crm.stop()
+    assert batches == [1, 9]
+    assert len(crm.requests) == 10  # nothing sent twice while its outcome waited
+    assert {row(db, n).status for n in range(1, 11)} == {"delivered"}

@@ -3,9 +3,11 @@
 The outbox is the only source of work. A dispatcher greenlet reads due rows
 from the database one page at a time (never the whole backlog), asks the
 planner what to send, and hands each row to a bounded pool of worker
-greenlets. A worker sends the plan (``sender``), then writes the row's
-new state and its attempt log in one transaction (``store``) on the
-engine's database thread. See docs/delivery.md.
+greenlets. A worker sends the plan (``sender``) and hands the outcome to the
+recorder greenlet, which writes the new states and attempt logs of every
+outcome waiting in ONE transaction (``store``) on the engine's database thread:
+group commit, so under load a transaction carries many outcomes and the
+workers never queue for the database one by one. See docs/delivery.md.
 
 * Ordering: the due query holds a call log back while an earlier event of
   its call is pending or retrying (in flight included).
@@ -13,8 +15,9 @@ engine's database thread. See docs/delivery.md.
   a customer whose endpoints are all busy are left in the database (the due
   query excludes them once stamped with their customer), so a slow CRM never
   takes the workers or the dispatcher's time from the others.
-* No double sending: a row in flight is excluded from the due query, and its
-  outcome is written only if the row is still as it was picked.
+* No double sending: a row stays in flight (excluded from the due query) until
+  its outcome is committed, and the outcome is written only if the row is still
+  as it was picked.
 * Stop: workers finish (every request has a deadline) or are killed; a row
   whose outcome was not written stays due and is sent again after a restart.
 """
@@ -41,7 +44,7 @@ from storage.views import StoredEvent
 from . import admin as delivery_admin
 from .retry_schedule import RetrySchedule
 from .sender import HttpSender, SessionPool, endpoint_of
-from .store import Transition, apply_transition, mark_skipped, stamp_customers, transition_for
+from .store import Transition, apply_transitions, mark_skipped, stamp_customers, transition_for
 from .types import DELIVERED, RETRY, DeliveryPlan, Outcome
 
 log = logging.getLogger(__name__)
@@ -54,7 +57,8 @@ PURGE_EVERY_S = 3600.0
 @dataclass(slots=True)
 class EngineStatus:
     running: bool
-    in_flight: int
+    in_flight: int        # requests being sent
+    recording: int        # sent, their outcome waiting to be committed
     workers: int
     busy_endpoints: dict[str, int]
     delivered: int
@@ -82,6 +86,11 @@ class DeliveryEngine:
         self._wake = Event()
         self._stopping = False
         self._dispatcher: gevent.Greenlet | None = None
+        self._recorder: gevent.Greenlet | None = None
+        self._outcomes: list[tuple[StoredEvent, Transition]] = []  # waiting to be written
+        self._outcome_ready = Event()
+        self._recording = 0  # outcomes in the transaction being written
+        self._closing = False
         self._pool: Pool | None = None
         self._threads: ThreadPool | None = None
         self._in_flight: set[int] = set()
@@ -106,9 +115,11 @@ class DeliveryEngine:
     def start(self) -> DeliveryEngine:
         if self.running:
             return self
-        self._stopping = False
+        self._stopping = self._closing = False
         self._threads = ThreadPool(1)
         self._pool = Pool(self.workers)
+        self._recorder = gevent.spawn(self._record_outcomes)
+        self._recorder.link_exception(self._died)
         self._dispatcher = gevent.spawn(self._run)
         self._dispatcher.link_exception(self._died)
         return self
@@ -128,12 +139,16 @@ class DeliveryEngine:
             log.warning("stopping with %d deliveries still in flight: they will be sent "
                         "again after the restart", len(self._in_flight))
             self._pool.kill(block=True, timeout=1.0)
+        self._closing = True  # the recorder writes what the workers left, then ends
+        self._outcome_ready.set()
+        self._recorder.join(timeout=timeout)
+        self._recorder.kill(block=True, timeout=1.0)
         try:
             self._threads.apply(close_connection, (self.db,))
         finally:
             self._threads.kill()
             self.sessions.close()
-            self._dispatcher = self._pool = self._threads = None
+            self._dispatcher = self._pool = self._threads = self._recorder = None
 
     def wake(self, _info=None) -> None:
         """New rows were committed (StorageWriter.on_commit) or replayed: look now."""
@@ -144,7 +159,8 @@ class DeliveryEngine:
         return self._dispatcher is not None and not self._dispatcher.dead
 
     def status(self) -> EngineStatus:
-        return EngineStatus(self.running, len(self._in_flight), self.workers,
+        recording = len(self._outcomes) + self._recording
+        return EngineStatus(self.running, len(self._in_flight) - recording, recording, self.workers,
                             {e: n for e, n in self._busy.items() if n}, self._counts[DELIVERED],
                             self._counts[RETRY], self._counts["dead"], self._counts["skipped"],
                             self._counts["requests"], self._last_error)
@@ -246,23 +262,44 @@ class DeliveryEngine:
         self._finish(event, plan.customer, outcome)
 
     def _finish(self, event: StoredEvent, customer: str, outcome: Outcome) -> None:
+        """Queue the row's new state for the recorder; the row stays in flight
+        until it is committed."""
         try:
             t = transition_for(event, customer, outcome, self.clock(), self.schedule, self.rng)
-            written = self._write(t)
-            self._report(event, t, written)
-        finally:
-            self._in_flight.discard(event.id)
+        except Exception:
+            self._in_flight.discard(event.id)  # stays due: tried again on the next scan
+            raise
+        self._outcomes.append((event, t))
+        self._outcome_ready.set()
+
+    # -- the recorder -----------------------------------------------------------------
+
+    def _record_outcomes(self) -> None:
+        """Group commit of outcomes: everything queued goes into one transaction;
+        what arrives meanwhile goes into the next."""
+        while not (self._closing and not self._outcomes):
+            if not self._outcomes:
+                self._outcome_ready.wait()
+                self._outcome_ready.clear()
+                continue
+            batch, self._outcomes = self._outcomes, []
+            self._recording = len(batch)
+            written = self._write([t for _, t in batch])
+            self._recording = 0
+            for (event, t), ok in zip(batch, written):
+                self._report(event, t, ok)
+                self._in_flight.discard(event.id)
             self._wake.set()
 
-    def _write(self, t: Transition) -> bool:
+    def _write(self, transitions: list[Transition]) -> list[bool]:
         """Write until it works: a delivered row left due would be sent again."""
         failures = 0
         while True:
             try:
-                return self._db(apply_transition, self.db, t)
+                return self._db(apply_transitions, self.db, transitions)
             except TRANSIENT_ERRORS as exc:
                 failures += 1
-                self._note_db_error(f"recording the delivery of outbox row {t.outbox_id}",
+                self._note_db_error(f"recording the outcome of {len(transitions)} deliveries",
                                     exc, failures)
                 self.sleep(min(30.0, 0.25 * 2 ** failures))
 
@@ -303,5 +340,6 @@ class DeliveryEngine:
         log.error("a delivery worker failed: %r", greenlet.exception)
 
     def _died(self, greenlet: gevent.Greenlet) -> None:
-        log.critical("the delivery dispatcher stopped: %r; nothing is sent until a restart",
-                     greenlet.exception)
+        part = "recorder" if greenlet is self._recorder else "dispatcher"
+        log.critical("the delivery %s stopped: %r; nothing is sent until a restart",
+                     part, greenlet.exception)

@@ -72,22 +72,38 @@ def transition_for(event: StoredEvent, customer: str, outcome: wt.Outcome, now: 
 def apply_transition(db: peewee.Database, t: Transition) -> bool:
     """Write ``t``; False if the row had changed meanwhile (then only the
     attempt log is written: those requests were sent all the same)."""
+    return apply_transitions(db, [t])[0]
+
+
+def apply_transitions(db: peewee.Database, transitions: list[Transition]) -> list[bool]:
+    """Write several rows' transitions in ONE transaction (the engine's group
+    commit of outcomes); one bool per transition, as ``apply_transition``."""
     db.connect(reuse_if_open=True)
     with db.atomic():
-        updated = (OutboxEvent.update(status=t.status, attempts=t.attempts,
-                                      next_attempt_at=t.next_attempt_at,
-                                      last_error=t.last_error, customer=t.customer,
-                                      delivered_at=t.delivered_at, finished_at=t.finished_at)
-                   .where(OutboxEvent.id == t.outbox_id, OutboxEvent.status.in_(OUTBOX_DUE),
-                          OutboxEvent.attempts == t.expect_attempts)
-                   .execute(db))
-        if t.log:
-            DeliveryAttempt.insert_many([
-                {"outbox": t.outbox_id, "at": a.started_at, "url": a.url,
-                 "status_code": a.status_code, "latency_ms": a.latency_ms,
-                 "error": a.error[:MAX_ERROR_CHARS], "response_excerpt": a.response_excerpt}
-                for a in t.log]).execute(db)
-    return bool(updated)
+        written = [_update_row(db, t) for t in transitions]
+        log_rows = [_attempt_row(t, a) for t in transitions for a in t.log]
+        for start in range(0, len(log_rows), _ATTEMPTS_PER_INSERT):
+            DeliveryAttempt.insert_many(log_rows[start:start + _ATTEMPTS_PER_INSERT]).execute(db)
+    return written
+
+
+_ATTEMPTS_PER_INSERT = 500  # 7 columns each: well below any bound-parameter limit
+
+
+def _update_row(db: peewee.Database, t: Transition) -> bool:
+    return bool(OutboxEvent.update(status=t.status, attempts=t.attempts,
+                                   next_attempt_at=t.next_attempt_at,
+                                   last_error=t.last_error, customer=t.customer,
+                                   delivered_at=t.delivered_at, finished_at=t.finished_at)
+                .where(OutboxEvent.id == t.outbox_id, OutboxEvent.status.in_(OUTBOX_DUE),
+                       OutboxEvent.attempts == t.expect_attempts)
+                .execute(db))
+
+
+def _attempt_row(t: Transition, a: wt.AttemptResult) -> dict:
+    return {"outbox": t.outbox_id, "at": a.started_at, "url": a.url, "status_code": a.status_code,
+            "latency_ms": a.latency_ms, "error": a.error[:MAX_ERROR_CHARS],
+            "response_excerpt": a.response_excerpt}
 
 
 def mark_skipped(db: peewee.Database, events: list[StoredEvent], now: float) -> None:
