@@ -152,3 +152,20 @@ def test_the_same_event_in_plain_and_json_parses_identically(scenario):
         (frame,) = parse_frames(encode_event(event.headers, event.body, "plain"))
         again = parse_event(frame)
         assert again.headers == event.headers and again.body == event.body, event.name
+
+
+def test_the_fast_and_the_lenient_json_decoders_read_every_recorded_event_alike(monkeypatch):
+    """orjson reads valid UTF-8 bodies; the standard library takes the others.
+    Forced down the lenient path, every recorded event parses the same."""
+    import orjson
+
+    from esl_connector.esl import protocol
+    bodies = [f.body for path in all_capture_files() if ".json." in path.name
+              for f in parse_frames(path.read_bytes()) if f.content_type == "text/event-json"]
+    fast = [protocol.parse_json_event(b) for b in bodies]
+
+    def refuse(_body):
+        raise orjson.JSONDecodeError("forced", "", 0)
+    monkeypatch.setattr(protocol.orjson, "loads", refuse)
+    assert len(bodies) > 100
+    assert [protocol.parse_json_event(b) for b in bodies] == fast
