@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 import gevent
 import gevent.pool
 
-from . import api, calls, flows, originate, registration
+from . import api, calls, flows, loopback, originate, registration
 from .legs import Leg, channel_headers, new_uuid
 from .model import Extension, FarEnd, SimClock
 
@@ -174,9 +174,11 @@ class Pbx:
         """A PSTN caller dials ``did``; the DID rings ``ring`` (default: the
         DID's ring list). Options: ``caller_name``, ``call_timeout`` (10),
         ``cancel_after`` (caller gives up after N s of ringing), ``hangup_by``
-        ("agent" | "caller"), ``talk_time`` (default: the extension's)."""
+        ("agent" | "caller"), ``talk_time`` (default: the extension's),
+        ``via_loopback`` (reach the DID through ``loopback/<did>/public``)."""
         targets = list(ring or self.dids.get(did) or [])
-        return self._start(flows.InboundCall(self, caller, did, targets, **options))
+        flow = loopback.LoopbackInboundCall if options.pop("via_loopback", False) else flows.InboundCall
+        return self._start(flow(self, caller, did, targets, **options))
 
     def outbound_call(self, extension: str, number: str, record: bool = False,
                       far_end: FarEnd | None = None, **options) -> calls.Call:
