@@ -135,11 +135,32 @@ def test_a_loopback_routed_inbound_call_sends_the_number_the_agent_sees(fmt, how
     ``Caller-Caller-ID-Number: 0904824242``; the first leg is the loopback's
     ``-a`` half (outbound, destination = the DID 19012001), which an order-
     dependent choice sent as the customer's phone."""
-    evs = reorder(events("inbound_via_loopback", fmt), how)
-    crm, call = run(Tracker(), evs)
+    recorded = events("inbound_via_loopback", fmt)
+    crm, call = run(Tracker(), reorder(recorded, how))
     assert summary(crm) == [(INCOMING_CALL, "2001", "0904824242"), (CALL_LOG, "2001", "0904824242")]
     assert crm[-1].params["status"] == "ANSWERED" and call.phone == "0904824242"
-    assert len({e.callid for e in crm}) == 1
+    first_leg = _legs(recorded)["loopback/19012001-a"]
+    if how == "creates_reversed":  # the agent's leg before the DID leg that bridged to it: one call still
+        assert len({e.callid for e in crm}) == 1
+    else:  # the -a half's Unique-ID, whichever half's events come first
+        assert {e.callid for e in crm} == {first_leg}
+
+
+# Read off inbound_via_loopback: the -a half's Unique-ID (the first leg), its
+# variable_start_stamp, and the agent leg's billsec; every leg NORMAL_CLEARING.
+LOOPBACK = {"plain": ("aefe78be-1f78-47f5-b52c-8489405d8399", "2026-11-27 10:09:25"),
+            "json": ("d9504962-cff4-465f-8942-e11809e0a82f", "2026-11-27 10:09:31")}
+
+
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_the_loopback_recording_yields_exactly_the_contract_events(fmt):
+    callid, calldate = LOOPBACK[fmt]
+    crm, _ = run(Tracker(), events("inbound_via_loopback", fmt))
+    assert [(e.event_type, e.params) for e in crm] == [
+        (INCOMING_CALL, {"phone": "0904824242", "extension": "2001", "callid": callid}),
+        (CALL_LOG, {"callid": callid, "calldate": calldate, "extension": "2001", "phone": "0904824242",
+                    "duration": 1, "billsec": 1, "status": "ANSWERED", "recording": "", "userfield": ""}),
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["plain", "json"])

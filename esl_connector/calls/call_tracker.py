@@ -51,7 +51,7 @@ from ..records import (
 from ..settings.config import DEFAULT_EXTENSION_PATTERN
 from ..settings.phones import PhoneRules, sip_text
 from . import call_log
-from .call_model import CLICK2CALL_MARKER, Call
+from .call_model import CLICK2CALL_MARKER, Call, opens_loopback
 from .call_records import call_record, crm_phone, inbound_phone, log_params, userfield_of
 from .legs import (
     USERFIELD_MAX,
@@ -144,11 +144,12 @@ class CallTracker:
         at = event_time(event)
         call = Call(failure.callid)
         record = CallRecord(
-            callid=failure.callid, direction=CLICK_TO_CALL, state="ended", phone=failure.phone,
+            callid=failure.callid, direction=CLICK_TO_CALL, state="ended", phone=sip_text(failure.phone),
             extension=failure.extension, domain=failure.domain, extensions=[failure.extension],
             started_at=at, ended_at=at, calldate=event.get("Event-Date-Local"),
             status=call_log.status_from_cause(failure.cause), hangup_cause=failure.cause,
-            userfield=next((failure.variables[v] for v in self._keep_vars if failure.variables.get(v)), ""),
+            userfield=sip_text(next((failure.variables[v] for v in self._keep_vars if failure.variables.get(v)), ""),
+                               USERFIELD_MAX),
             node=event.get("Core-UUID"))
         changes.calls.append(record)
         phone = crm_phone(call, record.phone, self._rules(record.extension, record.domain))
@@ -194,6 +195,9 @@ class CallTracker:
             # Originated without a session (mod_callcenter's agent legs): it
             # still belongs to the call of the channel that caused it.
             leg.callid = self._leg_call[leg.originator]
+            if opens_loopback(leg, self.calls[leg.callid]):
+                self._rekey(self.calls[leg.callid], leg.uuid)
+                leg.callid = leg.uuid
         if leg.callid in self._finished:
             log.debug("late leg %s of finished call %s ignored", uuid, leg.callid)
             return None, None
@@ -203,6 +207,15 @@ class CallTracker:
         call.legs[uuid] = leg
         self._leg_call[uuid] = leg.callid
         return call, leg
+
+    def _rekey(self, call: Call, callid: str) -> None:
+        """``call`` (which has produced nothing yet) is known as ``callid`` from now on."""
+        del self.calls[call.callid]
+        self._alias[call.callid] = callid
+        call.callid = callid
+        for leg in call.legs.values():
+            leg.callid = self._leg_call[leg.uuid] = callid
+        self.calls[callid] = call
 
     def _apply(self, event: Event, call: Call, leg: Leg, changes: Changes) -> None:
         name = event.name
