@@ -40,8 +40,8 @@ def inbound_phone(call: Call, leg: Leg | None = None) -> str:
         number = shown_number(call, candidate)
         if number:
             return number
-    callers = [leg for leg in call.ordered()
-               if leg.direction == "inbound" and not leg.is_extension and leg.caller_number]
+    callers = [other for other in call.ordered()
+               if other.direction == "inbound" and not other.is_extension and other.caller_number]
     if callers:  # a trunk leg before loopback halves
         return min(callers, key=lambda caller: caller.is_plumbing).caller_number
     root = call.root
