@@ -27,7 +27,7 @@ from .delivery import webhooks
 from .delivery.engine import DeliveryEngine, Planner
 from .esl.client import ESLError, EventSocketClient
 from .esl.protocol import Event
-from .settings.click2call_config import userfield_header, webphone_policy
+from .settings.click2call_config import phone_rules, userfield_header, webphone_policy
 from .settings.config import Settings
 from .settings.customer_config import parse_customers
 from .settings.customers import CustomerDirectory
@@ -45,6 +45,7 @@ def tracker_settings(settings: Settings, directory: CustomerDirectory) -> Tracke
         userfield_variables=tuple(settings.tracker.userfield_variables),
         webphone=webphone_policy(directory),
         userfield_header=userfield_header(directory),
+        phone_rules=phone_rules(directory),
     )
 
 

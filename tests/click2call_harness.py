@@ -17,7 +17,7 @@ from esl_connector.calls.call_tracker import TrackerSettings
 from esl_connector.calls.tracker import Tracker
 from esl_connector.crm_receiver import CrmReceiver
 from esl_connector.delivery.webhooks import planner
-from esl_connector.settings.click2call_config import userfield_header, webphone_policy
+from esl_connector.settings.click2call_config import phone_rules, userfield_header, webphone_policy
 from esl_connector.settings.customer_config import parse_customers
 from esl_connector.settings.customers import CustomerDirectory
 from esl_connector.simulator import Simulator
@@ -54,7 +54,8 @@ class Click2CallEnv:
         self.connector = Connector(connector_settings(tmp_path / "c2c.db", host, port),
                                    planner=planner(self.directory))
         self.connector.tracker = Tracker(TrackerSettings(
-            webphone=webphone_policy(self.directory), userfield_header=userfield_header(self.directory)))
+            webphone=webphone_policy(self.directory), userfield_header=userfield_header(self.directory),
+            phone_rules=phone_rules(self.directory)))
         self.connector.start()
         # registrations made while the first resync reads `show registrations` could be undone by it
         wait_until(lambda: self.connector.client.connected and self.connector.resyncs, timeout=5,

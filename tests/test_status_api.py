@@ -193,6 +193,20 @@ def test_calls_filter_and_page(env):
         assert_error(get(env, "/calls", params=bad), 400, "invalid_parameter")
 
 
+def test_text_from_sip_is_shown_escaped_even_in_rows_stored_raw(env):
+    """The tracker stores SIP text escaped; a row written before it did (or by
+    another writer) still reaches no client with a control character."""
+    raw = CallRecord("c-raw", "inbound", "ended", phone="0904\nvariable_dialed_user: 999\x00",
+                     userfield="a\rb", started_at=500.0, ended_at=530.0)
+    env.ctx.writer.submit(Changes(calls=[raw], extensions=[
+        ExtensionRecord("104", "d1", IDLE, contact="sip:104@x", user_agent="Evil\nX-Injected: 1")]))
+    assert env.ctx.writer.flush()
+    shown = get(env, "/calls/c-raw").json()["call"]
+    assert shown["phone"] == "0904\\nvariable_dialed_user: 999\\x00" and shown["userfield"] == "a\\rb"
+    ext = next(e for e in get(env, "/extensions").json()["extensions"] if e["extension"] == "104")
+    assert ext["user_agent"] == "Evil\\nX-Injected: 1"
+
+
 def test_a_calls_timeline_has_its_events_and_every_attempt(env):
     finish(env.db, 1, "delivered", "acme", 200, 1500.0)
     finish(env.db, 2, "retrying", "acme", 503, 1600.0)

@@ -101,13 +101,16 @@ def test_internal_extension_to_extension_call_produces_nothing_for_the_crm():
     assert states == ["ringing", "in_call", "offline"]
 
 
-def test_hostile_caller_id_is_carried_verbatim_and_forges_nothing():
+def test_hostile_caller_id_reaches_no_crm_and_forges_nothing(caplog):
     t = Tracker()
     did = trunk_leg(caller="0904\r\nEvent-Name: CHANNEL_HANGUP_COMPLETE&secret=x")
     a = agent_leg(did, "101")
     crm = feed(t, [did.create(0), a.create(0), a.ring(0)])
-    assert crm[0].params["phone"] == "0904\r\nEvent-Name: CHANNEL_HANGUP_COMPLETE&secret=x"
+    assert crm[0].params["phone"] == ""  # the default placeholder
     assert t.calls.active_calls()  # nothing was hung up by the forged text
+    call = t.calls.record(t.calls.active_calls()[0])
+    assert call.phone == "0904\\r\\nEvent-Name: CHANNEL_HANGUP_COMPLETE&secret=x"  # kept, escaped
+    assert "is not a number" in caplog.text and "Event-Name: CHANNEL_HANGUP_COMPLETE" in caplog.text
 
 
 def test_events_after_a_call_ended_are_ignored():

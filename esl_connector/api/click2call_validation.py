@@ -25,12 +25,12 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from ..settings.customers import PhoneRules
+from ..settings import phones
+from ..settings.phones import PhoneRules
 
 CONTROL_PARAMS = ("secret", "extension", "phone", "userfield")
 
-PHONE_MAX_INPUT = 64
-_PHONE = re.compile(r"\+?[0-9]+")
+PHONE_MAX_INPUT = phones.PHONE_MAX_INPUT
 _EXTENSION = re.compile(r"[0-9]{1,16}")
 _PARAM_NAME = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,64}")
 USERFIELD_PUNCTUATION = frozenset("-_.:@/+#=*!?~%")
@@ -45,24 +45,12 @@ class InvalidParameter(ValueError):
 
 
 def normalise_phone(raw: str, rules: PhoneRules) -> str:
-    """``"+84 90-482.4242"`` -> ``"0904824242"`` (with ``+84`` -> ``0``)."""
-    if not raw or not raw.strip():
-        raise InvalidParameter("phone", "phone is required", "missing_parameter")
-    if len(raw) > PHONE_MAX_INPUT:
-        raise InvalidParameter("phone", f"phone is longer than {PHONE_MAX_INPUT} characters", "invalid_phone")
-    text = raw.strip().translate({ord(c): None for c in rules.strip})
-    if not _PHONE.fullmatch(text):
-        raise InvalidParameter("phone", "phone must be digits, optionally with one leading +"
-                               f" (separators {rules.strip!r} are ignored)", "invalid_phone")
-    for old, new in rules.prefixes:
-        if text.startswith(old):
-            text = new + text[len(old):]
-            break
-    digits = len(text.lstrip("+"))
-    if not rules.min_digits <= digits <= rules.max_digits:
-        raise InvalidParameter("phone", f"phone must have {rules.min_digits} to {rules.max_digits} digits",
-                               "invalid_phone")
-    return text
+    """``"+84 90-482.4242"`` -> ``"0904824242"`` (with ``+84`` -> ``0``): the
+    rules every phone of the customer follows (``settings.phones``)."""
+    try:
+        return phones.normalise(raw, rules)
+    except phones.PhoneError as exc:
+        raise InvalidParameter("phone", exc.message, exc.code) from None
 
 
 def check_extension(raw: str) -> str:

@@ -19,6 +19,7 @@ from storage.models import DELIVERED, OUTBOX_DUE, OUTBOX_STATUSES, OutboxEvent
 
 from .. import __version__
 from ..records import OFFLINE
+from ..settings.phones import sip_text
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +32,30 @@ def as_dict(obj) -> dict:
 
 # -- calls, extensions, deliveries ----------------------------------------------------
 
+# Text that came from SIP: the tracker stores it escaped (``phones.sip_text``);
+# rows written before it did are escaped here, so no client shows a raw control character.
+SIP_CALL_FIELDS = ("phone", "userfield")
+SIP_EXTENSION_FIELDS = ("contact", "user_agent")
+
+
+def _shown(data: dict, names: tuple[str, ...]) -> dict:
+    for name in names:
+        value = data.get(name)
+        if isinstance(value, str) and not value.isprintable():
+            data[name] = sip_text(value, limit=len(value) * 6)
+    return data
+
+
 def call_view(call, recording_link=None) -> dict:
     """A ``StoredCall`` without its events; ``recording_url`` when a link maker is given."""
-    data = {f: getattr(call, f) for f in call.__slots__ if f != "events"}
+    data = _shown({f: getattr(call, f) for f in call.__slots__ if f != "events"}, SIP_CALL_FIELDS)
     if recording_link is not None:
         data["recording_url"] = recording_link(call) if call.recording else ""
     return data
 
 
 def extension_view(ext) -> dict:
-    data = as_dict(ext)
+    data = _shown(as_dict(ext), SIP_EXTENSION_FIELDS)
     data["registered"] = ext.state != OFFLINE
     return data
 

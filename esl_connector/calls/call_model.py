@@ -29,6 +29,7 @@ class Call:
     notified: set[tuple[str, str]] = field(default_factory=set)
     recordings: list[str] = field(default_factory=list)
     userfield_set: bool = False  # a userfield variable was seen on one of its legs
+    phone_warned: set[str] = field(default_factory=set)  # raw phones already logged as not a number
 
     @property
     def root(self) -> Leg | None:
@@ -67,3 +68,12 @@ class Call:
     @property
     def finished(self) -> bool:
         return bool(self.legs) and all(leg.hungup for leg in self.legs.values())
+
+
+def opens_loopback(leg: Leg, call: Call) -> bool:
+    """``leg`` is the originating half (``loopback/...-a``) of a loopback pair
+    whose other half, seen first, started ``call``, and that call has produced
+    nothing yet: the -a half, created first, is the call's first leg, so its
+    Unique-ID is the callid whichever half's events arrive first."""
+    return (leg.name.startswith("loopback/") and leg.name.endswith("-a") and leg.direction == "outbound"
+            and call.callid == leg.originator and not call.direction and not call.notified)

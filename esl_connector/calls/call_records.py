@@ -3,22 +3,58 @@ pure functions of a ``Call``'s legs (rules in docs/calls.md and call_log)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from ..records import INBOUND, CallRecord
+from ..settings import phones
+from ..settings.phones import PhoneRules
 from . import call_log
 from .call_model import Call
 from .legs import Leg
 
+log = logging.getLogger(__name__)
+
 Webphone = Callable[[str, str, str], bool]
 
 
+def shown_number(call: Call, leg: Leg) -> str:
+    """The caller ID the phone of an extension rung by ``leg`` shows: the
+    leg's ``Caller-Caller-ID-Number``, unless it is one of the call's own
+    extensions (the consultation leg of an attended transfer shows the
+    transferring agent)."""
+    if leg.direction != "outbound" or not leg.is_extension or not leg.caller_number:
+        return ""
+    own = {other.extension for other in call.legs.values() if other.is_extension}
+    return "" if leg.caller_number in own else leg.caller_number
+
+
+def inbound_phone(call: Call, leg: Leg | None = None) -> str:
+    """The customer of an inbound call: the number the agent's phone shows
+    (``leg``'s, else the agent the call log names, else any extension rung),
+    whichever trunk, loopback, queue or transfer legs the call crossed; only
+    when no ringing leg shows one, the caller ID of the legs that called in."""
+    ext_legs = call.extension_legs()
+    agent = leg or agent_leg(call, INBOUND, ext_legs)
+    for candidate in filter(None, (agent, *reversed(ext_legs))):
+        number = shown_number(call, candidate)
+        if number:
+            return number
+    callers = [other for other in call.ordered()
+               if other.direction == "inbound" and not other.is_extension and other.caller_number]
+    if callers:  # a trunk leg before loopback halves
+        return min(callers, key=lambda caller: caller.is_plumbing).caller_number
+    root = call.root
+    return root.number if root is not None else ""
+
+
 def phone_of(call: Call) -> str:
-    """The external party's number: the trunk caller of an inbound call,
-    the customer dialled by an outbound call or click-to-call."""
+    """The external party's number, as FreeSWITCH gave it (not normalised):
+    the customer of an inbound call (``inbound_phone``), the customer dialled
+    by an outbound call or click-to-call."""
     root = call.root
     if root is not None and not root.is_extension:
-        return root.number
+        return inbound_phone(call)
     external = call.external_legs()
     if external:
         return external[0].number
@@ -27,11 +63,23 @@ def phone_of(call: Call) -> str:
     return root.caller_number if root.direction == "outbound" else root.destination
 
 
-def log_params(record: CallRecord) -> dict[str, str | int]:
-    """The nine fields of the contract's call log, with their types."""
+def crm_phone(call: Call, raw: str, rules: PhoneRules) -> str:
+    """``raw`` as the CRM gets it (``settings.phones``); a value that is not a
+    number is logged once per call, with the raw value."""
+    value, problem = phones.crm_phone(raw, rules)
+    if problem and raw not in call.phone_warned:
+        call.phone_warned.add(raw)
+        log.warning("call %s: phone %s is not a number (%s); the CRM gets %r instead",
+                    call.callid, phones.log_value(raw), problem, value)
+    return value
+
+
+def log_params(record: CallRecord, phone: str | None = None) -> dict[str, str | int]:
+    """The nine fields of the contract's call log, with their types;
+    ``phone``: the CRM's form of ``record.phone`` (``crm_phone``)."""
     return {
         "callid": record.callid, "calldate": record.calldate, "extension": record.extension,
-        "phone": record.phone, "duration": record.duration, "billsec": record.billsec,
+        "phone": record.phone if phone is None else phone, "duration": record.duration, "billsec": record.billsec,
         "status": record.status, "recording": record.recording, "userfield": record.userfield,
     }
 

@@ -49,10 +49,12 @@ from ..records import (
     CrmEvent,
 )
 from ..settings.config import DEFAULT_EXTENSION_PATTERN
+from ..settings.phones import PhoneRules, sip_text
 from . import call_log
-from .call_model import CLICK2CALL_MARKER, Call
-from .call_records import call_record, log_params, phone_of, userfield_of
+from .call_model import CLICK2CALL_MARKER, Call, opens_loopback
+from .call_records import call_record, crm_phone, inbound_phone, log_params, userfield_of
 from .legs import (
+    USERFIELD_MAX,
     Leg,
     apply_answer,
     apply_hangup_complete,
@@ -66,6 +68,13 @@ from .originate_jobs import OriginateFailure
 log = logging.getLogger(__name__)
 
 RINGING_EVENTS = ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA")
+DEFAULT_PHONE_RULES = PhoneRules()
+
+
+def _default_rules(_extension: str, _domain: str) -> PhoneRules:
+    return DEFAULT_PHONE_RULES
+
+
 @dataclass(slots=True)
 class TrackerSettings:
     extension_pattern: str = DEFAULT_EXTENSION_PATTERN
@@ -76,6 +85,9 @@ class TrackerSettings:
     # Which calling extensions are CRM webphones whose SIP Call-ID is the userfield:
     # webphone(extension, domain, sip_via_protocol) -> bool. None: no webphones.
     webphone: Callable[[str, str, str], bool] | None = None
+    # The phone rules of the customer owning (extension, domain): every phone in a
+    # CRM event is normalised by them (``settings.phones``). None: the defaults.
+    phone_rules: Callable[[str, str], PhoneRules] | None = None
     max_finished_remembered: int = 20000
 
 
@@ -85,6 +97,7 @@ class CallTracker:
     def __init__(self, settings: TrackerSettings | None = None):
         self.settings = settings or TrackerSettings()
         self._pattern = re.compile(self.settings.extension_pattern)
+        self._rules = self.settings.phone_rules or _default_rules
         self._keep_vars = tuple(self.settings.userfield_variables)
         self._header_var = f"sip_h_{self.settings.userfield_header}" if self.settings.userfield_header else ""
         self._capture = (*self._keep_vars, *filter(None, [self._header_var]), "sip_call_id", "sip_via_protocol",
@@ -129,16 +142,19 @@ class CallTracker:
             return changes
         self._remember(failure.callid)
         at = event_time(event)
+        call = Call(failure.callid)
         record = CallRecord(
-            callid=failure.callid, direction=CLICK_TO_CALL, state="ended", phone=failure.phone,
+            callid=failure.callid, direction=CLICK_TO_CALL, state="ended", phone=sip_text(failure.phone),
             extension=failure.extension, domain=failure.domain, extensions=[failure.extension],
             started_at=at, ended_at=at, calldate=event.get("Event-Date-Local"),
             status=call_log.status_from_cause(failure.cause), hangup_cause=failure.cause,
-            userfield=next((failure.variables[v] for v in self._keep_vars if failure.variables.get(v)), ""),
+            userfield=sip_text(next((failure.variables[v] for v in self._keep_vars if failure.variables.get(v)), ""),
+                               USERFIELD_MAX),
             node=event.get("Core-UUID"))
         changes.calls.append(record)
+        phone = crm_phone(call, record.phone, self._rules(record.extension, record.domain))
         changes.crm_events.append(CrmEvent(CALL_LOG, record.callid, record.extension, record.domain,
-                                           log_params(record), at))
+                                           log_params(record, phone), at))
         return changes
 
     def active_calls(self) -> list[Call]:
@@ -179,6 +195,9 @@ class CallTracker:
             # Originated without a session (mod_callcenter's agent legs): it
             # still belongs to the call of the channel that caused it.
             leg.callid = self._leg_call[leg.originator]
+            if opens_loopback(leg, self.calls[leg.callid]):
+                self._rekey(self.calls[leg.callid], leg.uuid)
+                leg.callid = leg.uuid
         if leg.callid in self._finished:
             log.debug("late leg %s of finished call %s ignored", uuid, leg.callid)
             return None, None
@@ -188,6 +207,15 @@ class CallTracker:
         call.legs[uuid] = leg
         self._leg_call[uuid] = leg.callid
         return call, leg
+
+    def _rekey(self, call: Call, callid: str) -> None:
+        """``call`` (which has produced nothing yet) is known as ``callid`` from now on."""
+        del self.calls[call.callid]
+        self._alias[call.callid] = callid
+        call.callid = callid
+        for leg in call.legs.values():
+            leg.callid = self._leg_call[leg.uuid] = callid
+        self.calls[callid] = call
 
     def _apply(self, event: Event, call: Call, leg: Leg, changes: Changes) -> None:
         name = event.name
@@ -209,7 +237,7 @@ class CallTracker:
         for var in self._capture:
             value = event.var(var)
             if value and var not in leg.variables:
-                leg.variables[var] = value
+                leg.variables[var] = sip_text(value, USERFIELD_MAX)
                 if var in self._keep_vars:
                     call.userfield_set = True
         self._notify(self.last_call, event, changes)
@@ -251,19 +279,20 @@ class CallTracker:
         if direction == INBOUND:
             for leg in call.extension_legs():
                 if leg.direction == "outbound" and (leg.ringing_at or leg.answered):
-                    self._emit_once(call, INCOMING_CALL, leg.extension, leg.domain, phone_of(call), event, changes)
+                    self._emit_once(call, INCOMING_CALL, leg, inbound_phone(call, leg), event, changes)
         elif direction in (OUTBOUND, CLICK_TO_CALL):
             external = call.external_legs()
             if external:
-                root = call.root
-                self._emit_once(call, OUTGOING_CALL, root.extension, root.domain, external[0].number, event, changes)
+                self._emit_once(call, OUTGOING_CALL, call.root, external[0].number, event, changes)
 
-    def _emit_once(self, call: Call, kind: str, extension: str, domain: str,
-                   phone: str, event: Event, changes: Changes) -> None:
+    def _emit_once(self, call: Call, kind: str, agent: Leg, raw_phone: str, event: Event,
+                   changes: Changes) -> None:
+        extension, domain = agent.extension, agent.domain
         key = (kind, extension)
         if key in call.notified:
             return
         call.notified.add(key)
+        phone = crm_phone(call, raw_phone, self._rules(extension, domain))
         params = {"phone": phone, "extension": extension, "callid": call.callid}
         changes.crm_events.append(CrmEvent(kind, call.callid, extension, domain, params, event_time(event)))
 
@@ -282,8 +311,9 @@ class CallTracker:
         record = self.record(call)
         changes.calls.append(record)
         if direction in (INBOUND, OUTBOUND, CLICK_TO_CALL):
+            phone = crm_phone(call, record.phone, self._rules(record.extension, record.domain))
             changes.crm_events.append(CrmEvent(CALL_LOG, call.callid, record.extension, record.domain,
-                                               log_params(record), record.ended_at))
+                                               log_params(record, phone), record.ended_at))
 
     def _remember(self, key: str) -> None:
         self._finished[key] = None

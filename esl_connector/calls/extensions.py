@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ..esl.protocol import Event
 from ..records import IDLE, IN_CALL, OFFLINE, RINGING, ExtensionRecord
+from ..settings.phones import sip_text
 from .legs import Leg, event_time
 
 REGISTER = "sofia::register"
@@ -108,8 +109,9 @@ class ExtensionTracker:
         if subclass == REGISTER and event.get("expires") != "0":
             expires = float(event.get("expires") or 0)
             presence.registrations[call_id] = Registration(
-                call_id, event.get("contact"), event.get("user-agent"), event.get("network-ip"),
-                event.get("network-port"), now + expires if now else 0.0)
+                call_id, sip_text(event.get("contact"), 512), sip_text(event.get("user-agent")),
+                sip_text(event.get("network-ip"), 64), sip_text(event.get("network-port"), 16),
+                now + expires if now else 0.0)
         elif call_id in presence.registrations:
             del presence.registrations[call_id]
         elif subclass != REGISTER:
@@ -148,8 +150,9 @@ class ExtensionTracker:
             if not key[1]:
                 continue
             token = row.get("token") or row.get("url", "")
-            reg = Registration(token, row.get("url", ""), row.get("agent", ""), row.get("network_ip", ""),
-                               row.get("network_port", ""), float(row.get("expires") or 0))
+            reg = Registration(token, sip_text(row.get("url", ""), 512), sip_text(row.get("agent", "")),
+                               sip_text(row.get("network_ip", ""), 64), sip_text(row.get("network_port", ""), 16),
+                               float(row.get("expires") or 0))
             seen.setdefault(key, {})[token] = reg
         changed = []
         for key in (set(seen) | set(self.extensions)) - set(keep):

@@ -23,8 +23,10 @@ import re
 from dataclasses import dataclass, field
 
 from ..esl.protocol import Event
+from ..settings.phones import sip_text
 
 PLUMBING_PREFIXES = ("loopback/", "conference/", "eavesdrop", "error/")
+USERFIELD_MAX = 1024  # characters kept of a captured variable (userfield, SIP header, Call-ID)
 
 
 def _micros(value: str) -> float:
@@ -76,7 +78,7 @@ class Leg:
     direction: str  # inbound | outbound (FreeSWITCH's view of this channel)
     extension: str = ""
     domain: str = ""
-    caller_number: str = ""
+    caller_number: str = ""  # as FreeSWITCH gave it, made safe by ``sip_text`` (not normalised)
     destination: str = ""
     originator: str = ""  # the channel that caused this leg (bridge originator, queue member)
     created_at: float = 0.0
@@ -128,8 +130,8 @@ def leg_from_event(event: Event, pattern: re.Pattern[str]) -> Leg:
         direction=event.get("Call-Direction") or event.var("direction") or "inbound",
         extension=extension,
         domain=domain,
-        caller_number=event.get("Caller-Caller-ID-Number"),
-        destination=event.get("Caller-Destination-Number"),
+        caller_number=sip_text(event.get("Caller-Caller-ID-Number")),
+        destination=sip_text(event.get("Caller-Destination-Number")),
         originator=parent_uuid(event),
         created_at=_micros(event.get("Caller-Channel-Created-Time")) or event_time(event),
         created_local=event.get("Event-Date-Local"),
@@ -183,4 +185,4 @@ def apply_hangup_complete(leg: Leg, event: Event, keep_vars: tuple[str, ...]) ->
     for name in keep_vars:
         value = event.var(name)
         if value:
-            leg.variables[name] = value
+            leg.variables[name] = sip_text(value, USERFIELD_MAX)

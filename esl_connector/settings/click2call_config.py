@@ -1,8 +1,10 @@
 """``[customers.click2call]`` and ``[customers.webphone]`` tables -> settings,
 every problem reported with its key path (called by ``customer_config``,
 whose ``_Table`` getters it uses), plus what the wiring needs from them:
-``webphone_policy(directory)`` for ``TrackerSettings.webphone`` and
-``userfield_header(directory)`` for ``TrackerSettings.userfield_header``.
+``webphone_policy(directory)`` for ``TrackerSettings.webphone``,
+``userfield_header(directory)`` for ``TrackerSettings.userfield_header`` and
+``phone_rules(directory)`` for ``TrackerSettings.phone_rules`` (the ``phone_*``
+keys apply to every phone the customer's CRM gets, not only click-to-call).
 
 The click-to-call secret may come from ``<P>CLICK2CALL_SECRET``
 (``<P>`` = ``ESL_CONNECTOR_CUSTOMER_<CODE>_``), which wins over the file.
@@ -31,13 +33,15 @@ from .errors import ConfigError
 
 CLICK2CALL_KEYS = ("enabled", "secret", "gateway", "context", "dialplan", "domain", "caller_id_number",
                    "caller_id_name", "originate_timeout", "phone_strip", "phone_prefixes",
-                   "phone_min_digits", "phone_max_digits", "reject_when_busy", "reject_when_offline")
+                   "phone_min_digits", "phone_max_digits", "phone_placeholder", "reject_when_busy",
+                   "reject_when_offline")
 WEBPHONE_KEYS = ("extensions", "transports", "userfield_header")
 TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
 TIMEOUT_RANGE = (5, 600)
 _HEADER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 _PREFIX_FROM = re.compile(r"\+?[0-9]{1,8}")
 _PREFIX_TO = re.compile(r"\+?[0-9]{0,8}")
+_PLACEHOLDER = re.compile(r"[A-Za-z0-9+_.-]{0,32}")
 
 
 def _token(t: Any, key: str, pattern: re.Pattern, what: str, default: str = "") -> str:
@@ -92,7 +96,10 @@ def _phone_rules(t: Any) -> PhoneRules:
     high = _integer(t, "phone_max_digits", defaults.max_digits, 1, 20)
     if low > high:
         t.problem("phone_min_digits", "is greater than phone_max_digits")
-    return PhoneRules(strip=strip, prefixes=tuple(prefixes), min_digits=low, max_digits=high)
+    placeholder = _token(t, "phone_placeholder", _PLACEHOLDER,
+                         "a placeholder (at most 32 letters, digits, + _ . -; \"\" for empty)")
+    return PhoneRules(strip=strip, prefixes=tuple(prefixes), min_digits=low, max_digits=high,
+                      placeholder=placeholder)
 
 
 def click2call_config(t: Any, env: Mapping[str, str], prefix: str) -> Click2CallConfig:
@@ -134,6 +141,17 @@ def webphone_policy(directory: CustomerDirectory) -> Callable[[str, str, str], b
         customer = directory.owner(extension, domain)
         return customer is not None and customer.webphone.matches(extension, transport or "")
     return is_webphone
+
+
+def phone_rules(directory: CustomerDirectory) -> Callable[[str, str], PhoneRules]:
+    """``TrackerSettings.phone_rules``: the rules of the customer owning the
+    extension (extension, domain); the defaults when nobody owns it."""
+    defaults = PhoneRules()
+
+    def rules_for(extension: str, domain: str) -> PhoneRules:
+        customer = directory.owner(extension, domain)
+        return customer.click2call.phone if customer is not None else defaults
+    return rules_for
 
 
 def userfield_header(directory: CustomerDirectory, default: str = "X-Userfield") -> str:

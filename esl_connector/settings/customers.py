@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..records import CALL_LOG, INCOMING_CALL, OUTGOING_CALL
+from .phones import PhoneRules
 
 EVENT_TYPES = (INCOMING_CALL, OUTGOING_CALL, CALL_LOG)
 SINGLE = "single"      # one URL
@@ -157,20 +158,6 @@ class Route:
     caller_id_name: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class PhoneRules:
-    """How a customer's phone numbers are normalised (``[customers.click2call]``)."""
-
-    strip: str = " -.()"                          # characters removed first
-    prefixes: tuple[tuple[str, str], ...] = ()    # ("+84", "0"): the longest match is rewritten
-    min_digits: int = 3
-    max_digits: int = 15                          # E.164 allows at most 15
-
-    def __post_init__(self) -> None:
-        longest_first = tuple(sorted(self.prefixes, key=lambda p: -len(p[0])))
-        object.__setattr__(self, "prefixes", longest_first)
-
-
 @dataclass(slots=True)
 class Click2CallConfig:
     """``[customers.click2call]``: how the CRM's click-to-call requests are
@@ -296,5 +283,6 @@ __all__ = [
     "ExtensionRange",
     "env_prefix",
     "parse_extensions",
+    "PhoneRules",
     "WebphoneConfig",
 ]

@@ -166,7 +166,7 @@ class InboundCall(BridgingCall):
         self.hangup_by, self.talk_time = hangup_by, talk_time
 
     def run(self) -> None:
-        a = did_leg(self, self.caller, self.caller_name, self.did)
+        a = self.did_leg()
         self.create_incoming(a)
         self.dialplan(a, [("set", "outside_call=true"), ("export", f"RFC2822_DATE={self.rfc_date()}"),
                           ("set", f"domain_name={self.pbx.domain}"), ("set", f"fslab_did={self.did}"),
@@ -181,6 +181,10 @@ class InboundCall(BridgingCall):
             self.answered(a, result.winner, target)
         else:
             self.failed(a, ringer, result.outcome, result.last, target)
+
+    def did_leg(self) -> Leg:
+        """The leg that reached the DID (a loopback flow replaces it)."""
+        return did_leg(self, self.caller, self.caller_name, self.did)
 
     def answered(self, a: Leg, b: Leg, target: str) -> None:
         originate_success(a, b)

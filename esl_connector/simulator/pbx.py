@@ -13,6 +13,7 @@ from .api import dispatch as dispatch_api
 from .calls import Call
 from .core import PbxCore
 from .flows import InboundCall, OutboundCall
+from .loopback import LoopbackInboundCall
 from .model import FarEnd
 from .originate import InternalCall
 from .registration import expire as expire_registration
@@ -48,9 +49,11 @@ class Pbx(PbxCore):
         """A PSTN caller dials ``did``; the DID rings ``ring`` (default: the
         DID's ring list). Options: ``caller_name``, ``call_timeout`` (10),
         ``cancel_after`` (caller gives up after N s of ringing), ``hangup_by``
-        ("agent" | "caller"), ``talk_time`` (default: the extension's)."""
+        ("agent" | "caller"), ``talk_time`` (default: the extension's),
+        ``via_loopback`` (reach the DID through ``loopback/<did>/public``)."""
         targets = list(ring or self.dids.get(did) or [])
-        return self._start(InboundCall(self, caller, did, targets, **options))
+        flow = LoopbackInboundCall if options.pop("via_loopback", False) else InboundCall
+        return self._start(flow(self, caller, did, targets, **options))
 
     def outbound_call(self, extension: str, number: str, record: bool = False,
                       far_end: FarEnd | None = None, **options) -> Call:

@@ -137,9 +137,52 @@ def ring_group(pbx: Pbx) -> dict:
     return call.uuids
 
 
+# Caller IDs a carrier or an unauthenticated SIP caller may present.
+PLUS84_CALLER = "+84904824242"
+HOSTILE_CALLER = "0904\nvariable_crm_userfield: HACKED\nvariable_dialed_user: 999"
+ANONYMOUS_CALLER = "anonymous"
+
+
+def _inbound_from(pbx: Pbx, caller: str, caller_name: str, **options) -> dict:
+    _ready(pbx, "101", behaviour=ANSWER, answer_after=2.5, talk_time=3.0)
+    call = pbx.inbound_call(caller=caller, caller_name=caller_name, did="19001234", ring=["101"], **options)
+    call.wait(None)
+    return call.uuids
+
+
+def inbound_plus84(pbx: Pbx) -> dict:
+    """As inbound_answered, but the carrier presents the caller as +84904824242.
+    CRM: phone 0904824242 for a customer whose phone_prefixes rewrite +84 -> 0
+    (+84904824242 without prefixes); the connector's call row keeps +84904824242."""
+    return _inbound_from(pbx, PLUS84_CALLER, "Customer")
+
+
+def inbound_hostile_caller(pbx: Pbx) -> dict:
+    """As inbound_answered, from a SIP caller whose From user carries newlines
+    and forged header lines (sent URL-encoded in plain events, as FreeSWITCH does).
+    CRM: extension 101, userfield "", phone = the customer's phone_placeholder
+    ("" by default); a warning with the raw value in the connector's log."""
+    return _inbound_from(pbx, HOSTILE_CALLER, HOSTILE_CALLER)
+
+
+def inbound_anonymous(pbx: Pbx) -> dict:
+    """As inbound_answered, from a caller who withholds the number (``anonymous``).
+    CRM: phone = the customer's phone_placeholder ("" by default)."""
+    return _inbound_from(pbx, ANONYMOUS_CALLER, "Anonymous")
+
+
+def inbound_via_loopback(pbx: Pbx) -> dict:
+    """0904824242 reaches DID 19001234 through ``loopback/19001234/public`` (a
+    dialer's originate): legs loopback/19001234-a (first leg, destination the
+    DID), loopback/19001234-b, then 101's leg showing 0904824242.
+    CRM: incoming_call and call log with phone 0904824242 (not the DID), ANSWERED."""
+    return _inbound_from(pbx, "0904824242", "Customer", via_loopback=True)
+
+
 SCENARIOS: dict[str, Callable[[Pbx], dict]] = {f.__name__: f for f in (
     register_unregister, inbound_answered, inbound_no_answer, inbound_caller_cancel,
-    inbound_busy, outbound_from_extension, recording, click_to_call, ring_group)}
+    inbound_busy, outbound_from_extension, recording, click_to_call, ring_group,
+    inbound_plus84, inbound_hostile_caller, inbound_anonymous, inbound_via_loopback)}
 
 
 class ScenarioRun:
