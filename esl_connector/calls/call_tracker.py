@@ -216,6 +216,7 @@ class CallTracker:
             if call.callid in self.calls:
                 self._leg_call[leg.uuid] = call.callid
         self._apply(event, call, leg, Changes(), notify=False)
+        call.userfield_set = call.userfield_set or any(leg.variables.get(v) for v in self._keep_vars)
         return leg
 
     def settle(self, call: Call, reported: bool = False) -> Changes:
