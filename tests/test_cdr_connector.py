@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from esl_connector.simulator import Simulator
-from esl_connector.simulator.cdr import CdrPoster
+from esl_connector.simulator.cdr import CdrFiles, CdrPoster, cdr_document
 from storage import cdr_store, queries
 
 from connector_harness import outbox, start_connector, wait_outbox
@@ -71,6 +71,8 @@ def test_the_fixture_cdrs_posted_give_one_call_log_and_a_repeat_is_a_duplicate(c
     connector.writer.flush()
     assert outbox(connector) == [("call_answered", CLICK_TO_CALL_LOG)]
     assert queries.get_call(connector.db, CALLID).billsec == 3
+    health = requests.get(connector.http.url + "/api/v1/health", timeout=5).json()
+    assert health["cdr"] == {"accepted": 2, "duplicates": 1, "rejected": 0, "waiting_legs": 0}
 
 
 @pytest.mark.parametrize("encode", ["true", "base64"])
@@ -224,3 +226,55 @@ def test_a_call_that_ends_while_the_connector_is_down_gets_its_call_log_from_its
     finally:
         second.stop()
     shutil.rmtree(err_dir)
+
+
+def test_a_leg_waiting_for_its_call_survives_a_restart(sim, tmp_path):
+    first = cdr_connector(sim, tmp_path, complete_after=600.0)
+    try:
+        assert post(first, fixture_text("customer")).json()["result"] == "accepted"
+        assert stored_legs(first) == {CUSTOMER: "pending"}
+    finally:
+        first.stop()
+    second = cdr_connector(sim, tmp_path, complete_after=600.0)
+    try:
+        assert second.tracker.cdrs.waiting() == 1  # given back to the tracker at start
+        assert post(second, fixture_text("agent")).json()["result"] == "accepted"
+        assert wait_outbox(second, 1) == [("call_answered", CLICK_TO_CALL_LOG)]
+        assert stored_legs(second) == {CALLID: "done", CUSTOMER: "done"}
+    finally:
+        second.stop()
+
+
+def test_cdrs_correct_a_call_closed_by_a_guess_without_a_second_call_log(sim, tmp_path):
+    directory = tmp_path / "json_cdr"
+    directory.mkdir()
+    connector = cdr_connector(sim, tmp_path, directories=[str(directory)], scan_interval=0.05)
+    try:
+        call = _ringing_call(sim, talk_time=60.0)
+        wait_outbox(connector, 1)
+        wait_until(lambda: call.legs.get("agent:101") is not None and call.legs["agent:101"].answered,
+                   what="answer")
+        sim.server.stop()  # FreeSWITCH unreachable: the hangup is never seen
+        call.kill("NORMAL_CLEARING")
+        assert call.wait(10)
+        # Back again: the resync closes the call with a guess (FreeSWITCH's
+        # clock now, an upper bound) before its CDRs are there.
+        sim.server.start()
+        rows = wait_outbox(connector, 2, timeout=15)
+        callid = rows[1][1]["callid"]
+        wait_until(lambda: queries.get_call(connector.db, callid).hangup_cause == "CONNECTOR_LOST_TRACK",
+                   what="closed as lost")
+        guessed = queries.get_call(connector.db, callid)
+        files = CdrFiles(str(directory))
+        for leg in call.legs.values():
+            files(cdr_document(leg, sim.pbx.core_uuid, "sim"), leg.other_type == "originator")
+        wait_until(lambda: queries.get_call(connector.db, callid).hangup_cause == "NORMAL_CLEARING",
+                   what="corrected from the CDRs")
+        exact = queries.get_call(connector.db, callid)
+        answered = call.legs["agent:101"]
+        assert exact.billsec == answered.hungup // 1_000_000 - answered.answered // 1_000_000
+        assert exact.duration <= guessed.duration and exact.status == "ANSWERED"
+        connector.writer.flush()
+        assert [kind for kind, _ in outbox(connector)] == ["incoming_call", "call_answered"]
+    finally:
+        connector.stop()

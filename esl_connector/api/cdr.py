@@ -23,11 +23,12 @@ import logging
 from ..calls.cdr import CdrError
 from ..cdrs.decode import decode_body, query_uuid
 from ..settings.cdr_config import CDR_MAX_BODY_LIMIT, CdrSettings
+from .context import CDR_SERVICE_KEY
 from .server import ApiError, Route
 
 log = logging.getLogger(__name__)
 
-SERVICE_KEY = "cdr_service"
+SERVICE_KEY = CDR_SERVICE_KEY
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="esl-connector cdr", charset="UTF-8"'}
 
 

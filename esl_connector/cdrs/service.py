@@ -59,6 +59,11 @@ class CdrService:
         self._ticker: gevent.Greenlet | None = None
         self.accepted = self.duplicates = self.rejected = 0
 
+    def status(self) -> dict:
+        """For the health endpoint: CDRs stored, repeated, refused; legs waiting."""
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected,
+                "waiting_legs": self.tracker.cdrs.waiting()}
+
     # -- ingestion --------------------------------------------------------
     def accept(self, doc: Any, source: str, expected_uuid: str = "") -> str:
         """Store and apply one CDR document. Returns ``accepted`` or
