@@ -147,8 +147,10 @@ def test_a_lone_leg_of_an_unknown_call_is_closed_after_complete_after(connector)
 def test_cdr_files_are_read_once_across_a_restart(sim, tmp_path):
     directory = tmp_path / "json_cdr"
     directory.mkdir()
-    for leg, uuid in (("agent", "a_" + CALLID), ("customer", CUSTOMER)):
-        (directory / f"{uuid}.cdr.json").write_text(fixture_text(leg))
+    rotated = directory / "2026-11-25-21-00-00"  # rotate=true: dated sub-directories
+    rotated.mkdir()
+    (directory / f"a_{CALLID}.cdr.json").write_text(fixture_text("agent"))  # prefix-a-leg=true
+    (rotated / f"{CUSTOMER}.cdr.json").write_text(fixture_text("customer"))
     (directory / "broken.cdr.json").write_text("{")
     os.utime(directory / "broken.cdr.json", (1, 1))  # old: not being written any more
     first = cdr_connector(sim, tmp_path, directories=[str(directory)], http=False)
@@ -161,8 +163,9 @@ def test_cdr_files_are_read_once_across_a_restart(sim, tmp_path):
         wait_until(lambda: second.cdr_scanner.scans >= 3, what="three scans")
         second.writer.flush()
         assert outbox(second) == [("call_answered", CLICK_TO_CALL_LOG)]
-        assert sorted(os.listdir(directory)) == sorted(["a_" + CALLID + ".cdr.json", CUSTOMER + ".cdr.json",
+        assert sorted(os.listdir(directory)) == sorted(["a_" + CALLID + ".cdr.json", rotated.name,
                                                         "broken.cdr.json"])  # never deleted
+        assert os.listdir(rotated) == [CUSTOMER + ".cdr.json"]
     finally:
         second.stop()
 
