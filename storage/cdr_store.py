@@ -40,7 +40,9 @@ def mark_done(db: peewee.Database, uuids: list[str], now: float | None = None) -
         return
     with connected(db), db.atomic():
         for start in range(0, len(uuids), 500):
-            (CdrLeg.update(state=DONE, done_at=time.time() if now is None else now)
+            # The parsed leg is kept only while it may be needed again (pending):
+            # a done row is just the key that makes a repeated CDR a duplicate.
+            (CdrLeg.update(state=DONE, leg={}, done_at=time.time() if now is None else now)
              .where(CdrLeg.uuid.in_(uuids[start:start + 500])).execute())
 
 
