@@ -3,8 +3,9 @@
 ESL client -> Tracker -> StorageWriter (calls, extensions, outbox) ->
 DeliveryEngine -> the CRMs; beside them the HTTP server (click-to-call,
 recordings, status API) reads the database and talks to FreeSWITCH through
-the same client. Nothing else reads the configuration; every part gets what
-it needs from here.
+the same client, and FreeSWITCH's CDRs (POSTed to it, or read from disk by
+the scanner) reach the Tracker through the CDR service. Nothing else reads
+the configuration; every part gets what it needs from here.
 """
 
 from __future__ import annotations
@@ -87,9 +88,9 @@ class Connector:
         c = settings.cdr
         self.cdr_scanner = CdrScanner(self.cdrs, c.directories, c.scan_interval, c.delete_processed,
                                       c.max_body) if c.directories else None
+        extras = {"recordings": self.recordings, cdr_api.SERVICE_KEY: self.cdrs}
         self.api_context = ApiContext(self.db, self.client, self.directory, self.writer, self.deliverer,
-                                      settings, extras={"recordings": self.recordings,
-                                                                  cdr_api.SERVICE_KEY: self.cdrs})
+                                      settings, extras=extras)
         h = settings.http
         self.http = HttpServer(HttpApi(self.api_context, http_routes()), h.host, h.port,
                                certfile=h.tls_cert or None, keyfile=h.tls_key or None)
