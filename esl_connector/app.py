@@ -3,8 +3,9 @@
 ESL client -> Tracker -> StorageWriter (calls, extensions, outbox) ->
 DeliveryEngine -> the CRMs; beside them the HTTP server (click-to-call,
 recordings, status API) reads the database and talks to FreeSWITCH through
-the same client. Nothing else reads the configuration; every part gets what
-it needs from here.
+the same client, and FreeSWITCH's CDRs (POSTed to it, or read from disk by
+the scanner) reach the Tracker through the CDR service. Nothing else reads
+the configuration; every part gets what it needs from here.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import gevent
 from storage import migrate, open_database
 from storage.writer import StorageWriter
 
+from .api import cdr as cdr_api
 from .api import click2call, recordings, status_views
 from .api import status as status_api
 from .api.context import ApiContext
 from .api.server import HttpApi, HttpServer
 from .calls.call_tracker import TrackerSettings
 from .calls.tracker import Tracker, parse_rows
+from .cdrs.scanner import CdrScanner
+from .cdrs.service import CdrService
 from .delivery import webhooks
 from .delivery.engine import DeliveryEngine, Planner
 from .esl.client import ESLError, EventSocketClient
@@ -46,11 +50,13 @@ def tracker_settings(settings: Settings, directory: CustomerDirectory) -> Tracke
         webphone=webphone_policy(directory),
         userfield_header=userfield_header(directory),
         phone_rules=phone_rules(directory),
+        cdr_complete_after=settings.cdr.complete_after,
+        cdr_recording_variables=tuple(settings.cdr.recording_variables),
     )
 
 
 def http_routes() -> list:
-    return [*click2call.routes(), *recordings.routes(), *status_api.routes()]
+    return [*click2call.routes(), *recordings.routes(), *status_api.routes(), *cdr_api.routes()]
 
 
 class Connector:
@@ -79,8 +85,13 @@ class Connector:
             command_timeout=fs.command_timeout, connect_timeout=fs.connect_timeout,
             heartbeat_timeout=fs.heartbeat_timeout, backoff_max=fs.reconnect_max_delay,
         )
+        self.cdrs = CdrService(self.db, self.tracker, self.writer)
+        c = settings.cdr
+        self.cdr_scanner = CdrScanner(self.cdrs, c.directories, c.scan_interval, c.delete_processed,
+                                      c.max_body) if c.directories else None
+        extras = {"recordings": self.recordings, cdr_api.SERVICE_KEY: self.cdrs}
         self.api_context = ApiContext(self.db, self.client, self.directory, self.writer, self.deliverer,
-                                      settings, extras={"recordings": self.recordings})
+                                      settings, extras=extras)
         h = settings.http
         self.http = HttpServer(HttpApi(self.api_context, http_routes()), h.host, h.port,
                                certfile=h.tls_cert or None, keyfile=h.tls_key or None)
@@ -91,6 +102,11 @@ class Connector:
     def start(self) -> Connector:
         self.writer.start()
         self.deliverer.start()
+        if self.settings.cdr.enabled:
+            self.cdrs.start()  # CDR legs left pending by the last run
+        if self.cdr_scanner is not None:
+            self.cdr_scanner.scan()  # CDRs written while we were away, before any resync guesses
+            self.cdr_scanner.start()
         self.client.start()
         self.http.start()
         log.info("connector started: FreeSWITCH %s:%s, storage %s", self.settings.freeswitch.host,
@@ -107,6 +123,9 @@ class Connector:
             click2call.service(self.api_context).stop()
         if self._resync is not None:
             self._resync.kill()
+        if self.cdr_scanner is not None:
+            self.cdr_scanner.stop()
+        self.cdrs.stop()
         self.client.stop()
         self.writer.stop()
         self.deliverer.stop()  # in-flight requests finish or time out; the rest stays due

@@ -101,7 +101,12 @@ def check_config(config_path: str) -> None:
               help="Random call traffic to generate (0: none, script it or dial via originate).")
 @click.option("--speed", type=float, help="Time factor: 1 = real time, 10 = ten times faster.")
 @click.option("--seed", type=int, help="Random seed for reproducible traffic.")
-def simulate(config_path, host, port, password, extensions, calls_per_second, speed, seed) -> None:
+@click.option("--cdr-dir", type=click.Path(file_okay=False),
+              help="Write each leg's CDR here, as mod_json_cdr's log-dir.")
+@click.option("--cdr-url", help="POST each leg's CDR here, as mod_json_cdr's url (e.g. .../api/v1/cdr).")
+@click.option("--cdr-cred", default="", help="user:password for --cdr-url (HTTP Basic, as mod_json_cdr's cred).")
+def simulate(config_path, host, port, password, extensions, calls_per_second, speed, seed,
+             cdr_dir, cdr_url, cdr_cred) -> None:
     """Run the built-in FreeSWITCH simulator (an Event Socket server with a
     simulated PBX), for demos and for CRM development without a PBX."""
     from gevent import monkey
@@ -120,12 +125,22 @@ def simulate(config_path, host, port, password, extensions, calls_per_second, sp
                     password=password or sim_cfg.password, speed=speed or sim_cfg.speed,
                     extensions=numbers, heartbeat_interval=sim_cfg.heartbeat_interval).start()
     sim.pbx.register_all()
+    _cdr_outputs(sim.pbx, cdr_dir, cdr_url, cdr_cred)
     bound_host, bound_port = sim.address
     click.echo(f"FreeSWITCH simulator listening on {bound_host}:{bound_port} "
                f"({len(numbers)} extensions registered: {numbers[0]}..{numbers[-1]})")
     if calls_per_second > 0:
         gevent.spawn(run_traffic, sim.pbx, calls_per_second, numbers, None, seed)
     run_until_signalled(sim.stop)
+
+
+def _cdr_outputs(pbx, directory: str | None, url: str | None, cred: str) -> None:
+    from .simulator.cdr import CdrFiles, CdrPoster
+    if directory:
+        pbx.add_cdr_output(CdrFiles(directory))
+    if url:
+        user, _, secret = cred.partition(":")
+        pbx.add_cdr_output(CdrPoster(url, user, secret, err_dir=directory))
 
 
 @main.command()

@@ -26,7 +26,7 @@ import peewee
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_operations
 
-from . import schema_v1
+from . import schema_v1, schema_v3
 from .db import StorageError, connected, describe
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,18 @@ def _v2_delivery(db: peewee.Database, migrator: SchemaMigrator) -> None:
     )
 
 
+def _v3_cdrs(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    """CDRs from FreeSWITCH: every leg's CDR received (idempotency, and the
+    legs still waiting for their call across a restart) and every CDR file
+    read from mod_json_cdr's directories (each file is processed once)."""
+    with db.bind_ctx(schema_v3.V3_MODELS):
+        db.create_tables(schema_v3.V3_MODELS, safe=False)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "delivery: outbox customer, replayed_at, finished_at", _v2_delivery),
+    Migration(3, "cdrs: cdr_legs, cdr_files", _v3_cdrs),
 )
 
 

@@ -151,4 +151,36 @@ class SchemaVersion(BaseModel):
         table_name = "schema_version"
 
 
-MODELS = (Call, Extension, OutboxEvent, DeliveryAttempt, SchemaVersion)
+class CdrLeg(BaseModel):
+    """v3: one leg's CDR as received (``esl_connector.calls.cdr.CdrLeg`` in
+    ``leg``): the same CDR twice is processed once; ``pending`` legs wait for
+    their call's other legs, across a restart too."""
+
+    uuid = peewee.CharField(primary_key=True, max_length=128)
+    callid = peewee.CharField(index=True, max_length=128)
+    source = peewee.CharField(default="", max_length=16)  # http | file
+    state = peewee.CharField(default="pending", max_length=16)  # pending | done
+    leg = JSONField(default=dict)
+    received_at = peewee.DoubleField()
+    done_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "cdr_legs"
+        indexes = ((("state", "received_at"), False),)
+
+
+class CdrFile(BaseModel):
+    """v3: a CDR file read from mod_json_cdr's directories, never read twice."""
+
+    path = peewee.CharField(primary_key=True, max_length=1024)
+    size = peewee.BigIntegerField(default=0)
+    mtime = peewee.DoubleField(default=0.0)
+    outcome = peewee.CharField(default="", max_length=16)  # accepted | duplicate | rejected
+    error = peewee.TextField(default="")
+    processed_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "cdr_files"
+
+
+MODELS = (Call, Extension, OutboxEvent, DeliveryAttempt, SchemaVersion, CdrLeg, CdrFile)

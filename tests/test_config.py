@@ -47,3 +47,17 @@ def test_extension_ranges():
     for bad in ("", "abc", "150-101", "1-99999"):
         with pytest.raises(ValueError):
             parse_extension_range(bad)
+
+
+def test_cdr_settings_are_checked_with_their_keys_and_the_password_may_come_from_the_environment():
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"cdr": {"http": True, "password": "short", "username": "a:b",
+                                    "directories": ["relative/dir"], "scan_interval": -1,
+                                    "complete_after": 7200, "max_body": 10,
+                                    "recording_variables": ["ok_name", "bad name"]}}, env={})
+    problems = "\n".join(info.value.problems)
+    for key in ("cdr.password", "cdr.username", "cdr.directories[0]", "cdr.scan_interval",
+                "cdr.complete_after", "cdr.max_body", "cdr.recording_variables"):
+        assert key in problems
+    settings = settings_from_dict({"cdr": {"http": True}}, env={"ESL_CONNECTOR_CDR_PASSWORD": "p" * 16})
+    assert settings.cdr.password == "p" * 16 and "p" * 16 not in repr(settings)

@@ -272,8 +272,8 @@ def test_the_openapi_document_is_served_valid_and_covers_every_route(env):
     assert served.json() == document
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(document)
-    from esl_connector.api import click2call
-    for route in status_api.routes() + recordings.routes() + click2call.routes():
+    from esl_connector.api import cdr, click2call
+    for route in status_api.routes() + recordings.routes() + click2call.routes() + cdr.routes():
         path = route.path.replace("<", "{").replace(">", "}")
         assert path in document["paths"], path
         for method in route.methods:

@@ -12,6 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+# ``extras`` key of the CDR service (esl_connector.cdrs.service.CdrService):
+# POST /api/v1/cdr hands it what FreeSWITCH posts, the health endpoint shows its status().
+CDR_SERVICE_KEY = "cdr_service"
+
 
 @dataclass(slots=True)
 class ApiContext:

@@ -54,6 +54,7 @@ class Route:
     path: str                      # werkzeug rule, e.g. "/api/v1/calls/<callid>"
     handler: Callable[..., Any]    # handler(request, ctx, **url_args)
     methods: tuple[str, ...] = ("GET",)
+    max_body: int = MAX_REQUEST_BYTES  # larger request bodies are refused (413) before the handler
 
 
 class HttpApi:
@@ -64,6 +65,7 @@ class HttpApi:
         self.ctx = ctx
         routes = list(routes)
         self._handlers = {f"r{i}": r.handler for i, r in enumerate(routes)}
+        self._limits = {f"r{i}": r.max_body for i, r in enumerate(routes)}
         self._map = Map([Rule(r.path, endpoint=f"r{i}", methods=list(r.methods), strict_slashes=False)
                          for i, r in enumerate(routes)])
 
@@ -74,9 +76,11 @@ class HttpApi:
 
     def dispatch(self, request: Request) -> Response:
         try:
-            if (request.content_length or 0) > MAX_REQUEST_BYTES:
-                raise ApiError(413, "request_too_large", f"request bodies are limited to {MAX_REQUEST_BYTES} bytes")
             endpoint, args = self._map.bind_to_environ(request.environ).match()
+            limit = self._limits[endpoint]
+            request.max_content_length = limit
+            if (request.content_length or 0) > limit:
+                raise ApiError(413, "request_too_large", f"request bodies are limited to {limit} bytes")
             result = self._handlers[endpoint](request, self.ctx, **args)
             return result if isinstance(result, Response) else json_response(result)
         except ApiError as exc:

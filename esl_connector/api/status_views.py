@@ -20,6 +20,7 @@ from storage.models import DELIVERED, OUTBOX_DUE, OUTBOX_STATUSES, OutboxEvent
 from .. import __version__
 from ..records import OFFLINE
 from ..settings.phones import sip_text
+from .context import CDR_SERVICE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,7 @@ def health(ctx) -> dict:
     writer = as_dict(ctx.writer.status()) if ctx.writer is not None else None
     engine = as_dict(ctx.delivery.status()) if ctx.delivery is not None else None
     ok = bool(esl.get("connected")) and database["ok"] and not (writer and writer.get("last_error"))
+    cdrs = ctx.extras.get(CDR_SERVICE_KEY)
     return {
         "status": "ok" if ok else "degraded",
         "uptime_s": round(ctx.clock() - ctx.started_at, 3),
@@ -171,6 +173,7 @@ def health(ctx) -> dict:
         "writer": writer,
         "delivery": {"engine": engine, "counts": counts,
                      "backlog": sum(counts.get(s, 0) for s in OUTBOX_DUE) if database["ok"] else None},
+        "cdr": cdrs.status() if cdrs is not None else None,
         "versions": {"connector": __version__, "python": platform.python_version(),
                      "freeswitch": fs_version},
     }

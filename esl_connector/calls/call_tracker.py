@@ -89,6 +89,10 @@ class TrackerSettings:
     # CRM event is normalised by them (``settings.phones``). None: the defaults.
     phone_rules: Callable[[str, str], PhoneRules] | None = None
     max_finished_remembered: int = 20000
+    # CDRs (cdr_tracker): seconds to wait for a call's missing CDR legs, and the
+    # channel variables a dialplan sets to a recording's path.
+    cdr_complete_after: float = 10.0
+    cdr_recording_variables: tuple[str, ...] = ("recording_file", "record_file_path")
 
 
 class CallTracker:
@@ -217,7 +221,49 @@ class CallTracker:
             leg.callid = self._leg_call[leg.uuid] = callid
         self.calls[callid] = call
 
-    def _apply(self, event: Event, call: Call, leg: Leg, changes: Changes) -> None:
+    # -- a leg's final state from its CDR (cdr_tracker) --------------------
+    def open_call(self, uuid: str, callid: str) -> Call | None:
+        """The open call a leg belongs to, found by the leg or by its call's UUID."""
+        key = self._leg_call.get(uuid) or self._alias.get(callid, callid)
+        if key not in self.calls:
+            key = self._leg_call.get(key, key)
+        return self.calls.get(key)
+
+    def is_finished(self, key: str) -> bool:
+        """True once the call (or leg) with this UUID was closed and reported."""
+        return key in self._finished
+
+    def apply_final(self, call: Call, event: Event) -> Leg:
+        """A leg's CHANNEL_HANGUP_COMPLETE from outside the event stream (a
+        CDR): added to ``call`` if new, never a CRM notification."""
+        leg = call.legs.get(event.uuid)
+        if leg is None:
+            leg = leg_from_event(event, self._pattern)
+            leg.callid = call.callid
+            call.legs[leg.uuid] = leg
+            if call.callid in self.calls:
+                self._leg_call[leg.uuid] = call.callid
+        self._apply(event, call, leg, Changes(), notify=False)
+        call.userfield_set = call.userfield_set or any(leg.variables.get(v) for v in self._keep_vars)
+        return leg
+
+    def settle(self, call: Call, reported: bool = False) -> Changes:
+        """After ``apply_final``: a finished call is closed (its call log, unless
+        ``reported``: already produced once); an open one is stored as it is."""
+        changes = Changes()
+        if call.callid not in self.calls and not reported:
+            self.calls[call.callid] = call
+            self._leg_call.update((uuid, call.callid) for uuid in call.legs)
+        if reported:
+            for key in (*call.legs, call.callid):
+                self._remember(key)
+        elif call.finished:
+            self._finish(call, changes)
+        elif call.direction:
+            changes.calls.append(self.record(call))
+        return changes
+
+    def _apply(self, event: Event, call: Call, leg: Leg, changes: Changes, notify: bool = True) -> None:
         name = event.name
         leg.last_seen = event_time(event) or leg.last_seen
         if not leg.extension:
@@ -240,7 +286,8 @@ class CallTracker:
                 leg.variables[var] = sip_text(value, USERFIELD_MAX)
                 if var in self._keep_vars:
                     call.userfield_set = True
-        self._notify(self.last_call, event, changes)
+        if notify:
+            self._notify(self.last_call, event, changes)
 
     def _join_bridged(self, call: Call, event: Event) -> None:
         """A bridge between two calls (attended transfer, ``uuid_bridge``,

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from ..esl.protocol import Event
 from ..records import Changes
 from .call_tracker import CallTracker, TrackerSettings
+from .cdr import CdrLeg
+from .cdr_calls import CdrResult
+from .cdr_tracker import CdrTracker
 from .extensions import REGISTRATION_SUBCLASSES, ExtensionTracker
 from .originate_jobs import failed_originate
 
@@ -63,6 +66,8 @@ class Tracker:
     def __init__(self, settings: TrackerSettings | None = None):
         self.calls = CallTracker(settings)
         self.extensions = ExtensionTracker()
+        settings = self.calls.settings
+        self.cdrs = CdrTracker(self.calls, settings.cdr_complete_after, settings.cdr_recording_variables)
         self.events_seen = 0
         self._touched_legs: set[str] | None = None  # legs with events since begin_snapshot
 
@@ -91,6 +96,20 @@ class Tracker:
         if call is not None:
             changes.extensions.extend(self.extensions.legs_changed(list(call.legs.values()), call.callid))
         return changes
+
+    def handle_cdr(self, leg: CdrLeg, now: float, reported: bool = False) -> CdrResult:
+        """One leg's CDR (``cdr_tracker``). ``now``: the caller's clock, only used
+        to wait ``cdr_complete_after`` for a call's other legs; ``reported``:
+        storage already holds this call as ended."""
+        call = self.calls.open_call(leg.uuid, leg.callid)
+        result = self.cdrs.handle(leg, now, reported)
+        if call is not None:
+            result.changes.extensions.extend(self.extensions.legs_changed(list(call.legs.values()), call.callid))
+        return result
+
+    def cdr_tick(self, now: float) -> CdrResult:
+        """Close the CDR-only calls whose legs are all in, or stopped coming."""
+        return self.cdrs.tick(now)
 
     def resync(self, registrations: list[dict], channels: list[dict], now: float,
                grace: float = 0.0) -> ResyncResult:

@@ -7,6 +7,7 @@ come from the environment, which wins over the file:
 * ``ESL_CONNECTOR_DATABASE_URL``        -> ``storage.url``
 * ``ESL_CONNECTOR_API_TOKEN``           -> ``http.api_token``
 * ``ESL_CONNECTOR_RECORDING_KEY``       -> ``recordings.signing_key``
+* ``ESL_CONNECTOR_CDR_PASSWORD``        -> ``cdr.password``
 * per customer: ``ESL_CONNECTOR_CUSTOMER_<CODE>_SECRET`` and friends (``customer_config.py``)
 
 ``load_settings`` raises ``ConfigError`` listing *every* problem with its key
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from .cdr_config import CdrSettings, validate_cdr
 from .customer_config import parse_customers
 from .errors import ConfigError
 
@@ -34,6 +36,7 @@ ENV_OVERRIDES = {
     ("storage", "url"): "ESL_CONNECTOR_DATABASE_URL",
     ("http", "api_token"): "ESL_CONNECTOR_API_TOKEN",
     ("recordings", "signing_key"): "ESL_CONNECTOR_RECORDING_KEY",
+    ("cdr", "password"): "ESL_CONNECTOR_CDR_PASSWORD",
 }
 
 
@@ -156,6 +159,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     recordings: RecordingSettings = field(default_factory=RecordingSettings)
     click2call: Click2CallSettings = field(default_factory=Click2CallSettings)
+    cdr: CdrSettings = field(default_factory=CdrSettings)
     # [[customers]] tables, parsed and validated by esl_connector.customers.
     customers: list[dict] = field(default_factory=list)
 
@@ -310,6 +314,7 @@ def settings_from_dict(data: dict, source: str = "", env: dict | None = None) ->
     _validate(settings, problems)
     validate_http(settings.http, problems)
     validate_recordings(settings.recordings, settings.http.public_url, problems)
+    validate_cdr(settings.cdr, problems)
     _validate_customers(settings, env, problems)
     if problems:
         raise ConfigError(problems, source)

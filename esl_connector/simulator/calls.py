@@ -281,6 +281,7 @@ class Call(ABC):
         """CS_REPORTING, CHANNEL_HANGUP_COMPLETE (+ DESTROY)."""
         self.state(leg, "CS_REPORTING")
         self.ev(leg, "CHANNEL_HANGUP_COMPLETE", before={"Hangup-Cause": leg.hangup_cause})
+        self.pbx.report_cdr(leg)
         if destroy:
             self.destroy(leg)
 

@@ -23,6 +23,7 @@ from typing import Protocol, TypeVar
 import gevent
 import gevent.pool
 
+from . import cdr
 from .legs import Leg, channel_headers, new_uuid
 from .model import Extension, FarEnd, SimClock
 
@@ -108,6 +109,7 @@ class PbxCore:
         self.peak_sessions = 0
         self._sequence = 0
         self._greenlets = gevent.pool.Group()
+        self.cdr_outputs: list = []  # mod_json_cdr stand-ins (simulator.cdr)
         for number in extensions:
             self.add_extension(number)
 
@@ -196,6 +198,19 @@ class PbxCore:
         for call in live:
             call.kill(cause)
         return len(live)
+
+    def add_cdr_output(self, output) -> None:
+        """``output(document, is_b_leg)`` gets each leg's CDR at CS_REPORTING
+        (``simulator.cdr.CdrFiles`` / ``CdrPoster``, or any callable)."""
+        self.cdr_outputs.append(output)
+
+    def report_cdr(self, leg) -> None:
+        if not self.cdr_outputs:
+            return
+        document = cdr.cdr_document(leg, self.core_uuid, self.hostname)
+        is_b = leg.other_type == "originator"
+        for output in self.cdr_outputs:
+            output(document, is_b)
 
     def restart(self) -> None:
         """Like a FreeSWITCH restart: every call is dropped, a new Core-UUID."""
