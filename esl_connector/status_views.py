@@ -19,6 +19,7 @@ from storage.models import DELIVERED, OUTBOX_DUE, OUTBOX_STATUSES, OutboxEvent
 
 from . import __version__
 from .records import OFFLINE
+from .status_metrics import EventRate
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +141,17 @@ def freeswitch_version(esl, extras: dict) -> str:
     return version
 
 
+def events_per_second(ctx, now: float) -> float | None:
+    """The Event Socket's events per second lately (None until two readings)."""
+    if ctx.esl is None:
+        return None
+    meter = ctx.extras.setdefault("event_rate", EventRate())
+    return meter.sample(now, ctx.esl.status().events_received)
+
+
 def health(ctx) -> dict:
     esl = as_dict(ctx.esl.status()) if ctx.esl is not None else {"connected": False}
+    esl["events_per_second"] = events_per_second(ctx, ctx.clock())
     database = database_health(ctx.db)
     counts = queries.outbox_counts(ctx.db) if database["ok"] else {}
     fs_version = freeswitch_version(ctx.esl, ctx.extras)
