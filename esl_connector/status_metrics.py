@@ -26,11 +26,13 @@ class EventRate:
     """Events per second from successive readings of a monotonic counter
     (the Event Socket client's ``events_received``), over the last
     ``window`` seconds of readings. Readings are taken whenever a client
-    asks (health, metrics); the first reading gives no rate yet."""
+    asks (health, metrics). ``origin`` is a known first reading (the counter
+    is 0 when the connector starts), so the first request gets the average
+    since then; without one, the first reading gives no rate yet."""
 
-    def __init__(self, window: float = EVENT_RATE_WINDOW_S):
+    def __init__(self, window: float = EVENT_RATE_WINDOW_S, origin: tuple[float, int] | None = None):
         self.window = window
-        self._samples: deque[tuple[float, int]] = deque()
+        self._samples: deque[tuple[float, int]] = deque([origin] if origin else [])
 
     def sample(self, now: float, count: int) -> float | None:
         samples = self._samples

@@ -145,7 +145,9 @@ def events_per_second(ctx, now: float) -> float | None:
     """The Event Socket's events per second lately (None until two readings)."""
     if ctx.esl is None:
         return None
-    meter = ctx.extras.setdefault("event_rate", EventRate())
+    meter = ctx.extras.get("event_rate")
+    if meter is None:  # the client's counter was 0 when the connector started
+        meter = ctx.extras["event_rate"] = EventRate(origin=(ctx.started_at, 0))
     return meter.sample(now, ctx.esl.status().events_received)
 
 

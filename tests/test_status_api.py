@@ -280,7 +280,7 @@ def test_calls_carry_a_working_recording_link_when_recordings_are_served(env, tm
 
 
 def test_health_tells_freeswitchs_hostname_and_events_per_second(env):
-    get(env, "/health")  # the first reading: no rate yet
+    get(env, "/health")
     before = env.esl.status().events_received
     env.sim.pbx.register_all()
     wait_until(lambda: env.esl.status().events_received >= before + 2, timeout=5, what="events")
@@ -297,6 +297,10 @@ def test_event_rate_over_a_sliding_window():
     assert rate.sample(200.0, 85) == 0.667  # from 110, the newest reading a window or more ago
     assert rate.sample(300.0, 85) == 0.0
     assert rate.sample(301.0, 3) is None  # the counter restarted (a new process)
+    since_start = EventRate(window=60, origin=(50.0, 0))
+    assert since_start.sample(100.0, 25) == 0.5  # the first request: the average since the start
+    assert since_start.sample(140.0, 65) == 0.722  # 50 -> 140: the origin is the newest reading a window ago
+    assert since_start.sample(200.0, 125) == 1.0  # 140 -> 200
 
 
 def test_metrics_per_minute_calls_attempts_failures_and_latency(env):
