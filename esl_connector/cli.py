@@ -172,7 +172,11 @@ def tui(config_path, url, token, refresh) -> None:
         url, token = api_url(settings.http), token or settings.http.api_token or None
     from tui.app import ConnectorApp
     from tui.client import DEFAULT_URL, StatusClient
-    ConnectorApp(StatusClient(url or DEFAULT_URL, token), refresh=refresh).run()
+    try:
+        source = StatusClient(url or DEFAULT_URL, token)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--url") from None
+    ConnectorApp(source, refresh=refresh).run()
 
 
 def api_url(http) -> str:

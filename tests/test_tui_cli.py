@@ -3,6 +3,7 @@ against a running connector, and ``esl-connector demo``, whose TUI stops
 everything when quit."""
 
 import re
+import subprocess
 import sys
 
 import pytest
@@ -47,6 +48,13 @@ def test_the_demo_opens_the_tui_on_a_terminal_and_quitting_it_stops_everything(t
         assert (tmp_path / "demo.log").exists()  # the connector's log went there, not over the TUI
     finally:
         terminal.close()
+
+
+def test_tui_refuses_an_address_that_is_not_http():
+    out = subprocess.run([*CLI, "tui", "--url", "pbx:8080"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "not an http(s)://HOST:PORT address: 'pbx:8080'" in out.stderr
+    out = subprocess.run([*CLI, "tui", "--url", "http://pbx:80x"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "not an http(s)://HOST:PORT address" in out.stderr
 
 
 def test_api_url_for_a_local_client():

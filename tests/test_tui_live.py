@@ -3,6 +3,7 @@ receivers run in a subprocess (tests/tui_backend.py); the App runs here under
 Textual's Pilot and reads the connector's status API over HTTP."""
 
 import pytest
+from textual.widgets import Label
 
 from tui.app import ConnectorApp
 from tui.client import StatusClient
@@ -34,10 +35,15 @@ async def loaded(pilot, screen_type=None, at_least=1):
 
 
 @synchronous
-async def test_dashboard_shows_health_freeswitch_and_extensions(backend):
+async def test_dashboard_shows_health_freeswitch_extensions_and_calls_per_minute(backend):
+    backend.click_to_call("102")
     app = make_app(backend)
     async with app.run_test(size=SIZE) as pilot:
         screen = await loaded(pilot)
+        calls = screen.query_one("#metric-calls").query_one(Label)
+        await wait_for(pilot, lambda: str(calls.render()).endswith(" 1 in 30 min"), what="the call counted")
+        webhooks = screen.query_one("#metric-attempts").query_one(Label)
+        await wait_for(pilot, lambda: not str(webhooks.render()).endswith(" 0 in 30 min"), what="webhooks sent")
         fs = screen.query_one("#card-freeswitch", InfoPanel)
         assert "Connected: yes" in fs.text and "Version: 1.10.12-release" in fs.text
         extensions = screen.query_one("#card-extensions", InfoPanel).text

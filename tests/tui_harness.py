@@ -58,7 +58,10 @@ def start_backend(db_path: Path) -> Backend:
         process.wait(timeout=5)
         raise RuntimeError(f"the TUI test backend did not start (exit status {process.returncode})")
     info = json.loads(line)
-    return Backend(info["api"], info["token"], info["extensions"], process)
+    backend = Backend(info["api"], info["token"], info["extensions"], process)
+    wait_sync(lambda: sorted(e["extension"] for e in backend.get("/extensions")["extensions"]
+                             if e["registered"]) == backend.extensions, what="every extension registered")
+    return backend
 
 
 def synchronous(test):

@@ -17,7 +17,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="http.api_token (default: $ESL_CONNECTOR_API_TOKEN)")
     parser.add_argument("--refresh", type=float, default=DEFAULT_REFRESH, help="seconds between refreshes")
     args = parser.parse_args(argv)
-    ConnectorApp(StatusClient(args.url, args.token), refresh=args.refresh).run()
+    try:
+        source = StatusClient(args.url, args.token)
+    except ValueError as exc:
+        parser.error(str(exc))
+    ConnectorApp(source, refresh=args.refresh).run()
 
 
 if __name__ == "__main__":

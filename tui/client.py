@@ -49,9 +49,14 @@ class StatusClient:
     def __init__(self, url: str = DEFAULT_URL, token: str | None = None,
                  transport: httpx.AsyncBaseTransport | None = None):
         self.url = url.rstrip("/")
+        if not self.url.startswith(("http://", "https://")) or "?" in self.url:
+            raise ValueError(f"not an http(s)://HOST:PORT address: {url!r}")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.AsyncClient(base_url=f"{self.url}/api/v1", headers=headers,
-                                       timeout=TIMEOUT, transport=transport)
+        try:
+            self._http = httpx.AsyncClient(base_url=f"{self.url}/api/v1", headers=headers,
+                                           timeout=TIMEOUT, transport=transport)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"not an http(s)://HOST:PORT address: {url!r} ({exc})") from None
 
     async def _request(self, method: str, path: str, params: dict | None = None) -> Any:
         params = {k: v for k, v in (params or {}).items() if v is not None}

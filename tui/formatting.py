@@ -74,6 +74,14 @@ def yes_no(flag: bool | None) -> Text:
     return Text("yes", style="green") if flag else Text("no", style="red")
 
 
+def attempt_count(row: dict) -> str:
+    """A delivery's attempts: the status API gives a count in lists and the
+    attempts themselves in a delivery's detail."""
+    tried = row.get("attempts")
+    count = len(tried) if isinstance(tried, list) else int(tried or 0)
+    return f"{count} attempt{'' if count == 1 else 's'}"
+
+
 def sum_tail(values: list[int | float | None], count: int) -> float:
     """Sum of the last ``count`` values (None counts as 0)."""
     return sum(v or 0 for v in values[-count:]) if count > 0 else 0

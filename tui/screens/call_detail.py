@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import DataTable
 
-from ..formatting import CALL_STATUS_STYLES, clock_time, date_time, duration, number, styled
+from ..formatting import CALL_STATUS_STYLES, attempt_count, clock_time, date_time, duration, number, styled
 from ..messages import OpenDelivery
 from ..widgets.info_panel import InfoPanel
 from ..widgets.live_table import LiveTable
@@ -56,18 +56,12 @@ def call_rows(c: dict, now: float) -> list:
             ("Recording", c.get("recording_url") or c.get("recording") or "-")]
 
 
-def _attempts(e: dict) -> str:
-    tried = e.get("attempts")
-    count = len(tried) if isinstance(tried, list) else int(tried or 0)
-    return f"{count} attempt{'' if count == 1 else 's'}"
-
-
 def timeline_rows(events: list[dict]) -> list[tuple[str, list]]:
     rows = []
     for e in events:
         rows.append((f"event:{e['id']}", [clock_time(e.get("created_at")), Text(e["event_type"], style="bold"),
                                            e.get("customer") or "-", styled(e.get("status", "")),
-                                           "", e.get("last_error") or _attempts(e)]))
+                                           "", e.get("last_error") or attempt_count(e)]))
         for a in e.get("attempts") or []:
             code = a.get("status_code")
             result = Text(f"HTTP {code}" if code is not None else "no answer",

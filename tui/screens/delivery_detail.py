@@ -8,12 +8,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 
 from ..client import SourceError
-from ..formatting import date_time, number, styled
+from ..formatting import attempt_count, date_time, number, styled
 from ..widgets.info_panel import InfoPanel
 from ..widgets.live_table import LiveTable
 from .base import LiveScreen
 
-COLUMNS = ["At", "Result", "Latency", "URL", "Error / response"]
+COLUMNS = ["At", "Result", "Latency", "Error / response", "URL"]
 DUE = ("pending", "retrying")
 
 
@@ -51,7 +51,7 @@ def delivery_rows(d: dict) -> list:
             ("Call", d.get("callid", "")),
             ("Extension", f"{d.get('extension', '')}@{d.get('domain', '')} · customer {d.get('customer') or '-'}"),
             ("Status", styled(d.get("status", ""))),
-            ("Attempts", str(d.get("attempts", 0))),
+            ("Attempts", attempt_count(d)),
             ("Created", date_time(d.get("created_at"))),
             ("Next attempt", date_time(d.get("next_attempt_at")) if d.get("status") in DUE else "-"),
             ("Delivered", date_time(d.get("delivered_at"))),
@@ -63,5 +63,5 @@ def attempt_cells(a: dict) -> list:
     code = a.get("status_code")
     result = Text(f"HTTP {code}" if code is not None else "no answer",
                   style="green" if code is not None and 200 <= code < 300 else "red")
-    return [date_time(a.get("at")), result, number(a.get("latency_ms"), " ms", 1), a.get("url", ""),
-            a.get("error") or a.get("response_excerpt") or ""]
+    return [date_time(a.get("at")), result, number(a.get("latency_ms"), " ms", 1),
+            a.get("error") or a.get("response_excerpt") or "", a.get("url", "")]

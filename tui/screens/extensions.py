@@ -16,6 +16,10 @@ COLUMNS = ["Extension", "Domain", "State", "Call", "Contact", "User agent", "Add
 
 
 class ExtensionsScreen(LiveScreen):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._calls: dict[str, str] = {}  # row key -> current call
+
     def compose_body(self) -> ComposeResult:
         yield Static(id="extensions-summary", classes="summary")
         yield LiveTable(COLUMNS, id="extensions-table")
@@ -34,7 +38,7 @@ class ExtensionsScreen(LiveScreen):
         self._calls = {f"{e['extension']}@{e['domain']}": e.get("callid") or "" for e in extensions}
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        callid = getattr(self, "_calls", {}).get(event.row_key.value, "")
+        callid = self._calls.get(event.row_key.value, "")
         if callid:
             self.post_message(OpenCall(callid))
         else:
