@@ -58,7 +58,9 @@ def _bucket(column, start: float):
 def series(db: peewee.Database, now: float, minutes: int) -> dict:
     """Per minute, oldest first (the last bucket is the minute in progress):
     calls started, delivery attempts, failed attempts (no 2xx), and the
-    attempts' average and highest latency (None for a minute without any)."""
+    attempts' average and highest latency (None for a minute without any).
+    A call FreeSWITCH's clock puts after ``now`` (clock skew) counts in the
+    minute in progress."""
     start = (math.floor(now / BUCKET_S) - minutes + 1) * BUCKET_S
     calls = [0] * minutes
     attempts, failures = [0] * minutes, [0] * minutes
@@ -77,8 +79,8 @@ def series(db: peewee.Database, now: float, minutes: int) -> dict:
         call_rows = list(call_query.tuples().execute(db))
         attempt_rows = list(attempt_query.tuples().execute(db))
     for index, count in call_rows:
-        if 0 <= int(index) < minutes:
-            calls[int(index)] = count
+        if int(index) >= 0:
+            calls[min(int(index), minutes - 1)] += count
     for index, count, failed_count, average, highest in attempt_rows:
         if 0 <= int(index) < minutes:
             i = int(index)
