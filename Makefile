@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench screenshots clean
 setup: $(VENV)/.installed
 
 test: setup
@@ -23,6 +23,9 @@ demo: setup
 
 bench: setup
 	$(PY) bench/bench_tracker.py
+
+screenshots: setup
+	$(PY) docs/make_screenshots.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -1,5 +1,6 @@
 """``esl-connector``: run the connector, check its configuration, run the
-built-in FreeSWITCH simulator, or run everything together as a demo."""
+built-in FreeSWITCH simulator, run everything together as a demo, or watch a
+running connector in the terminal UI."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ log = logging.getLogger("esl_connector")
 CONFIG_HELP = "TOML configuration file (see conf/esl-connector.toml)."
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+def setup_logging(level: str, filename: str | None = None) -> None:
+    """To stderr, or to ``filename`` (while the TUI owns the terminal)."""
+    target = {"filename": filename} if filename else {"stream": sys.stderr}
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        **target)
 
 
 def load_or_exit(path: str | None) -> Settings:
@@ -149,19 +152,56 @@ def _cdr_outputs(pbx, directory: str | None, url: str | None, cred: str) -> None
 @click.option("--extensions", default="101-105", show_default=True)
 @click.option("--database", default="var/demo.db", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C).")
-def demo(calls_per_second, speed, extensions, database, duration) -> None:
+@click.option("--no-tui", is_flag=True, help="Print one line per webhook even on a terminal.")
+def demo(calls_per_second, speed, extensions, database, duration, no_tui) -> None:
     """Everything on this machine: the FreeSWITCH simulator, the connector,
-    and a local CRM receiver. Shows each CRM event as the connector stores it."""
+    and local CRM receivers (one of them flaky). On a terminal, the TUI shows
+    it (quit it to stop the demo); otherwise one line per webhook received."""
     from gevent import monkey
     monkey.patch_all()
     from .demo import run_demo
-    setup_logging("WARNING")
     try:
         numbers = parse_extension_range(extensions)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--extensions") from None
-    Path(database).parent.mkdir(parents=True, exist_ok=True)
-    run_demo(numbers, calls_per_second, speed, Path(database).resolve(), duration, echo=click.echo)
+    db_path = Path(database).resolve()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    tui = not no_tui and sys.stdin.isatty() and sys.stdout.isatty()
+    setup_logging("WARNING", str(db_path.with_suffix(".log")) if tui else None)
+    sys.exit(run_demo(numbers, calls_per_second, speed, db_path, duration, echo=click.echo, tui=tui))
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
+              help="The connector's configuration: its [http] host, port and api_token.")
+@click.option("--url", help="The connector's HTTP API, http(s)://HOST:PORT (default http://127.0.0.1:8080).")
+@click.option("--token", envvar="ESL_CONNECTOR_API_TOKEN", help="http.api_token (or $ESL_CONNECTOR_API_TOKEN).")
+@click.option("--refresh", type=float, default=2.0, show_default=True, help="Seconds between refreshes.")
+def tui(config_path, url, token, refresh) -> None:
+    """The terminal UI: extensions, calls, deliveries and health of a running
+    connector, through its status API."""
+    if config_path and url:
+        raise click.UsageError("give -c FILE or --url, not both")
+    if config_path:
+        settings = load_or_exit(config_path)
+        url, token = api_url(settings.http), token or settings.http.api_token or None
+    from tui.app import ConnectorApp
+    from tui.client import DEFAULT_URL, StatusClient
+    try:
+        source = StatusClient(url or DEFAULT_URL, token)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--url") from None
+    ConnectorApp(source, refresh=refresh).run()
+
+
+def api_url(http) -> str:
+    """Where a local client reaches the HTTP server of ``[http]``."""
+    host = http.host
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1" if host != "::" else "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{'https' if http.tls_cert else 'http'}://{host}:{http.port}"
 
 
 # -- esl-connector deliveries: the outbox, its attempts, replays ---------------

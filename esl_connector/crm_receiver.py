@@ -3,7 +3,8 @@
 For the demo, for CRM vendors who want to see exactly what the connector will
 send them, and for the tests: every request is kept (method, path, query,
 the raw query string, headers, the raw body) and printed as one line.
-``fail_next(n, status)`` makes the next n requests fail, to watch retries.
+``fail_next(n, status)`` makes the next n requests fail, to watch retries;
+``status_for(request)`` chooses every other answer's status (a flaky CRM).
 
 ``auth=ReceiverAuth(...)`` makes it demand credentials as a CRM would: Basic,
 Bearer, an API key (header or query parameter) or a real Digest challenge
@@ -43,6 +44,7 @@ class ReceivedRequest:
     body: bytes
     received_at: float = field(default_factory=time.time)
     query_string: str = ""  # exactly as received, without the "?"
+    status: int = 200  # what the receiver answered
 
     @property
     def event_type(self) -> str:
@@ -130,13 +132,15 @@ class ReceiverAuth:
 class CrmReceiver:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  on_request: Callable[[ReceivedRequest], None] | None = None,
-                 auth: ReceiverAuth | None = None):
+                 auth: ReceiverAuth | None = None,
+                 status_for: Callable[[ReceivedRequest], int] | None = None):
         self.requests: list[ReceivedRequest] = []
         self.rejected: list[ReceivedRequest] = []  # refused with 401 by ``auth``
         self.auth = auth
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self._on_request = on_request
+        self._status_for = status_for
         self._server = HttpServer(self._app, host, port)
 
     @property
@@ -175,7 +179,11 @@ class CrmReceiver:
             start_response("401 Unauthorized", [("Content-Type", "application/json"), *auth.challenge()])
             return [b'{"status":"error","message":"unauthorized"}']
         with self._lock:
-            status = self._failures.pop(0) if self._failures else 200
+            if self._failures:
+                status = self._failures.pop(0)
+            else:
+                status = self._status_for(request) if self._status_for is not None else 200
+            request.status = status
             if len(self.requests) >= MAX_KEPT:
                 del self.requests[: MAX_KEPT // 10]
             self.requests.append(request)

@@ -2,16 +2,26 @@
 
 The built-in FreeSWITCH simulator generates calls; the connector follows them
 over a real Event Socket connection, stores them in SQLite and derives the CRM
-events; a local CRM receiver shows what a CRM gets. One line per CRM event.
+events; two local CRM receivers show what a CRM gets: customer ``demo``'s
+always answers, customer ``flaky``'s fails now and then (503: retried; 400: a
+dead letter at once), so retries and dead letters show.
+
+On a terminal the TUI (``python -m tui``, a separate process) shows it all and
+quitting it stops everything; otherwise, or with ``--no-tui``, one line per
+webhook received.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import gevent
+from gevent.event import Event
 
 from .app import Connector
 from .crm_receiver import CrmReceiver
@@ -20,18 +30,49 @@ from .simulator import Simulator, run_traffic
 
 DEMO_SECRET = "demo-secret"            # the CRM's secret, sent with every webhook
 DEMO_CLICK2CALL_SECRET = "demo-click2call"  # the PBX's secret, for the CRM's click-to-call
+FLAKY_SECRET = "flaky-secret"
 
 
-def demo_settings(db_path: Path, sim_port: int, receiver_url: str, extensions: list[str]) -> dict:
+class FlakyCrm:
+    """A CRM that fails now and then: every ``retry_every``-th request gets 503
+    (the connector retries it), every ``dead_every``-th 400 (a dead letter at
+    once). 0 turns either off."""
+
+    def __init__(self, retry_every: int = 4, dead_every: int = 9):
+        self.retry_every, self.dead_every, self.count = retry_every, dead_every, 0
+
+    def __call__(self, _request) -> int:
+        self.count += 1
+        if self.dead_every and self.count % self.dead_every == 0:
+            return 400
+        if self.retry_every and self.count % self.retry_every == 0:
+            return 503
+        return 200
+
+
+def split_extensions(extensions: list[str]) -> tuple[list[str], list[str]]:
+    """The first half (at least one) for ``demo``, the rest for ``flaky``."""
+    half = max(1, (len(extensions) + 1) // 2)
+    return extensions[:half], extensions[half:]
+
+
+def _customer(code: str, url: str, secret: str, extensions: list[str]) -> dict:
+    return {"code": code, "domain_crm": url, "secret": secret, "extensions": ",".join(extensions),
+            "click2call": {"secret": DEMO_CLICK2CALL_SECRET, "gateway": "pstn", "caller_id_number": "0281234567"}}
+
+
+def demo_settings(db_path: Path, sim_port: int, receiver_url: str, extensions: list[str],
+                  flaky_url: str | None = None, api_token: str = "") -> dict:
+    steady, rest = split_extensions(extensions) if flaky_url else (extensions, [])
+    customers = [_customer("demo", receiver_url, DEMO_SECRET, steady)]
+    if rest:
+        customers.append(_customer("flaky", flaky_url, FLAKY_SECRET, rest))
     return {
         "freeswitch": {"host": "127.0.0.1", "port": sim_port, "password": "ClueCon", "resync_delay": 0.2},
         "storage": {"url": f"sqlite:///{db_path}", "commit_window": 0.0},
         "logging": {"level": "WARNING"},
-        "http": {"port": 0},
-        "customers": [{"code": "demo", "domain_crm": receiver_url, "secret": DEMO_SECRET,
-                       "extensions": ",".join(extensions),
-                       "click2call": {"secret": DEMO_CLICK2CALL_SECRET, "gateway": "pstn",
-                                      "caller_id_number": "0281234567"}}],
+        "http": {"port": 0, "api_token": api_token},
+        "customers": customers,
     }
 
 
@@ -48,40 +89,85 @@ def format_request(request) -> str:
         detail = (f"status={p.get('status')} duration={p.get('duration')}s billsec={p.get('billsec')}s"
                   + (f" userfield={p['userfield']}" if p.get("userfield") else "")
                   + (" +recording" if p.get("recording") else ""))
+    answer = "" if request.status == 200 else f"  -> answered {request.status}"
     return (f"{when}  {request.method:<4} {request.customer}/{request.event_type:<14} ext {p.get('extension', ''):<5} "
-            f"phone {p.get('phone', ''):<11} call {str(p.get('callid', ''))[:8]}  {detail}").rstrip()
+            f"phone {p.get('phone', ''):<11} call {str(p.get('callid', ''))[:8]}  {detail}{answer}").rstrip()
 
 
-def run_demo(extensions: list[str], calls_per_second: float, speed: float, db_path: Path,
-             duration: float | None, echo: Callable[[str], None] = print) -> None:
+@dataclass
+class DemoStack:
+    """The simulator, the connector and the CRM receivers, running."""
+
+    sim: Simulator
+    connector: Connector
+    receivers: list[CrmReceiver]
+
+    @property
+    def api_url(self) -> str:
+        return self.connector.http.url
+
+    def stop(self) -> None:
+        self.connector.stop()
+        self.sim.stop()
+        for receiver in self.receivers:
+            receiver.stop()
+
+
+def start_stack(extensions: list[str], speed: float, db_path: Path, *,
+                on_request: Callable | None = None, flaky: FlakyCrm | None = None,
+                api_token: str = "") -> DemoStack:
+    """Start everything with an empty database; ``flaky`` None: one steady CRM only."""
     for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
         stale.unlink(missing_ok=True)  # each demo starts empty: old events would go to a new receiver
-    receiver = CrmReceiver(on_request=lambda request: echo(format_request(request))).start()
+    receivers = [CrmReceiver(on_request=on_request).start()]
+    if flaky is not None:
+        receivers.append(CrmReceiver(on_request=on_request, status_for=flaky).start())
     sim = Simulator(speed=speed, extensions=extensions).start()
     sim.pbx.register_all()
-    settings = settings_from_dict(demo_settings(db_path, sim.address[1], receiver.url, extensions), "demo")
-    connector = Connector(settings).start()
-    echo(f"FreeSWITCH simulator on 127.0.0.1:{sim.address[1]} ({len(extensions)} extensions), "
-         f"CRM receiver on {receiver.url}, database {db_path}")
-    api = connector.http.url
+    flaky_url = receivers[1].url if flaky is not None else None
+    settings = settings_from_dict(demo_settings(db_path, sim.address[1], receivers[0].url, extensions,
+                                                flaky_url, api_token), "demo")
+    return DemoStack(sim, Connector(settings).start(), receivers)
+
+
+def _introduce(stack: DemoStack, extensions: list[str], echo: Callable[[str], None]) -> None:
+    urls = " and ".join(r.url for r in stack.receivers)
+    echo(f"FreeSWITCH simulator on 127.0.0.1:{stack.sim.address[1]} ({len(extensions)} extensions), "
+         f"CRM receiver on {urls}")
+    api = stack.api_url
     echo(f"Connector HTTP API on {api}: status {api}/api/v1/calls, click-to-call e.g.\n"
          f"  curl '{api}/wsapi/demo/click2call.php?secret={DEMO_CLICK2CALL_SECRET}"
          f"&extension={extensions[0]}&phone=0904824242&userfield=ORDER-1'")
-    echo(f"Generating {calls_per_second} calls/s at {speed}x speed. Each line is a webhook the CRM "
-         f"received. Ctrl-C to stop.")
-    stop = gevent.event.Event()
-    workers = [gevent.spawn(run_traffic, sim.pbx, calls_per_second, extensions, None, None)]
+
+
+def run_demo(extensions: list[str], calls_per_second: float, speed: float, db_path: Path,
+             duration: float | None, echo: Callable[[str], None] = print, tui: bool = False) -> int:
+    """Run until Ctrl-C/SIGTERM, ``duration`` seconds, or (``tui``) the TUI is quit.
+    Returns the exit status."""
+    stack = start_stack(extensions, speed, db_path, flaky=FlakyCrm(),
+                        on_request=None if tui else (lambda request: echo(format_request(request))))
+    _introduce(stack, extensions, echo)
+    stop = Event()
+    import signal
+    gevent.signal_handler(signal.SIGTERM, stop.set)
+    gevent.signal_handler(signal.SIGINT, stop.set)
+    workers = [gevent.spawn(run_traffic, stack.sim.pbx, calls_per_second, extensions, None, None)]
+    viewer = None
     try:
-        if duration is None:
-            import signal
-            gevent.signal_handler(signal.SIGTERM, stop.set)
-            gevent.signal_handler(signal.SIGINT, stop.set)
-            stop.wait()
+        if tui:
+            echo(f"Opening the TUI (q quits the TUI and the demo; connector log: {db_path.with_suffix('.log')})")
+            viewer = subprocess.Popen([sys.executable, "-m", "tui", "--url", stack.api_url])
+            workers.append(gevent.spawn(viewer.wait))
+            workers[-1].link(lambda _g: stop.set())
         else:
-            stop.wait(duration)
+            echo(f"Generating {calls_per_second} calls/s at {speed}x speed. Each line is a webhook the CRM "
+                 f"received. Ctrl-C to stop.")
+        stop.wait(duration)
     finally:
         stop.set()
+        if viewer is not None and viewer.poll() is None:
+            viewer.terminate()
+            viewer.wait(timeout=5)
         gevent.killall(workers)
-        connector.stop()
-        sim.stop()
-        receiver.stop()
+        stack.stop()
+    return viewer.returncode if viewer is not None and viewer.returncode and viewer.returncode > 0 else 0

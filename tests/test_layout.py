@@ -130,3 +130,11 @@ def test_the_simulator_stands_apart_from_the_connector():
         if name.startswith("esl_connector.simulator"):
             outside = sorted(d for d in deps if not d.startswith("esl_connector.simulator"))
             assert set(outside) <= {"esl_connector.esl.protocol", "esl_connector"}, f"{name} imports {outside}"
+
+
+def test_the_tui_imports_nothing_of_the_connector():
+    """A separate process and a client of the status API like any other."""
+    for name, deps in import_graph().items():
+        if name.startswith("tui"):
+            bad = sorted(d for d in deps if d.startswith(("esl_connector", "storage")))
+            assert bad == [], f"{name} imports {bad}: the TUI talks to the connector over HTTP only"

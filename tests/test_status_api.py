@@ -15,7 +15,7 @@ from esl_connector.api import status as status_api
 from esl_connector.api.context import ApiContext
 from esl_connector.api.recordings import RecordingSettings
 from esl_connector.api.server import HttpApi, HttpServer
-from esl_connector.api.status import HttpSettings
+from esl_connector.api.status_metrics import EventRate
 from esl_connector.delivery.store import Transition, apply_transition
 from esl_connector.delivery.types import AttemptResult
 from esl_connector.esl.client import EventSocketClient
@@ -30,6 +30,7 @@ from esl_connector.records import (
     CrmEvent,
     ExtensionRecord,
 )
+from esl_connector.settings.config import HttpSettings
 from esl_connector.settings.customer_config import parse_customers
 from esl_connector.settings.customers import CustomerDirectory
 from esl_connector.simulator import Simulator
@@ -49,12 +50,13 @@ class Engine:
 
     def __init__(self):
         self.woken = 0
+        self.busy_endpoints = {}
 
     def wake(self, _info=None):
         self.woken += 1
 
     def status(self):
-        return {"running": True, "in_flight": 0}
+        return {"running": True, "in_flight": 0, "busy_endpoints": dict(self.busy_endpoints)}
 
 
 def call(callid, started, state="ended", extension="101", extensions=("101",)):
@@ -291,3 +293,78 @@ def test_calls_carry_a_working_recording_link_when_recordings_are_served(env, tm
     assert url.startswith(recs.public_url + "/recordings/")
     r = requests.get(url)
     assert r.status_code == 200 and r.content == b"RIFF0000WAVE"
+
+
+def test_health_tells_freeswitchs_hostname_and_events_per_second(env):
+    get(env, "/health")
+    before = env.esl.status().events_received
+    env.sim.pbx.register_all()
+    wait_until(lambda: env.esl.status().events_received >= before + 2, timeout=5, what="events")
+    env.clock.advance(10)
+    fs = get(env, "/health").json()["freeswitch"]
+    assert fs["hostname"] == env.sim.pbx.hostname
+    assert fs["events_per_second"] >= 0.2
+
+
+def test_event_rate_over_a_sliding_window():
+    rate = EventRate(window=60)
+    assert rate.sample(100.0, 5) is None
+    assert rate.sample(110.0, 25) == 2.0
+    assert rate.sample(200.0, 85) == 0.667  # from 110, the newest reading a window or more ago
+    assert rate.sample(300.0, 85) == 0.0
+    assert rate.sample(301.0, 3) is None  # the counter restarted (a new process)
+    since_start = EventRate(window=60, origin=(50.0, 0))
+    assert since_start.sample(100.0, 25) == 0.5  # the first request: the average since the start
+    assert since_start.sample(140.0, 65) == 0.722  # 50 -> 140: the origin is the newest reading a window ago
+    assert since_start.sample(200.0, 125) == 1.0  # 140 -> 200
+
+
+def test_metrics_per_minute_calls_attempts_failures_and_latency(env):
+    now = env.clock.now = 1_800_000_030.0  # 30 s into a minute
+    env.ctx.writer.submit(Changes(calls=[call("m1", now - 20), call("m2", now - 25), call("m3", now - 70),
+                                         call("old", now - 3600), call("ahead", now + 150)]))
+    assert env.ctx.writer.flush()
+    finish(env.db, 1, "delivered", "acme", 200, now - 10)
+    finish(env.db, 2, "retrying", "acme", 503, now - 65)
+    m = get(env, "/metrics", params={"minutes": 5}).json()
+    assert (m["minutes"], m["bucket_s"], m["start"]) == (5, 60, 1_800_000_000.0 - 240)
+    assert m["calls_per_minute"] == [0, 0, 0, 1, 3]  # FreeSWITCH's clock ahead: counted now
+    assert m["attempts_per_minute"] == [0, 0, 0, 1, 1] and m["failures_per_minute"] == [0, 0, 0, 1, 0]
+    assert m["latency_avg_ms"] == [None, None, None, 12.5, 12.5] and m["latency_max_ms"][-1] == 12.5
+    assert "events_per_second" in m
+    assert len(get(env, "/metrics").json()["calls_per_minute"]) == 30
+    for bad in ({"minutes": "0"}, {"minutes": "181"}, {"minutes": "x"}):
+        assert_error(get(env, "/metrics", params=bad), 400, "invalid_parameter")
+
+
+def test_endpoint_statistics(env):
+    now = env.clock.now
+    finish(env.db, 1, "delivered", "acme", 200, now - 30)
+    finish(env.db, 2, "retrying", "acme", 503, now - 20)
+    finish(env.db, 3, "dead", "beta", 404, now - 7200)  # outside the default hour
+    env.ctx.delivery.busy_endpoints = {"https://crm:443": 1, "http://idle.example:8080": 2}
+    body = get(env, "/deliveries/endpoints").json()
+    assert body["window_s"] == 3600
+    idle, crm = body["endpoints"]  # by endpoint
+    assert (crm["endpoint"], crm["customers"], crm["requests"], crm["succeeded"], crm["failed"]) == (
+        "https://crm:443", ["acme"], 2, 1, 1)
+    assert crm["error_rate"] == 0.5 and crm["latency_avg_ms"] == 12.5 and crm["latency_p95_ms"] == 12.5
+    assert (crm["last_status_code"], crm["last_error"], crm["in_flight"]) == (503, "", 1)
+    assert (idle["endpoint"], idle["requests"], idle["in_flight"]) == ("http://idle.example:8080", 0, 2)
+    wide = get(env, "/deliveries/endpoints", params={"minutes": 1440}).json()["endpoints"][1]
+    assert wide["requests"] == 3 and wide["customers"] == ["acme", "beta"]
+
+
+def test_retry_every_dead_letter_of_a_customer(env):
+    finish(env.db, 3, "dead", "beta", 404, 1700.0)
+    finish(env.db, 1, "dead", "acme", 404, 1700.0)
+    url = f"{env.url}/customers/beta/retry-dead"
+    r = requests.post(url, headers=AUTH)
+    assert r.status_code == 200 and r.json() == {"status": "success", "customer": "beta", "retried": 1}
+    assert get(env, "/deliveries/3").json()["delivery"]["status"] == "pending"
+    assert get(env, "/deliveries/1").json()["delivery"]["status"] == "dead"  # acme's stays dead
+    assert env.ctx.delivery.woken == 1
+    assert requests.post(url, headers=AUTH).json()["retried"] == 0
+    assert_error(requests.post(f"{env.url}/customers/nobody/retry-dead", headers=AUTH), 404, "customer_not_found")
+    assert_error(requests.post(url), 401, "unauthorized")
+    assert_error(requests.get(url, headers=AUTH), 405, "method_not_allowed")

@@ -26,7 +26,7 @@ from storage.models import OUTBOX_STATUSES
 
 from ..delivery import admin as delivery_admin
 from ..settings.config import HttpSettings
-from . import status_views
+from . import status_metrics, status_views
 from .recordings import RecordingError, recordings_of
 from .server import ApiError, Route
 
@@ -209,6 +209,35 @@ def get_delivery_stats(request, ctx):
     return {"generated_at": now, "customers": status_views.delivery_stats(ctx.db, ctx.directory, now)}
 
 
+@protected
+def retry_dead(request, ctx, customer: str):
+    known = {c.code for c in getattr(ctx.directory, "customers", [])}
+    if customer not in known:
+        raise ApiError(404, "customer_not_found", f"no customer {customer!r} is configured")
+    count = delivery_admin.retry_all_dead(ctx.db, customer, ctx.clock())
+    if count and ctx.delivery is not None:
+        ctx.delivery.wake()
+    log.info("%d dead deliveries of %s replayed through the status API", count, customer)
+    return {"status": "success", "customer": customer, "retried": count}
+
+
+@protected
+def get_endpoint_stats(request, ctx):
+    minutes = int_arg(request, "minutes", 60, 1, 1440)
+    busy = status_views.as_dict(ctx.delivery.status()).get("busy_endpoints", {}) if ctx.delivery else {}
+    now = ctx.clock()
+    return {"generated_at": now, "window_s": minutes * 60,
+            "endpoints": status_metrics.endpoint_stats(ctx.db, now, minutes * 60.0, busy or {})}
+
+
+@protected
+def get_metrics(request, ctx):
+    minutes = int_arg(request, "minutes", 30, 1, 180)
+    now = ctx.clock()
+    return {**status_metrics.series(ctx.db, now, minutes),
+            "events_per_second": status_views.events_per_second(ctx, now)}
+
+
 def get_openapi(request, ctx):
     try:
         document = OPENAPI_PATH.read_bytes()
@@ -226,6 +255,9 @@ def routes() -> list[Route]:
         Route("/api/v1/calls/<callid>", get_call),
         Route("/api/v1/deliveries", get_deliveries),
         Route("/api/v1/deliveries/stats", get_delivery_stats),
+        Route("/api/v1/deliveries/endpoints", get_endpoint_stats),
+        Route("/api/v1/customers/<customer>/retry-dead", retry_dead, ("POST",)),
+        Route("/api/v1/metrics", get_metrics),
         Route("/api/v1/deliveries/<key>", get_delivery),
         Route("/api/v1/deliveries/<key>/retry", retry_delivery, ("POST",)),
     ]

@@ -21,6 +21,7 @@ from .. import __version__
 from ..records import OFFLINE
 from ..settings.phones import sip_text
 from .context import CDR_SERVICE_KEY
+from .status_metrics import EventRate
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +157,19 @@ def freeswitch_version(esl, extras: dict) -> str:
     return version
 
 
+def events_per_second(ctx, now: float) -> float | None:
+    """The Event Socket's events per second lately (None until two readings)."""
+    if ctx.esl is None:
+        return None
+    meter = ctx.extras.get("event_rate")
+    if meter is None:  # the client's counter was 0 when the connector started
+        meter = ctx.extras["event_rate"] = EventRate(origin=(ctx.started_at, 0))
+    return meter.sample(now, ctx.esl.status().events_received)
+
+
 def health(ctx) -> dict:
     esl = as_dict(ctx.esl.status()) if ctx.esl is not None else {"connected": False}
+    esl["events_per_second"] = events_per_second(ctx, ctx.clock())
     database = database_health(ctx.db)
     counts = queries.outbox_counts(ctx.db) if database["ok"] else {}
     fs_version = freeswitch_version(ctx.esl, ctx.extras)

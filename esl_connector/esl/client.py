@@ -132,6 +132,7 @@ class ClientStatus:
     events_received: int
     last_frame_at: float | None  # time.time() of the last frame of any kind
     core_uuid: str | None        # FreeSWITCH's Core-UUID, from its events
+    hostname: str | None = None  # FreeSWITCH-Hostname, from its events
 
 
 def _one_line(text: str) -> str:
@@ -170,6 +171,7 @@ class EventSocketClient:
         self._events_received = 0
         self._last_frame_at: float | None = None
         self._core_uuid: str | None = None
+        self._hostname: str | None = None
 
     @property
     def peer(self) -> str:
@@ -183,7 +185,7 @@ class EventSocketClient:
         conn = self._conn
         last_frame = (conn.last_frame_at if conn else None) or self._last_frame_at
         return ClientStatus(self.connected, self._since, self._last_error, self._reconnects,
-                            self._events_received, last_frame, self._core_uuid)
+                            self._events_received, last_frame, self._core_uuid, self._hostname)
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -263,6 +265,7 @@ class EventSocketClient:
         """Reader greenlet: count, resolve bgapi jobs, queue (blocks when full)."""
         self._events_received += 1
         self._core_uuid = event.get("Core-UUID") or self._core_uuid
+        self._hostname = event.get("FreeSWITCH-Hostname") or self._hostname
         if event.name == "BACKGROUND_JOB":
             self._jobs.resolve(event)
         self._queue.put(event)

@@ -160,7 +160,7 @@ class Settings:
     recordings: RecordingSettings = field(default_factory=RecordingSettings)
     click2call: Click2CallSettings = field(default_factory=Click2CallSettings)
     cdr: CdrSettings = field(default_factory=CdrSettings)
-    # [[customers]] tables, parsed and validated by esl_connector.customers.
+    # [[customers]] tables, parsed and validated by esl_connector.settings.customer_config.
     customers: list[dict] = field(default_factory=list)
 
 

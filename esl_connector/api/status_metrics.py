@@ -1,0 +1,154 @@
+"""Figures over time for the status API: calls and deliveries per minute,
+delivery latency, per-endpoint delivery statistics and the Event Socket's
+events per second.
+
+Read side only: every function takes the database and the time explicitly
+and returns JSON-able dicts (``status_api`` serves them; the TUI draws them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from urllib.parse import urlsplit
+
+import peewee
+
+from storage.db import connected
+from storage.models import Call, DeliveryAttempt, OutboxEvent
+
+BUCKET_S = 60
+MAX_ENDPOINT_ATTEMPTS = 20000  # newest attempts of the window looked at, at most
+EVENT_RATE_WINDOW_S = 60.0
+
+
+class EventRate:
+    """Events per second from successive readings of a monotonic counter
+    (the Event Socket client's ``events_received``), over the last
+    ``window`` seconds of readings. Readings are taken whenever a client
+    asks (health, metrics). ``origin`` is a known first reading (the counter
+    is 0 when the connector starts), so the first request gets the average
+    since then; without one, the first reading gives no rate yet."""
+
+    def __init__(self, window: float = EVENT_RATE_WINDOW_S, origin: tuple[float, int] | None = None):
+        self.window = window
+        self._samples: deque[tuple[float, int]] = deque([origin] if origin else [])
+
+    def sample(self, now: float, count: int) -> float | None:
+        samples = self._samples
+        if samples and count < samples[-1][1]:
+            samples.clear()  # the counter restarted
+        if not samples or now > samples[-1][0]:
+            samples.append((now, count))
+        while len(samples) > 2 and samples[1][0] <= now - self.window:
+            samples.popleft()
+        first_at, first = samples[0]
+        if now - first_at <= 0:
+            return None
+        return round((count - first) / (now - first_at), 3)
+
+
+def _bucket(column, start: float):
+    """Whole minutes since ``start`` (rows are at or after it). CAST truncates
+    on SQLite and rounds on PostgreSQL: a row may land half a second early
+    or late at a minute's edge."""
+    return peewee.Cast(column - start, "INTEGER") / BUCKET_S
+
+
+def series(db: peewee.Database, now: float, minutes: int) -> dict:
+    """Per minute, oldest first (the last bucket is the minute in progress):
+    calls started, delivery attempts, failed attempts (no 2xx), and the
+    attempts' average and highest latency (None for a minute without any).
+    A call FreeSWITCH's clock puts after ``now`` (clock skew) counts in the
+    minute in progress."""
+    start = (math.floor(now / BUCKET_S) - minutes + 1) * BUCKET_S
+    calls = [0] * minutes
+    attempts, failures = [0] * minutes, [0] * minutes
+    avg_ms: list[float | None] = [None] * minutes
+    max_ms: list[float | None] = [None] * minutes
+    call_bucket = _bucket(Call.started_at, start)
+    call_query = (Call.select(call_bucket, peewee.fn.COUNT(Call.callid))
+                  .where(Call.started_at >= start).group_by(call_bucket))
+    a = DeliveryAttempt
+    attempt_bucket = _bucket(a.at, start)
+    failed = peewee.Case(None, [((a.status_code >= 200) & (a.status_code < 300), 0)], 1)
+    attempt_query = (a.select(attempt_bucket, peewee.fn.COUNT(a.id), peewee.fn.SUM(failed),
+                              peewee.fn.AVG(a.latency_ms), peewee.fn.MAX(a.latency_ms))
+                     .where(a.at >= start).group_by(attempt_bucket))
+    with connected(db):
+        call_rows = list(call_query.tuples().execute(db))
+        attempt_rows = list(attempt_query.tuples().execute(db))
+    for index, count in call_rows:
+        if int(index) >= 0:
+            calls[min(int(index), minutes - 1)] += count
+    for index, count, failed_count, average, highest in attempt_rows:
+        if 0 <= int(index) < minutes:
+            i = int(index)
+            attempts[i], failures[i] = count, int(failed_count or 0)
+            avg_ms[i] = round(average, 1) if average is not None else None
+            max_ms[i] = round(highest, 1) if highest is not None else None
+    return {"generated_at": now, "bucket_s": BUCKET_S, "start": start, "minutes": minutes,
+            "calls_per_minute": calls, "attempts_per_minute": attempts,
+            "failures_per_minute": failures, "latency_avg_ms": avg_ms, "latency_max_ms": max_ms}
+
+
+def endpoint_of_url(url: str) -> str:
+    """``scheme://host:port`` of an attempt's URL (as the engine counts endpoints)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    return f"{parts.scheme}://{parts.hostname or ''}:{port}"
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)], 1)
+
+
+def _empty_endpoint(endpoint: str) -> dict:
+    return {"endpoint": endpoint, "customers": [], "requests": 0, "succeeded": 0, "failed": 0,
+            "error_rate": 0.0, "latency_avg_ms": None, "latency_p95_ms": None,
+            "last_at": None, "last_status_code": None, "last_error": "", "in_flight": 0}
+
+
+def endpoint_stats(db: peewee.Database, now: float, window_s: float, busy: dict[str, int]) -> list[dict]:
+    """Per CRM endpoint (``scheme://host:port``), the delivery attempts of the
+    last ``window_s`` seconds: requests, 2xx and others, error rate, average
+    and 95th percentile latency, the last attempt's outcome, and requests in
+    flight now (``busy``, from the engine). Endpoints busy now but without
+    attempts in the window are listed too."""
+    a = DeliveryAttempt
+    query = (a.select(a.url, a.at, a.status_code, a.latency_ms, a.error, OutboxEvent.customer)
+             .join(OutboxEvent, on=(a.outbox == OutboxEvent.id))
+             .where(a.at >= now - window_s).order_by(a.id.desc()).limit(MAX_ENDPOINT_ATTEMPTS))
+    with connected(db):
+        rows = list(query.tuples().execute(db))
+    stats: dict[str, dict] = {}
+    latencies: dict[str, list[float]] = {}
+    for url, at, code, latency, error, customer in reversed(rows):  # oldest first
+        endpoint = endpoint_of_url(url)
+        s = stats.setdefault(endpoint, _empty_endpoint(endpoint))
+        ok = code is not None and 200 <= code < 300
+        s["requests"] += 1
+        s["succeeded" if ok else "failed"] += 1
+        if customer and customer not in s["customers"]:
+            s["customers"].append(customer)
+        if latency is not None:
+            latencies.setdefault(endpoint, []).append(latency)
+        s["last_at"], s["last_status_code"], s["last_error"] = at, code, error
+    for endpoint, count in busy.items():
+        stats.setdefault(endpoint, _empty_endpoint(endpoint))["in_flight"] = count
+    for endpoint, s in stats.items():
+        values = latencies.get(endpoint, [])
+        if s["requests"]:
+            s["error_rate"] = round(s["failed"] / s["requests"], 4)
+        if values:
+            s["latency_avg_ms"] = round(sum(values) / len(values), 1)
+            s["latency_p95_ms"] = _percentile(values, 0.95)
+    for s in stats.values():
+        s["customers"].sort()
+    return sorted(stats.values(), key=lambda s: s["endpoint"])

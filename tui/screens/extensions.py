@@ -1,0 +1,51 @@
+"""Every extension FreeSWITCH knows: presence, registration, current call."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Static
+
+from ..formatting import ago, short_id, styled
+from ..messages import OpenCall
+from ..widgets.live_table import LiveTable
+from .base import LiveScreen
+
+COLUMNS = ["Extension", "Domain", "State", "Call", "Contact", "User agent", "Address", "Updated"]
+
+
+class ExtensionsScreen(LiveScreen):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._calls: dict[str, str] = {}  # row key -> current call
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="extensions-summary", classes="summary")
+        yield LiveTable(COLUMNS, id="extensions-table")
+
+    async def fetch(self, source) -> list[dict]:
+        return await source.extensions()
+
+    def show(self, extensions: list[dict]) -> None:
+        now = self.app.clock()
+        counts = Counter(e.get("state", "") for e in extensions)
+        self.query_one("#extensions-summary", Static).update(
+            f"{len(extensions)} extensions: {counts['idle']} idle, {counts['ringing']} ringing, "
+            f"{counts['in_call']} in a call, {counts['offline']} offline   (enter: the current call)")
+        self.query_one("#extensions-table", LiveTable).set_rows(
+            (f"{e['extension']}@{e['domain']}", extension_cells(e, now)) for e in extensions)
+        self._calls = {f"{e['extension']}@{e['domain']}": e.get("callid") or "" for e in extensions}
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        callid = self._calls.get(event.row_key.value, "")
+        if callid:
+            self.post_message(OpenCall(callid))
+        else:
+            self.notify("no call on this extension now", timeout=3)
+
+
+def extension_cells(e: dict, now: float) -> list:
+    address = f"{e['network_ip']}:{e['network_port']}" if e.get("network_ip") else "-"
+    return [e["extension"], e.get("domain", ""), styled(e.get("state", "")), short_id(e.get("callid", "")),
+            e.get("contact") or "-", e.get("user_agent") or "-", address, ago(e.get("updated_at"), now)]
