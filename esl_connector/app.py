@@ -15,6 +15,7 @@ import time
 import gevent
 
 from storage import migrate, open_database
+from storage.recovery import load_tracker_snapshot
 from storage.writer import StorageWriter
 
 from .api import click2call, recordings, status_views
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 # An audit never declares lost a leg with events this recent (FreeSWITCH's
 # channel table lags new channels).
 AUDIT_GRACE_SECONDS = 10.0
+# Calls ended this recently are remembered across a restart: a late event or a
+# channel FreeSWITCH still lists never starts them again.
+FINISHED_REMEMBERED_SECONDS = 3600.0
 
 
 def tracker_settings(settings: Settings, directory: CustomerDirectory) -> TrackerSettings:
@@ -71,6 +75,12 @@ class Connector:
             recording_url=self.recordings.url_for), settings.delivery)
         self.writer.on_commit = self.deliverer.wake
         self.tracker = Tracker(tracker_settings(settings, self.directory))
+        # Take up the calls in progress and presence as last committed; the
+        # resync after connecting sorts the calls into live, ended while we
+        # were away, and new.
+        self.tracker.restore(load_tracker_snapshot(
+            self.db, self.tracker.calls.settings.max_finished_remembered,
+            time.time() - FINISHED_REMEMBERED_SECONDS))
         fs = settings.freeswitch
         self.client = EventSocketClient(
             fs.host, fs.port, fs.password, event_format=fs.event_format,

@@ -199,7 +199,7 @@ def deliveries_show(config_path, key) -> None:
     """One row (by id or event id) with every attempt."""
     import json
 
-    from .delivery.admin import get_delivery
+    from .delivery.admin import END_SOURCE_NOTES, get_delivery
     detail = get_delivery(_delivery_db(config_path), key)
     if detail is None:
         click.echo(f"esl-connector: no outbox row {key}", err=True)
@@ -213,6 +213,8 @@ def deliveries_show(config_path, key) -> None:
                          ("delivered", _when(e.delivered_at)), ("last error", e.last_error or "-"),
                          ("params", json.dumps(e.params, ensure_ascii=False))):
         click.echo(f"{label + ':':<14}{value}")
+    if detail.call_end_source:
+        click.echo(f"{'call ended:':<14}{detail.call_end_source}: {END_SOURCE_NOTES.get(detail.call_end_source, '')}")
     for a in detail.attempts:
         result = f"HTTP {a.status_code}" if a.status_code is not None else "no response"
         click.echo(f"  {_when(a.at)}  {result:<11} {a.latency_ms or 0:>8.1f} ms  {a.url}")

@@ -28,6 +28,7 @@ from playhouse.migrate import migrate as run_operations
 
 from . import schema_v1
 from .db import StorageError, connected, describe
+from .fields import JSONField
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,20 @@ def _v2_delivery(db: peewee.Database, migrator: SchemaMigrator) -> None:
     )
 
 
+def _v3_tracker_state(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    """Restart recovery: each live call's tracker state, written in the same
+    transaction as its outbox rows, and how an ended call's end became known
+    (its call log may have been closed at a reconnect with what was known)."""
+    run_operations(
+        migrator.add_column("calls", "end_source", peewee.CharField(default="", max_length=16)),
+        migrator.add_column("calls", "tracker_state", JSONField(default=dict)),
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "delivery: outbox customer, replayed_at, finished_at", _v2_delivery),
+    Migration(3, "restart recovery: calls end_source, tracker_state", _v3_tracker_state),
 )
 
 

@@ -51,7 +51,8 @@ def event_view(event) -> dict:
 
 def delivery_view(detail) -> dict:
     """A ``delivery_admin.DeliveryDetail``: the outbox row plus its attempts."""
-    return {**event_view(detail.event), "attempts": [as_dict(a) for a in detail.attempts]}
+    return {**event_view(detail.event), "attempts": [as_dict(a) for a in detail.attempts],
+            "call_end_source": detail.call_end_source}
 
 
 # -- per-customer delivery statistics -------------------------------------------------

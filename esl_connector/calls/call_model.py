@@ -29,6 +29,7 @@ class Call:
     notified: set[tuple[str, str]] = field(default_factory=set)
     recordings: list[str] = field(default_factory=list)
     userfield_set: bool = False  # a userfield variable was seen on one of its legs
+    end_source: str = ""  # records.END_*: how its legs' ends became known
 
     @property
     def root(self) -> Leg | None:

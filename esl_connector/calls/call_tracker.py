@@ -39,6 +39,7 @@ from ..esl.subscription import CHANNEL_EVENTS
 from ..records import (
     CALL_LOG,
     CLICK_TO_CALL,
+    END_STRENGTH,
     INBOUND,
     INCOMING_CALL,
     INTERNAL,
@@ -52,9 +53,12 @@ from ..settings.config import DEFAULT_EXTENSION_PATTERN
 from . import call_log
 from .call_model import CLICK2CALL_MARKER, Call
 from .call_records import call_record, log_params, phone_of, userfield_of
+from .call_state import call_from_state, call_state
 from .legs import (
     Leg,
+    LegEnd,
     apply_answer,
+    apply_end,
     apply_hangup_complete,
     apply_progress,
     event_time,
@@ -66,6 +70,9 @@ from .originate_jobs import OriginateFailure
 log = logging.getLogger(__name__)
 
 RINGING_EVENTS = ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA")
+LOST_TRACK_CAUSE = "CONNECTOR_LOST_TRACK"
+
+
 @dataclass(slots=True)
 class TrackerSettings:
     extension_pattern: str = DEFAULT_EXTENSION_PATTERN
@@ -115,8 +122,8 @@ class CallTracker:
             self._merged.clear()
         if call.finished:
             self._finish(call, changes)
-        elif self._signature(call) != before and call.direction:
-            changes.calls.append(self.record(call))
+        elif (changes.crm_events or self._signature(call) != before) and call.direction:
+            changes.calls.append(self.record(call))  # with its state: what it notified, too
         return changes
 
     def originate_failed(self, failure: OriginateFailure, event: Event) -> Changes:
@@ -144,21 +151,55 @@ class CallTracker:
     def active_calls(self) -> list[Call]:
         return list(self.calls.values())
 
-    def lose_legs(self, uuids: set[str], end_epoch: int) -> Changes:
-        """Legs FreeSWITCH no longer has although we never saw them hang up
-        (they ended while the connection was down). Their cause is unknown."""
-        changes = Changes()
-        for call in list(self.calls.values()):
-            lost = [leg for uuid, leg in call.legs.items() if uuid in uuids and not leg.hungup]
-            for leg in lost:
-                leg.hungup, leg.hangup_cause = True, "CONNECTOR_LOST_TRACK"
-                leg.end_epoch = end_epoch
-                leg.start_epoch = leg.start_epoch or int(leg.created_at)
-                if leg.answered and not leg.answer_epoch:
-                    leg.answer_epoch = int(leg.answered_at)
-            if lost and call.finished:
+    def end_legs(self, ends: dict[str, LegEnd], source: str) -> tuple[Changes, list[Leg]]:
+        """Close live legs whose end was learnt other than from their events
+        (``source``: records.END_LOST_TRACK or END_CDR). A call whose last
+        leg this closes is finished: its call log goes out, marked with
+        ``source`` (``CallRecord.end_source``). Returns the changes and the
+        legs closed (for the extensions' presence)."""
+        changes, closed = Changes(), []
+        touched: dict[str, Call] = {}
+        for uuid, end in ends.items():
+            leg = self.leg(uuid)
+            if leg is None or leg.hungup:
+                continue
+            apply_end(leg, end)
+            closed.append(leg)
+            call = touched[leg.callid] = self.calls[leg.callid]
+            if END_STRENGTH.get(source, 0) > END_STRENGTH.get(call.end_source, 0):
+                call.end_source = source
+        for call in touched.values():
+            if call.finished:
                 self._finish(call, changes)
-        return changes
+            elif call.direction:
+                changes.calls.append(self.record(call))
+        return changes, closed
+
+    def restore(self, states: list[dict], finished: list[str]) -> list[Call]:
+        """Take up the calls a previous run left live (``call_state`` dicts,
+        as last committed) and the keys of recently finished calls. Call
+        before the first event."""
+        for key in finished:
+            self._remember(key)
+        restored = []
+        for data in states:
+            try:
+                call, aliases = call_from_state(data)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("cannot take up call %s from storage (%s); it is handled as a call "
+                          "first seen now", data.get("callid", "?") if isinstance(data, dict) else "?", exc)
+                continue
+            if not call.legs or call.callid in self.calls:
+                continue
+            self.calls[call.callid] = call
+            for key in (call.callid, *aliases, *call.legs):
+                self._finished.pop(key, None)  # a merged call's legs live on here
+            for uuid in call.legs:
+                self._leg_call[uuid] = call.callid
+            for alias in aliases:
+                self._alias[alias] = call.callid
+            restored.append(call)
+        return restored
 
     def leg(self, uuid: str) -> Leg | None:
         callid = self._leg_call.get(uuid)
@@ -292,10 +333,17 @@ class CallTracker:
 
     @staticmethod
     def _signature(call: Call) -> tuple:
-        legs = tuple((leg.uuid, bool(leg.ringing_at), leg.answered, leg.hungup) for leg in call.legs.values())
+        legs = tuple((leg.uuid, bool(leg.ringing_at), leg.answered, leg.hungup, leg.extension,
+                      len(leg.variables)) for leg in call.legs.values())
         return (call.direction, legs,
                 len(call.recordings))
 
     def record(self, call: Call) -> CallRecord:
-        """The storable view of a call, final once every leg has hung up."""
-        return call_record(call, userfield_of(call, self._keep_vars, self._header_var, self.settings.webphone))
+        """The storable view of a call, final once every leg has hung up;
+        while it is live, with the state a restarted tracker takes up."""
+        state = None
+        if not call.finished:
+            aliases = [a for a, target in self._alias.items() if target == call.callid] if self._alias else []
+            state = call_state(call, aliases)
+        return call_record(call, userfield_of(call, self._keep_vars, self._header_var, self.settings.webphone),
+                           state)

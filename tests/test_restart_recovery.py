@@ -1,0 +1,162 @@
+"""Restarts of the connector process (SIGTERM and SIGKILL, at random moments,
+under simulator traffic) and of FreeSWITCH: every call gets exactly one call
+log, no start event is derived twice, nothing stays live in the database.
+
+Real processes, sockets and files: ``esl-connector run`` as a subprocess, the
+simulator and a CRM receiver in the test process, the SQLite file between runs.
+Without a CDR source, a call that starts *and* ends while the connector is down
+leaves no trace: such calls are the only ones allowed to have no call log."""
+
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import gevent
+import pytest
+
+from esl_connector.crm_receiver import CrmReceiver
+from esl_connector.simulator import Simulator, run_traffic
+
+from esl_fake_server import wait_until
+from restart_harness import (
+    ChannelReads,
+    ConnectorProcess,
+    Received,
+    dumps,
+    stored_calls,
+    watch_calls,
+    write_config,
+)
+
+EXTENSIONS = [str(n) for n in range(101, 131)]
+# A call started this long before a signal may not be committed yet (commit
+# window, events still queued): if it also ends before the connector is back,
+# it may leave no trace.
+UNCOMMITTED_MARGIN = 0.5
+
+
+@pytest.fixture
+def rig(tmp_path):
+    sim = Simulator(speed=20.0, extensions=EXTENSIONS, heartbeat_interval=20.0).start()
+    sim.pbx.register_all()
+    receiver = CrmReceiver().start()
+    reads = ChannelReads(sim)
+    db = tmp_path / "connector.db"
+    config = write_config(tmp_path / "connector.toml", db, sim.address[1], receiver.url,
+                          f"{EXTENSIONS[0]}-{EXTENSIONS[-1]}")
+    process = ConnectorProcess(config, tmp_path / "connector.log", reads)
+    yield sim, receiver, process, db
+    process.kill_if_running()
+    sim.stop()
+    receiver.stop()
+
+
+def _excused(call, outages) -> bool:
+    """Started and ended while the connector could not see it."""
+    return any(call.started >= down - UNCOMMITTED_MARGIN and call.ended <= up for down, up in outages)
+
+
+def test_restarts_under_traffic_lose_and_duplicate_no_call_log(rig):
+    sim, receiver, process, db = rig
+    rng = random.Random(20261127)
+    process.start()
+    calls = watch_calls(sim)
+    traffic = gevent.spawn(run_traffic, sim.pbx, 0.3, EXTENSIONS, None, 7)
+    outages = []
+    for sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGKILL, signal.SIGTERM):
+        gevent.sleep(rng.uniform(0.8, 2.0))
+        down = time.monotonic()
+        code = process.signal(sig)
+        assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL), process.log_tail()
+        gevent.sleep(rng.uniform(0.0, 0.8))
+        outages.append((down, process.start()))
+    gevent.sleep(1.0)
+    traffic.kill()
+    wait_until(lambda: all(c.ended for c in calls), timeout=20, what="the simulated calls to end")
+    owed = [c for c in calls if not _excused(c, outages)]
+    assert len(owed) > 20 and len(calls) - len(owed) < len(calls) / 3
+    wait_until(lambda: {c.callid for c in owed} <= set(Received.of(receiver).logs), timeout=30,
+               what="a call log for every call the connector could see")
+    assert process.stop() == 0, process.log_tail()
+
+    received = Received.of(receiver)
+    assert received.duplicates() == {}
+    stored = stored_calls(db)
+    assert [c for c, row in stored.items() if row["state"] != "ended"] == []
+    lost_track = 0
+    for call in calls:
+        log = received.logs.get(call.callid)
+        if log is None:
+            continue
+        truth, row = call.truth(), stored[call.callid]
+        assert (log["extension"], log["phone"]) == (truth["extension"], truth["phone"]), dumps([log, truth])
+        if row["end_source"] == "":
+            assert (log["status"], int(log["billsec"])) == (truth["status"], truth["billsec"]), dumps([log, truth])
+        else:  # ended while the connector was down: closed at its return with what it knew
+            assert row["end_source"] == "lost_track", dumps(row)
+            assert log["status"] in ("ANSWERED", "FAILED", "NO ANSWER", "BUSY")
+            lost_track += 1
+    assert lost_track > 0  # some calls did end while the connector was down
+
+
+def _answered_call(sim, talk_time=600.0):
+    sim.pbx.configure("101", answer_after=1.0, talk_time=talk_time)
+    call = sim.pbx.inbound_call(caller="0904824242", did="19001234", ring=["101"])
+    wait_until(lambda: call.legs.get("agent:101") is not None and call.legs["agent:101"].answered,
+               what="the agent answered")
+    return call
+
+
+@pytest.mark.parametrize("sig,freeswitch_restarts", [
+    (signal.SIGTERM, False), (signal.SIGKILL, False), (signal.SIGKILL, True)],
+    ids=["sigterm", "sigkill", "sigkill-and-freeswitch-restarts-meanwhile"])
+def test_a_call_that_ends_while_the_connector_is_down_gets_one_log_marked_so(rig, tmp_path, sig,
+                                                                             freeswitch_restarts):
+    sim, receiver, process, db = rig
+    process.start()
+    call = _answered_call(sim)
+    wait_until(lambda: Received.of(receiver).ids, timeout=10, what="incoming_call delivered")
+    gevent.sleep(0.3)  # committed (commit window 0.05 s)
+    process.signal(sig)
+    if freeswitch_restarts:
+        sim.server.stop()
+        sim.pbx.restart()  # forgets its channels, no event, like FreeSWITCH
+        sim.server.start()
+        sim.pbx.register_all()
+    else:
+        call.kill("NORMAL_CLEARING")  # the agent hangs up while nobody listens
+        assert call.wait(10)
+    process.start()
+    wait_until(lambda: call.legs["did"].uuid in Received.of(receiver).logs, timeout=15,
+               what="the call log")
+    assert process.stop() == 0
+    received = Received.of(receiver)
+    assert received.duplicates() == {} and len(received.ids) == 2  # incoming_call + its log
+    log = received.logs[call.legs["did"].uuid]
+    assert (log["status"], log["extension"], log["phone"]) == ("ANSWERED", "101", "0904824242")
+    assert int(log["billsec"]) >= 1 and int(log["duration"]) >= int(log["billsec"])
+    row = stored_calls(db)[call.legs["did"].uuid]
+    assert (row["state"], row["end_source"], row["hangup_cause"]) == ("ended", "lost_track", "CONNECTOR_LOST_TRACK")
+    shown = subprocess.run([sys.executable, "-m", "esl_connector.cli", "deliveries", "show", "-c",
+                            str(process.config), "2"], capture_output=True, text=True, timeout=30)
+    assert "call ended:   lost_track: the call ended while the connector was away" in shown.stdout, shown
+
+
+def test_a_call_still_live_after_a_restart_is_taken_up_not_notified_again(rig):
+    sim, receiver, process, db = rig
+    process.start()
+    call = _answered_call(sim, talk_time=60.0)
+    wait_until(lambda: Received.of(receiver).ids, timeout=10, what="incoming_call delivered")
+    gevent.sleep(0.3)
+    process.signal(signal.SIGKILL)
+    process.start()
+    assert call.wait(15)
+    wait_until(lambda: call.legs["did"].uuid in Received.of(receiver).logs, timeout=15, what="the call log")
+    assert process.stop() == 0
+    received = Received.of(receiver)
+    assert received.duplicates() == {} and len(received.ids) == 2
+    log = received.logs[call.legs["did"].uuid]
+    assert (log["status"], int(log["billsec"])) == ("ANSWERED", 60)  # its real hangup, seen
+    assert stored_calls(db)[call.legs["did"].uuid]["end_source"] == ""
