@@ -109,18 +109,28 @@ class Connector:
                         "receives webhooks (their outbox rows are marked skipped)")
         return self
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """The graceful stop (SIGTERM), within ``delivery.stop_timeout``: take
+        no new requests, events or deliveries; handle the events already
+        received and commit everything; let deliveries in flight finish until
+        the deadline (those cut short stay due and are sent again, with the
+        same event id, after the restart). True when everything was committed:
+        the next start then takes up exactly where this one stopped."""
+        deadline = time.monotonic() + self.settings.delivery.stop_timeout
         self._stopping = True
-        self.http.stop()
+        self.deliverer.stop_picking()
+        self.http.stop(timeout=min(2.0, self.settings.delivery.stop_timeout / 4))
         if self.api_context.extras.get(click2call.SERVICE_KEY) is not None:
             click2call.service(self.api_context).stop()
         if self._resync is not None:
             self._resync.kill()
-        self.client.stop()
-        self.writer.stop()
-        self.deliverer.stop()  # in-flight requests finish or time out; the rest stays due
+        self.client.stop(timeout=min(5.0, self.settings.delivery.stop_timeout / 3))
+        committed = self.writer.stop(timeout=max(1.0, deadline - time.monotonic()))
+        self.deliverer.stop(timeout=max(0.5, deadline - time.monotonic()))
         self.db.close()
-        log.info("connector stopped")
+        if committed:
+            log.info("connector stopped; everything received was committed")
+        return committed
 
     # -- event path: runs on the ESL client's dispatcher greenlet, no I/O ---
     def on_event(self, event: Event) -> None:

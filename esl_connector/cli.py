@@ -30,8 +30,8 @@ def load_or_exit(path: str | None) -> Settings:
         sys.exit(2)
 
 
-def run_until_signalled(stop) -> None:
-    """Block the main greenlet until SIGTERM/SIGINT, then call ``stop``."""
+def run_until_signalled(stop):
+    """Block the main greenlet until SIGTERM/SIGINT, then return ``stop()``."""
     import signal
 
     import gevent
@@ -42,7 +42,7 @@ def run_until_signalled(stop) -> None:
         gevent.signal_handler(sig, done.set)
     done.wait()
     log.info("signal received, stopping")
-    stop()
+    return stop()
 
 
 @click.group()
@@ -72,7 +72,10 @@ def run(config_path: str) -> None:
         click.echo(f"esl-connector: cannot listen on {settings.http.host}:{settings.http.port} "
                    f"(http.host/http.port): {exc.strerror or exc}", err=True)
         sys.exit(3)
-    run_until_signalled(connector.stop)
+    if not run_until_signalled(connector.stop):
+        # Changes not committed are lost from this process; the next start takes
+        # up the last commit and FreeSWITCH's live state (see docs/storage.md).
+        sys.exit(1)
 
 
 @main.command("check-config")

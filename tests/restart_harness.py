@@ -24,7 +24,8 @@ START_EVENTS = ("incoming_call", "outgoing_call")
 STATUS_OF_OUTCOME = {"answered": "ANSWERED", "busy": "BUSY", "no_answer": "NO ANSWER", "cancel": "NO ANSWER"}
 
 
-def write_config(path: Path, db: Path, sim_port: int, crm_url: str, extensions: str) -> Path:
+def write_config(path: Path, db: Path, sim_port: int, crm_url: str, extensions: str,
+                 delivery: str = "") -> Path:
     path.write_text(f"""
 [freeswitch]
 host = "127.0.0.1"
@@ -41,6 +42,7 @@ commit_window = 0.05
 
 [delivery]
 poll_interval = 0.2
+{delivery}
 
 [http]
 port = 0

@@ -160,3 +160,44 @@ def test_a_call_still_live_after_a_restart_is_taken_up_not_notified_again(rig):
     log = received.logs[call.legs["did"].uuid]
     assert (log["status"], int(log["billsec"])) == ("ANSWERED", 60)  # its real hangup, seen
     assert stored_calls(db)[call.legs["did"].uuid]["end_source"] == ""
+
+
+def _slow_receiver(delays):
+    """A CRM that takes delays[event_type] seconds to answer (once each)."""
+    def on_request(request):
+        gevent.sleep(delays.pop(request.event_type, 0.0))
+    return on_request
+
+
+def test_sigterm_lets_a_delivery_in_flight_finish_and_the_next_start_resumes_there(rig):
+    sim, receiver, process, db = rig
+    receiver._on_request = _slow_receiver({"incoming_call": 1.5})
+    process.start()
+    call = _answered_call(sim, talk_time=60.0)
+    wait_until(lambda: receiver.requests, timeout=10, what="incoming_call in flight")
+    assert process.stop() == 0  # waited for the CRM's answer
+    process.start()
+    assert call.wait(15)
+    wait_until(lambda: call.legs["did"].uuid in Received.of(receiver).logs, timeout=15, what="the call log")
+    assert process.stop() == 0
+    assert [r.event_type for r in receiver.requests] == ["incoming_call", "call_answered"]  # nothing twice
+    assert stored_calls(db)[call.legs["did"].uuid]["end_source"] == ""
+
+
+def test_sigterm_stops_within_its_deadline_and_a_cut_delivery_goes_again_with_its_event_id(rig, tmp_path):
+    sim, receiver, process, db = rig
+    write_config(process.config, db, sim.address[1], receiver.url, "101-130", delivery="stop_timeout = 1.0")
+    receiver._on_request = _slow_receiver({"incoming_call": 30.0})
+    process.start()
+    call = _answered_call(sim, talk_time=600.0)
+    wait_until(lambda: receiver.requests, timeout=10, what="incoming_call in flight")
+    stopping = time.monotonic()
+    assert process.stop() == 0
+    assert time.monotonic() - stopping < 6
+    process.start()
+    wait_until(lambda: len(receiver.requests) == 2, timeout=10, what="the delivery sent again")
+    first, again = receiver.requests
+    assert first.headers["X-Event-Id"] == again.headers["X-Event-Id"]  # the one duplicate allowed
+    call.kill()
+    wait_until(lambda: call.legs["did"].uuid in Received.of(receiver).logs, timeout=15, what="the call log")
+    assert process.stop() == 0

@@ -119,8 +119,7 @@ class DeliveryEngine:
         those rows stay due and are sent again after a restart."""
         if self._dispatcher is None:
             return
-        self._stopping = True
-        self._wake.set()
+        self.stop_picking()
         timeout = self.sender.deadline + 5.0 if timeout is None else timeout
         self._dispatcher.join(timeout=min(timeout, 5.0))
         self._dispatcher.kill(block=True, timeout=1.0)
@@ -134,6 +133,12 @@ class DeliveryEngine:
             self._threads.kill()
             self.sessions.close()
             self._dispatcher = self._pool = self._threads = None
+
+    def stop_picking(self) -> None:
+        """Send nothing new from now on (the first step of a graceful stop);
+        deliveries in flight go on until ``stop()``."""
+        self._stopping = True
+        self._wake.set()
 
     def wake(self, _info=None) -> None:
         """New rows were committed (StorageWriter.on_commit) or replayed: look now."""
