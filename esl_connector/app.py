@@ -13,6 +13,7 @@ import logging
 import time
 
 import gevent
+import gevent.event
 
 from storage import migrate, open_database
 from storage.recovery import load_tracker_snapshot
@@ -74,6 +75,11 @@ class Connector:
             self.directory, user_agent=settings.delivery.user_agent,
             recording_url=self.recordings.url_for), settings.delivery)
         self.writer.on_commit = self.deliverer.wake
+        self.writer.on_died = lambda exc: self._fail(f"the storage writer stopped: {exc!r}")
+        # Set when the process must stop and exit non-zero (the supervisor
+        # restarts it; the next start takes up the last commit).
+        self.failed = gevent.event.Event()
+        self.failure = ""
         self.tracker = Tracker(tracker_settings(settings, self.directory))
         # Take up the calls in progress and presence as last committed; the
         # resync after connecting sorts the calls into live, ended while we
@@ -131,6 +137,11 @@ class Connector:
         if committed:
             log.info("connector stopped; everything received was committed")
         return committed
+
+    def _fail(self, reason: str) -> None:
+        log.critical("%s: stopping so that the supervisor restarts the connector", reason)
+        self.failure = reason
+        self.failed.set()
 
     # -- event path: runs on the ESL client's dispatcher greenlet, no I/O ---
     def on_event(self, event: Event) -> None:

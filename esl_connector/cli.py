@@ -30,8 +30,9 @@ def load_or_exit(path: str | None) -> Settings:
         sys.exit(2)
 
 
-def run_until_signalled(stop):
-    """Block the main greenlet until SIGTERM/SIGINT, then return ``stop()``."""
+def run_until_signalled(stop, failed=None):
+    """Block the main greenlet until SIGTERM/SIGINT (or ``failed``, an Event,
+    is set), then return ``stop()``."""
     import signal
 
     import gevent
@@ -40,8 +41,8 @@ def run_until_signalled(stop):
     done = Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(sig, done.set)
-    done.wait()
-    log.info("signal received, stopping")
+    gevent.wait([done] + ([failed] if failed is not None else []), count=1)
+    log.info("%s, stopping", "signal received" if done.is_set() else "fatal failure")
     return stop()
 
 
@@ -72,7 +73,11 @@ def run(config_path: str) -> None:
         click.echo(f"esl-connector: cannot listen on {settings.http.host}:{settings.http.port} "
                    f"(http.host/http.port): {exc.strerror or exc}", err=True)
         sys.exit(3)
-    if not run_until_signalled(connector.stop):
+    committed = run_until_signalled(connector.stop, connector.failed)
+    if connector.failed.is_set():
+        click.echo(f"esl-connector: stopped after a fatal failure: {connector.failure}", err=True)
+        sys.exit(4)
+    if not committed:
         # Changes not committed are lost from this process; the next start takes
         # up the last commit and FreeSWITCH's live state (see docs/storage.md).
         sys.exit(1)

@@ -20,6 +20,7 @@ from esl_connector.simulator import Simulator
 
 from esl_fake_server import wait_until
 
+EXTENSIONS = [str(n) for n in range(101, 131)]
 START_EVENTS = ("incoming_call", "outgoing_call")
 STATUS_OF_OUTCOME = {"answered": "ANSWERED", "busy": "BUSY", "no_answer": "NO ANSWER", "cancel": "NO ANSWER"}
 
@@ -111,6 +112,14 @@ class ConnectorProcess:
             self.proc.kill()
             self.proc.wait(10)
 
+    def health(self) -> dict:
+        """The running process's ``/api/v1/health`` (its HTTP port is read from its log)."""
+        import re
+
+        import requests
+        urls = re.findall(r"HTTP API listening on (\S+)", self.log_path.read_text(errors="replace"))
+        return requests.get(urls[-1] + "/api/v1/health", timeout=5).json()
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -195,3 +204,29 @@ def stored_calls(db_path: Path) -> dict[str, dict]:
 
 def dumps(value) -> str:
     return json.dumps(value, default=str, indent=1)[:4000]
+
+
+def restart_rig(tmp_path):
+    """For a fixture: yields (simulator, CRM receiver, connector process (not
+    started), database path), and tears them down."""
+    sim = Simulator(speed=20.0, extensions=EXTENSIONS, heartbeat_interval=20.0).start()
+    sim.pbx.register_all()
+    receiver = CrmReceiver().start()
+    reads = ChannelReads(sim)
+    db = tmp_path / "connector.db"
+    config = write_config(tmp_path / "connector.toml", db, sim.address[1], receiver.url,
+                          f"{EXTENSIONS[0]}-{EXTENSIONS[-1]}")
+    process = ConnectorProcess(config, tmp_path / "connector.log", reads)
+    yield sim, receiver, process, db
+    process.kill_if_running()
+    sim.stop()
+    receiver.stop()
+
+
+def answered_call(sim, talk_time=600.0):
+    """An inbound call to 101, answered (returns once the agent has answered)."""
+    sim.pbx.configure("101", answer_after=1.0, talk_time=talk_time)
+    call = sim.pbx.inbound_call(caller="0904824242", did="19001234", ring=["101"])
+    wait_until(lambda: call.legs.get("agent:101") is not None and call.legs["agent:101"].answered,
+               what="the agent answered")
+    return call

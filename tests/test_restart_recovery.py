@@ -16,21 +16,20 @@ import time
 import gevent
 import pytest
 
-from esl_connector.crm_receiver import CrmReceiver
-from esl_connector.simulator import Simulator, run_traffic
+from esl_connector.simulator import run_traffic
 
 from esl_fake_server import wait_until
 from restart_harness import (
-    ChannelReads,
-    ConnectorProcess,
+    EXTENSIONS,
     Received,
+    answered_call,
     dumps,
+    restart_rig,
     stored_calls,
     watch_calls,
     write_config,
 )
 
-EXTENSIONS = [str(n) for n in range(101, 131)]
 # A call started this long before a signal may not be committed yet (commit
 # window, events still queued): if it also ends before the connector is back,
 # it may leave no trace.
@@ -39,18 +38,7 @@ UNCOMMITTED_MARGIN = 0.5
 
 @pytest.fixture
 def rig(tmp_path):
-    sim = Simulator(speed=20.0, extensions=EXTENSIONS, heartbeat_interval=20.0).start()
-    sim.pbx.register_all()
-    receiver = CrmReceiver().start()
-    reads = ChannelReads(sim)
-    db = tmp_path / "connector.db"
-    config = write_config(tmp_path / "connector.toml", db, sim.address[1], receiver.url,
-                          f"{EXTENSIONS[0]}-{EXTENSIONS[-1]}")
-    process = ConnectorProcess(config, tmp_path / "connector.log", reads)
-    yield sim, receiver, process, db
-    process.kill_if_running()
-    sim.stop()
-    receiver.stop()
+    yield from restart_rig(tmp_path)
 
 
 def _excused(call, outages) -> bool:
@@ -101,14 +89,6 @@ def test_restarts_under_traffic_lose_and_duplicate_no_call_log(rig):
     assert lost_track > 0  # some calls did end while the connector was down
 
 
-def _answered_call(sim, talk_time=600.0):
-    sim.pbx.configure("101", answer_after=1.0, talk_time=talk_time)
-    call = sim.pbx.inbound_call(caller="0904824242", did="19001234", ring=["101"])
-    wait_until(lambda: call.legs.get("agent:101") is not None and call.legs["agent:101"].answered,
-               what="the agent answered")
-    return call
-
-
 @pytest.mark.parametrize("sig,freeswitch_restarts", [
     (signal.SIGTERM, False), (signal.SIGKILL, False), (signal.SIGKILL, True)],
     ids=["sigterm", "sigkill", "sigkill-and-freeswitch-restarts-meanwhile"])
@@ -116,7 +96,7 @@ def test_a_call_that_ends_while_the_connector_is_down_gets_one_log_marked_so(rig
                                                                              freeswitch_restarts):
     sim, receiver, process, db = rig
     process.start()
-    call = _answered_call(sim)
+    call = answered_call(sim)
     wait_until(lambda: Received.of(receiver).ids, timeout=10, what="incoming_call delivered")
     gevent.sleep(0.3)  # committed (commit window 0.05 s)
     process.signal(sig)
@@ -147,7 +127,7 @@ def test_a_call_that_ends_while_the_connector_is_down_gets_one_log_marked_so(rig
 def test_a_call_still_live_after_a_restart_is_taken_up_not_notified_again(rig):
     sim, receiver, process, db = rig
     process.start()
-    call = _answered_call(sim, talk_time=60.0)
+    call = answered_call(sim, talk_time=60.0)
     wait_until(lambda: Received.of(receiver).ids, timeout=10, what="incoming_call delivered")
     gevent.sleep(0.3)
     process.signal(signal.SIGKILL)
@@ -173,7 +153,7 @@ def test_sigterm_lets_a_delivery_in_flight_finish_and_the_next_start_resumes_the
     sim, receiver, process, db = rig
     receiver._on_request = _slow_receiver({"incoming_call": 1.5})
     process.start()
-    call = _answered_call(sim, talk_time=60.0)
+    call = answered_call(sim, talk_time=60.0)
     wait_until(lambda: receiver.requests, timeout=10, what="incoming_call in flight")
     assert process.stop() == 0  # waited for the CRM's answer
     process.start()
@@ -189,7 +169,7 @@ def test_sigterm_stops_within_its_deadline_and_a_cut_delivery_goes_again_with_it
     write_config(process.config, db, sim.address[1], receiver.url, "101-130", delivery="stop_timeout = 1.0")
     receiver._on_request = _slow_receiver({"incoming_call": 30.0})
     process.start()
-    call = _answered_call(sim, talk_time=600.0)
+    call = answered_call(sim, talk_time=600.0)
     wait_until(lambda: receiver.requests, timeout=10, what="incoming_call in flight")
     stopping = time.monotonic()
     assert process.stop() == 0

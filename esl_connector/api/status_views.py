@@ -148,7 +148,10 @@ def health(ctx) -> dict:
     fs_version = freeswitch_version(ctx.esl, ctx.extras)
     writer = as_dict(ctx.writer.status()) if ctx.writer is not None else None
     engine = as_dict(ctx.delivery.status()) if ctx.delivery is not None else None
-    ok = bool(esl.get("connected")) and database["ok"] and not (writer and writer.get("last_error"))
+    # Degraded while changes cannot be committed (they wait in memory, nothing is
+    # dropped) or if the writer is not running (nothing would be committed).
+    writer_failing = writer is not None and (bool(writer.get("last_error")) or not writer.get("running"))
+    ok = bool(esl.get("connected")) and database["ok"] and not writer_failing
     return {
         "status": "ok" if ok else "degraded",
         "uptime_s": round(ctx.clock() - ctx.started_at, 3),
