@@ -112,7 +112,9 @@ class TrackerSnapshot:
     call_states: list[dict] = field(default_factory=list)
     extensions: list[ExtensionRecord] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)  # oldest first
-    unrestorable: list[str] = field(default_factory=list)  # live callids stored without a state
+    # Calls stored live by a version that kept no tracker state: they cannot be
+    # taken up, only closed once FreeSWITCH no longer has their channels.
+    unrestorable: list[CallRecord] = field(default_factory=list)
 
 
 @dataclass(slots=True)

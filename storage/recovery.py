@@ -12,11 +12,11 @@ import logging
 
 import peewee
 
-from esl_connector.records import ExtensionRecord, TrackerSnapshot
+from esl_connector.records import CallRecord, ExtensionRecord, TrackerSnapshot
 
 from .db import StorageError, connected, describe
 from .models import Call, Extension
-from .rows import EXTENSION_FIELDS
+from .rows import CALL_FIELDS, EXTENSION_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def load_tracker_snapshot(db: peewee.Database, finished_limit: int = 20000,
     """Live calls' states, every extension, and the callids and leg uuids of
     at most ``finished_limit`` calls ended (last written) after ``finished_since``."""
     snapshot = TrackerSnapshot()
-    live = (Call.select(Call.callid, Call.tracker_state).where(Call.state.in_(LIVE_STATES))
+    live = (Call.select(*[getattr(Call, n) for n in CALL_FIELDS]).where(Call.state.in_(LIVE_STATES))
             .order_by(Call.started_at))
     finished = (Call.select(Call.callid, Call.legs)
                 .where(Call.state == ENDED, Call.updated_at >= finished_since)
@@ -46,11 +46,12 @@ def load_tracker_snapshot(db: peewee.Database, finished_limit: int = 20000,
 
 def _read(db, snapshot: TrackerSnapshot, live, finished) -> list[tuple[str, list]]:
     with connected(db):
-        for callid, state in live.tuples().execute(db):
+        for row in live.dicts().execute(db):
+            state = row["tracker_state"]
             if isinstance(state, dict) and state.get("legs"):
                 snapshot.call_states.append(state)
             else:
-                snapshot.unrestorable.append(callid)
+                snapshot.unrestorable.append(CallRecord(**{**row, "tracker_state": {}}))
         for row in Extension.select(*[getattr(Extension, n) for n in EXTENSION_FIELDS]).dicts().execute(db):
             snapshot.extensions.append(ExtensionRecord(**row))
         return list(finished.tuples().execute(db))

@@ -13,6 +13,7 @@ from esl_connector.records import (
     CALL_LOG,
     END_CDR,
     END_LOST_TRACK,
+    CallRecord,
     ExtensionRecord,
     TrackerSnapshot,
 )
@@ -167,6 +168,21 @@ def test_restored_presence_is_replaced_by_freeswitch_registrations():
     tracker.begin_snapshot()
     changed = tracker.resync([], [], now=2e9).changes.extensions
     assert [(e.extension, e.state) for e in changed] == [("101", "offline")]
+
+
+def test_a_call_stored_live_without_state_is_closed_once_freeswitch_no_longer_has_it():
+    legacy = [CallRecord("old", "inbound", "active", extension="101", legs=["old", "leg"]),
+              CallRecord("live", "inbound", "active", extension="102", legs=["live"])]
+    tracker = Tracker()
+    tracker.restore(TrackerSnapshot(unrestorable=legacy))
+    tracker.begin_snapshot()
+    changes = tracker.resync([], [{"uuid": "live", "call_uuid": "live"}], now=2e9).changes
+    closed = [r for r in changes.calls if r.callid == "old"]
+    assert [(r.state, r.end_source, r.hangup_cause, r.extension) for r in closed] == [
+        ("ended", END_LOST_TRACK, "CONNECTOR_LOST_TRACK", "101")]
+    assert not [e for e in changes.crm_events if e.callid == "old"]  # its log was lost by the old version
+    tracker.begin_snapshot()
+    assert not [r for r in tracker.resync([], [], now=2e9 + 1).changes.calls if r.callid == "old"]
 
 
 def test_an_unreadable_state_is_skipped_with_an_error(caplog):

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..esl.protocol import Event
-from ..records import END_CDR, END_LOST_TRACK, Changes, TrackerSnapshot
+from ..records import END_CDR, END_LOST_TRACK, CallRecord, Changes, TrackerSnapshot
 from .call_tracker import LOST_TRACK_CAUSE, CallTracker, TrackerSettings
 from .extensions import REGISTRATION_SUBCLASSES, ExtensionTracker
 from .legs import LegEnd
@@ -66,6 +66,7 @@ class Tracker:
         self.extensions = ExtensionTracker()
         self.events_seen = 0
         self._touched_legs: set[str] | None = None  # legs with events since begin_snapshot
+        self._unrestorable: list[CallRecord] = []  # stored live without a state (older versions)
 
     def restore(self, snapshot: TrackerSnapshot) -> int:
         """Take up what a previous run committed (before the first event and
@@ -77,9 +78,11 @@ class Tracker:
         calls = self.calls.restore(snapshot.call_states, snapshot.finished)
         for call in calls:
             self.extensions.legs_changed(list(call.legs.values()), call.callid)
-        if snapshot.unrestorable:
-            log.warning("%d calls stored as live by a version that kept no tracker state cannot "
-                        "be taken up: %s", len(snapshot.unrestorable), ", ".join(snapshot.unrestorable[:10]))
+        self._unrestorable = list(snapshot.unrestorable)
+        if self._unrestorable:
+            log.warning("%d calls stored as live by a version that kept no tracker state cannot be "
+                        "taken up; they are closed, without a call log, once FreeSWITCH no longer has "
+                        "them: %s", len(self._unrestorable), ", ".join(r.callid for r in self._unrestorable[:10]))
         log.info("took up %d live calls and %d extensions from storage", len(calls), len(snapshot.extensions))
         return len(calls)
 
@@ -155,9 +158,28 @@ class Tracker:
         changes.extend(self.end_legs(known_ends, END_CDR))
         changes.extend(self.end_legs({uuid: LegEnd(uuid, LOST_TRACK_CAUSE, int(now))
                                       for uuid in lost - set(known_ends)}, END_LOST_TRACK))
+        if self._unrestorable:
+            changes.calls.extend(self._close_unrestorable(alive | touched_legs, now))
         log.info("resync: %d known legs, %d discovered, %d lost while disconnected",
                  len(known), discovered, len(lost))
         return ResyncResult(changes, len(known), discovered, len(lost))
+
+    def _close_unrestorable(self, alive: set[str], now: float) -> list[CallRecord]:
+        """Calls an older version left live, whose channels FreeSWITCH no longer
+        has: stored as ended (lost track). Their call log was lost by that
+        version; none is made up now, as their end could be days ago."""
+        closed, kept = [], []
+        for record in self._unrestorable:
+            if record.callid in self.calls.calls or any(uuid in alive for uuid in record.legs):
+                kept.append(record)  # live: its own events (or a later audit) close it
+                continue
+            closed.append(replace(record, state="ended", ended_at=now, end_source=END_LOST_TRACK,
+                                  hangup_cause=LOST_TRACK_CAUSE))
+        self._unrestorable = [r for r in kept if r.callid not in self.calls.calls]
+        if closed:
+            log.warning("closed %d calls left live by an older version (no call log): %s",
+                        len(closed), ", ".join(r.callid for r in closed[:10]))
+        return closed
 
     def _apply_row_state(self, row: dict, now: float, changes: Changes) -> None:
         callstate = row.get("callstate", "")
