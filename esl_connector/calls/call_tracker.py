@@ -50,7 +50,6 @@ from ..records import (
     CrmEvent,
 )
 from ..settings.config import DEFAULT_EXTENSION_PATTERN
-from . import call_log
 from .call_model import CLICK2CALL_MARKER, Call
 from .call_records import call_record, log_params, phone_of, userfield_of
 from .call_state import call_from_state, call_state
@@ -65,7 +64,7 @@ from .legs import (
     identify_extension,
     leg_from_event,
 )
-from .originate_jobs import OriginateFailure
+from .originate_jobs import OriginateFailure, failure_record
 
 log = logging.getLogger(__name__)
 
@@ -135,17 +134,10 @@ class CallTracker:
         if not self._pattern.match(failure.extension):
             return changes
         self._remember(failure.callid)
-        at = event_time(event)
-        record = CallRecord(
-            callid=failure.callid, direction=CLICK_TO_CALL, state="ended", phone=failure.phone,
-            extension=failure.extension, domain=failure.domain, extensions=[failure.extension],
-            started_at=at, ended_at=at, calldate=event.get("Event-Date-Local"),
-            status=call_log.status_from_cause(failure.cause), hangup_cause=failure.cause,
-            userfield=next((failure.variables[v] for v in self._keep_vars if failure.variables.get(v)), ""),
-            node=event.get("Core-UUID"))
+        record = failure_record(failure, event, self._keep_vars)
         changes.calls.append(record)
         changes.crm_events.append(CrmEvent(CALL_LOG, record.callid, record.extension, record.domain,
-                                           log_params(record), at))
+                                           log_params(record), record.ended_at))
         return changes
 
     def active_calls(self) -> list[Call]:
