@@ -42,6 +42,7 @@ AUDIT_GRACE_SECONDS = 10.0
 # Calls ended this recently are remembered across a restart: a late event or a
 # channel FreeSWITCH still lists never starts them again.
 FINISHED_REMEMBERED_SECONDS = 3600.0
+RESYNC_RETRY_SECONDS = 1.0  # first wait before asking FreeSWITCH's state again after a failure
 
 
 def tracker_settings(settings: Settings, directory: CustomerDirectory) -> TrackerSettings:
@@ -177,8 +178,13 @@ class Connector:
         ``resync_delay`` first: ``show channels`` reads a table that
         FreeSWITCH updates asynchronously."""
         gevent.sleep(self.settings.freeswitch.resync_delay)
-        if not self._reconcile(grace=0.0):
-            return
+        retry = RESYNC_RETRY_SECONDS
+        while not self._reconcile(grace=0.0):
+            # Until it works, calls taken up or kept across the gap cannot be
+            # told live from ended: try again (legs with events since the
+            # connect still count as live).
+            gevent.sleep(retry)
+            retry = min(retry * 2, self.settings.freeswitch.reconnect_max_delay)
         status_views.freeswitch_version(self.client, self.api_context.extras)
         interval = self.settings.freeswitch.audit_interval
         while interval > 0:
@@ -195,7 +201,7 @@ class Connector:
             channels = parse_rows(self.client.api("show channels as json"))
             now = self._freeswitch_now()
         except (ESLError, ValueError) as exc:
-            log.warning("could not read FreeSWITCH state (%s); presence will fill in from new events", exc)
+            log.warning("could not read FreeSWITCH's channels and registrations (%s); trying again", exc)
             return False
         result = self.tracker.resync(registrations, channels, now, grace=grace)
         self.resyncs += 1

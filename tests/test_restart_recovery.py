@@ -16,8 +16,9 @@ import time
 import gevent
 import pytest
 
-from esl_connector.simulator import run_traffic
+from esl_connector.simulator import Simulator, run_traffic
 
+from connector_harness import start_connector
 from esl_fake_server import wait_until
 from restart_harness import (
     EXTENSIONS,
@@ -181,3 +182,21 @@ def test_sigterm_stops_within_its_deadline_and_a_cut_delivery_goes_again_with_it
     call.kill()
     wait_until(lambda: call.legs["did"].uuid in Received.of(receiver).logs, timeout=15, what="the call log")
     assert process.stop() == 0
+
+
+def test_a_failed_read_of_freeswitch_state_is_retried(tmp_path):
+    sim = Simulator(speed=40.0).start()
+    original, failures = sim.pbx.api, []
+
+    def api(command, args=""):
+        if command == "show" and args.startswith("channels") and not failures:
+            failures.append(command)
+            return "-ERR the channel table is busy\n"
+        return original(command, args)
+    sim.pbx.api = api
+    try:
+        connector = start_connector(tmp_path / "c.db", *sim.address)  # waits for a resync
+        assert failures and connector.resyncs == 1
+        connector.stop()
+    finally:
+        sim.stop()
