@@ -165,6 +165,10 @@ class SimCall:
     ended: float | None = None
 
     @property
+    def reached_extension(self) -> bool:
+        return any(leg.kind in ("agent", "ext_out") for leg in self.call.legs.values())
+
+    @property
     def callid(self) -> str:
         return next(iter(self.call.legs.values())).uuid
 
