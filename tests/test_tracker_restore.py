@@ -189,3 +189,20 @@ def test_an_unreadable_state_is_skipped_with_an_error(caplog):
     tracker = Tracker()
     assert tracker.restore(TrackerSnapshot(call_states=[{"legs": [{"uuid": "x"}]}])) == 0
     assert "cannot take up call" in caplog.text
+
+
+def test_end_legs_closes_a_call_leg_by_leg_and_shows_its_least_exact_source():
+    store, callid, _ = _live_call_store()
+    legs = store.calls[callid]["tracker_state"]["legs"]
+    assert len(legs) == 2
+    tracker = Tracker()
+    tracker.restore(store.snapshot())
+    first, second = (leg["uuid"] for leg in legs)
+    start = int(min(leg["created_at"] for leg in legs))
+    changes = tracker.end_legs({first: LegEnd(first, "NORMAL_CLEARING", start + 9, start, start + 2)})
+    assert not changes.crm_events and [r.state for r in changes.calls] == ["active"]
+    assert tracker.end_legs({first: LegEnd(first, "NORMAL_CLEARING", start + 9)}).calls == []  # once
+    tracker.begin_snapshot()
+    store.commit(tracker.resync([], [], now=start + 60).changes)  # the other leg: gone, no CDR
+    (log,) = [params for kind, _, params in store.crm if kind == CALL_LOG]
+    assert store.calls[callid]["end_source"] == END_LOST_TRACK and log["status"] == "ANSWERED"
