@@ -77,6 +77,7 @@ class Connector:
             recording_url=self.recordings.url_for), settings.delivery)
         self.writer.on_commit = self.deliverer.wake
         self.writer.on_died = lambda exc: self._fail(f"the storage writer stopped: {exc!r}")
+        self.deliverer.on_died = lambda exc: self._fail(f"the delivery dispatcher stopped: {exc!r}")
         # Set when the process must stop and exit non-zero (the supervisor
         # restarts it; the next start takes up the last commit).
         self.failed = gevent.event.Event()

@@ -118,3 +118,18 @@ def test_a_dead_storage_writer_makes_the_connector_stop_for_a_restart(tmp_path):
     finally:
         connector.stop()
         sim.stop()
+
+
+def test_a_dead_delivery_dispatcher_makes_the_connector_stop_for_a_restart(tmp_path):
+    sim = Simulator(speed=40.0).start()
+    connector = start_connector(tmp_path / "d.db", *sim.address)
+    try:
+        def boom():
+            raise RuntimeError("a bug")
+        connector.deliverer._scan = boom
+        connector.deliverer.wake()
+        wait_until(connector.failed.is_set, timeout=5, what="the failure to be noticed")
+        assert "the delivery dispatcher stopped: RuntimeError('a bug')" in connector.failure
+    finally:
+        connector.stop()
+        sim.stop()

@@ -151,7 +151,8 @@ def health(ctx) -> dict:
     # Degraded while changes cannot be committed (they wait in memory, nothing is
     # dropped) or if the writer is not running (nothing would be committed).
     writer_failing = writer is not None and (bool(writer.get("last_error")) or not writer.get("running"))
-    ok = bool(esl.get("connected")) and database["ok"] and not writer_failing
+    engine_stopped = engine is not None and not engine.get("running", True)
+    ok = bool(esl.get("connected")) and database["ok"] and not writer_failing and not engine_stopped
     return {
         "status": "ok" if ok else "degraded",
         "uptime_s": round(ctx.clock() - ctx.started_at, 3),

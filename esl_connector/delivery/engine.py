@@ -90,6 +90,9 @@ class DeliveryEngine:
         self._counts: Counter[str] = Counter()
         self._last_error = ""
         self._next_purge = 0.0
+        # Called with the exception if the dispatcher dies (a bug): nothing
+        # would be sent any more, so the app stops the process for a restart.
+        self.on_died: Callable[[BaseException | None], None] | None = None
 
     @classmethod
     def from_settings(cls, db, plan_for: Planner, settings, **overrides) -> DeliveryEngine:
@@ -310,3 +313,5 @@ class DeliveryEngine:
     def _died(self, greenlet: gevent.Greenlet) -> None:
         log.critical("the delivery dispatcher stopped: %r; nothing is sent until a restart",
                      greenlet.exception)
+        if self.on_died is not None:
+            self.on_died(greenlet.exception)
