@@ -14,8 +14,10 @@ import logging
 import time
 
 import gevent
+import gevent.event
 
 from storage import migrate, open_database
+from storage.recovery import load_tracker_snapshot
 from storage.writer import StorageWriter
 
 from .api import cdr as cdr_api
@@ -41,6 +43,10 @@ log = logging.getLogger(__name__)
 # An audit never declares lost a leg with events this recent (FreeSWITCH's
 # channel table lags new channels).
 AUDIT_GRACE_SECONDS = 10.0
+# Calls ended this recently are remembered across a restart: a late event or a
+# channel FreeSWITCH still lists never starts them again.
+FINISHED_REMEMBERED_SECONDS = 3600.0
+RESYNC_RETRY_SECONDS = 1.0  # first wait before asking FreeSWITCH's state again after a failure
 
 
 def tracker_settings(settings: Settings, directory: CustomerDirectory) -> TrackerSettings:
@@ -77,7 +83,19 @@ class Connector:
             self.directory, user_agent=settings.delivery.user_agent,
             recording_url=self.recordings.url_for), settings.delivery)
         self.writer.on_commit = self.deliverer.wake
+        self.writer.on_died = lambda exc: self._fail(f"the storage writer stopped: {exc!r}")
+        self.deliverer.on_died = lambda exc: self._fail(f"the delivery dispatcher stopped: {exc!r}")
+        # Set when the process must stop and exit non-zero (the supervisor
+        # restarts it; the next start takes up the last commit).
+        self.failed = gevent.event.Event()
+        self.failure = ""
         self.tracker = Tracker(tracker_settings(settings, self.directory))
+        # Take up the calls in progress and presence as last committed; the
+        # resync after connecting sorts the calls into live, ended while we
+        # were away, and new.
+        self.tracker.restore(load_tracker_snapshot(
+            self.db, self.tracker.calls.settings.max_finished_remembered,
+            time.time() - FINISHED_REMEMBERED_SECONDS))
         fs = settings.freeswitch
         self.client = EventSocketClient(
             fs.host, fs.port, fs.password, event_format=fs.event_format,
@@ -116,9 +134,17 @@ class Connector:
                         "receives webhooks (their outbox rows are marked skipped)")
         return self
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """The graceful stop (SIGTERM), within ``delivery.stop_timeout``: take
+        no new requests, events or deliveries; handle the events already
+        received and commit everything; let deliveries in flight finish until
+        the deadline (those cut short stay due and are sent again, with the
+        same event id, after the restart). True when everything was committed:
+        the next start then takes up exactly where this one stopped."""
+        deadline = time.monotonic() + self.settings.delivery.stop_timeout
         self._stopping = True
-        self.http.stop()
+        self.deliverer.stop_picking()
+        self.http.stop(timeout=min(2.0, self.settings.delivery.stop_timeout / 4))
         if self.api_context.extras.get(click2call.SERVICE_KEY) is not None:
             click2call.service(self.api_context).stop()
         if self._resync is not None:
@@ -126,11 +152,18 @@ class Connector:
         if self.cdr_scanner is not None:
             self.cdr_scanner.stop()
         self.cdrs.stop()
-        self.client.stop()
-        self.writer.stop()
-        self.deliverer.stop()  # in-flight requests finish or time out; the rest stays due
+        self.client.stop(timeout=min(5.0, self.settings.delivery.stop_timeout / 3))
+        committed = self.writer.stop(timeout=max(1.0, deadline - time.monotonic()))
+        self.deliverer.stop(timeout=max(0.5, deadline - time.monotonic()))
         self.db.close()
-        log.info("connector stopped")
+        if committed:
+            log.info("connector stopped; everything received was committed")
+        return committed
+
+    def _fail(self, reason: str) -> None:
+        log.critical("%s: stopping so that the supervisor restarts the connector", reason)
+        self.failure = reason
+        self.failed.set()
 
     # -- event path: runs on the ESL client's dispatcher greenlet, no I/O ---
     def on_event(self, event: Event) -> None:
@@ -166,8 +199,13 @@ class Connector:
         ``resync_delay`` first: ``show channels`` reads a table that
         FreeSWITCH updates asynchronously."""
         gevent.sleep(self.settings.freeswitch.resync_delay)
-        if not self._reconcile(grace=0.0):
-            return
+        retry = RESYNC_RETRY_SECONDS
+        while not self._reconcile(grace=0.0):
+            # Until it works, calls taken up or kept across the gap cannot be
+            # told live from ended: try again (legs with events since the
+            # connect still count as live).
+            gevent.sleep(retry)
+            retry = min(retry * 2, self.settings.freeswitch.reconnect_max_delay)
         status_views.freeswitch_version(self.client, self.api_context.extras)
         interval = self.settings.freeswitch.audit_interval
         while interval > 0:
@@ -184,7 +222,7 @@ class Connector:
             channels = parse_rows(self.client.api("show channels as json"))
             now = self._freeswitch_now()
         except (ESLError, ValueError) as exc:
-            log.warning("could not read FreeSWITCH state (%s); presence will fill in from new events", exc)
+            log.warning("could not read FreeSWITCH's channels and registrations (%s); trying again", exc)
             return False
         result = self.tracker.resync(registrations, channels, now, grace=grace)
         self.resyncs += 1

@@ -33,8 +33,9 @@ def load_or_exit(path: str | None) -> Settings:
         sys.exit(2)
 
 
-def run_until_signalled(stop) -> None:
-    """Block the main greenlet until SIGTERM/SIGINT, then call ``stop``."""
+def run_until_signalled(stop, failed=None):
+    """Block the main greenlet until SIGTERM/SIGINT (or ``failed``, an Event,
+    is set), then return ``stop()``."""
     import signal
 
     import gevent
@@ -43,9 +44,9 @@ def run_until_signalled(stop) -> None:
     done = Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(sig, done.set)
-    done.wait()
-    log.info("signal received, stopping")
-    stop()
+    gevent.wait([done] + ([failed] if failed is not None else []), count=1)
+    log.info("%s, stopping", "signal received" if done.is_set() else "fatal failure")
+    return stop()
 
 
 @click.group()
@@ -75,7 +76,14 @@ def run(config_path: str) -> None:
         click.echo(f"esl-connector: cannot listen on {settings.http.host}:{settings.http.port} "
                    f"(http.host/http.port): {exc.strerror or exc}", err=True)
         sys.exit(3)
-    run_until_signalled(connector.stop)
+    committed = run_until_signalled(connector.stop, connector.failed)
+    if connector.failed.is_set():
+        click.echo(f"esl-connector: stopped after a fatal failure: {connector.failure}", err=True)
+        sys.exit(4)
+    if not committed:
+        # Changes not committed are lost from this process; the next start takes
+        # up the last commit and FreeSWITCH's live state (see docs/storage.md).
+        sys.exit(1)
 
 
 @main.command("check-config")
@@ -254,7 +262,7 @@ def deliveries_show(config_path, key) -> None:
     """One row (by id or event id) with every attempt."""
     import json
 
-    from .delivery.admin import get_delivery
+    from .delivery.admin import END_SOURCE_NOTES, get_delivery
     detail = get_delivery(_delivery_db(config_path), key)
     if detail is None:
         click.echo(f"esl-connector: no outbox row {key}", err=True)
@@ -268,6 +276,8 @@ def deliveries_show(config_path, key) -> None:
                          ("delivered", _when(e.delivered_at)), ("last error", e.last_error or "-"),
                          ("params", json.dumps(e.params, ensure_ascii=False))):
         click.echo(f"{label + ':':<14}{value}")
+    if detail.call_end_source:
+        click.echo(f"{'call ended:':<14}{detail.call_end_source}: {END_SOURCE_NOTES.get(detail.call_end_source, '')}")
     for a in detail.attempts:
         result = f"HTTP {a.status_code}" if a.status_code is not None else "no response"
         click.echo(f"  {_when(a.at)}  {result:<11} {a.latency_ms or 0:>8.1f} ms  {a.url}")

@@ -28,6 +28,13 @@ NO_ANSWER = "NO ANSWER"
 BUSY = "BUSY"
 FAILED = "FAILED"
 
+# How a call's end became known (``CallRecord.end_source``).
+END_EVENTS = ""                # every leg's CHANNEL_HANGUP_COMPLETE was seen
+END_LOST_TRACK = "lost_track"  # FreeSWITCH no longer had a leg whose hangup we never saw:
+#                                closed at the reconnect with what is known (upper bounds)
+END_CDR = "cdr"                # a leg's end figures came from FreeSWITCH's CDR
+END_STRENGTH = {END_EVENTS: 0, END_CDR: 1, END_LOST_TRACK: 2}  # a call shows its least exact
+
 # Extension states.
 OFFLINE = "offline"
 IDLE = "idle"
@@ -73,6 +80,10 @@ class CallRecord:
     userfield: str = ""
     node: str = ""  # FreeSWITCH Core-UUID
     legs: list[str] = field(default_factory=list)  # channel UUIDs
+    end_source: str = END_EVENTS  # END_EVENTS | END_LOST_TRACK | END_CDR, once ended
+    # What the tracker needs to take a live call up again after a restart
+    # (``calls.call_state``); {} once the call has ended.
+    tracker_state: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -89,6 +100,21 @@ class ExtensionRecord:
     expires_at: float = 0.0
     callid: str = ""
     updated_at: float = 0.0
+
+
+@dataclass(slots=True)
+class TrackerSnapshot:
+    """What storage hands the tracker at start-up, as of the last commit:
+    the ``tracker_state`` of every call not ended, every extension's
+    presence, and the callids and leg uuids of recently ended calls (late
+    events and lingering channels of those must not start them again)."""
+
+    call_states: list[dict] = field(default_factory=list)
+    extensions: list[ExtensionRecord] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)  # oldest first
+    # Calls stored live by a version that kept no tracker state: they cannot be
+    # taken up, only closed once FreeSWITCH no longer has their channels.
+    unrestorable: list[CallRecord] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -28,6 +28,7 @@ from playhouse.migrate import migrate as run_operations
 
 from . import schema_v1, schema_v3
 from .db import StorageError, connected, describe
+from .fields import JSONField
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,21 @@ def _v3_cdrs(db: peewee.Database, migrator: SchemaMigrator) -> None:
         db.create_tables(schema_v3.V3_MODELS, safe=False)
 
 
+def _v4_tracker_state(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    """Restart recovery: each live call's tracker state, written in the same
+    transaction as its outbox rows, and how an ended call's end became known
+    (its call log may have been closed at a reconnect with what was known)."""
+    run_operations(
+        migrator.add_column("calls", "end_source", peewee.CharField(default="", max_length=16)),
+        migrator.add_column("calls", "tracker_state", JSONField(default=dict)),
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "delivery: outbox customer, replayed_at, finished_at", _v2_delivery),
     Migration(3, "cdrs: cdr_legs, cdr_files", _v3_cdrs),
+    Migration(4, "restart recovery: calls end_source, tracker_state", _v4_tracker_state),
 )
 
 

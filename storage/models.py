@@ -58,6 +58,10 @@ class Call(BaseModel):
     params = JSONField(default=dict)
     created_at = peewee.DoubleField()
     updated_at = peewee.DoubleField(index=True)
+    # v3: how its end became known ("" = from its events, lost_track, cdr), and
+    # the call tracker's state while it is live ({} once ended), taken up at start.
+    end_source = peewee.CharField(default="", max_length=16)
+    tracker_state = JSONField(default=dict)
 
     class Meta:
         table_name = "calls"

@@ -55,6 +55,7 @@ class StoredCall:
     params: dict  # CRM pass-through parameters (click-to-call)
     created_at: float
     updated_at: float
+    end_source: str = ""  # "" (its events), lost_track or cdr: how its end became known
     events: list[StoredEvent] = field(default_factory=list)  # filled by get_call()
 
 

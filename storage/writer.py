@@ -54,6 +54,9 @@ class StorageWriter:
         self.use_threadpool = use_threadpool
         self.retry_initial, self.retry_max = retry_initial, retry_max
         self.on_commit = on_commit
+        # Called with the exception if the writer greenlet dies (a bug): from
+        # then on nothing would be committed, so the app stops the process.
+        self.on_died: Callable[[BaseException | None], None] | None = None
         self._queue: deque[Pending] = deque()
         self._queued_rows = 0
         self._seq = 0  # last submitted
@@ -120,7 +123,9 @@ class StorageWriter:
         self._greenlet, self._pool = None, None
         self._stats.running = False
         if self._queue:
-            log.critical("stopped with %d changes (%d rows) not written to %s: they are lost",
+            log.critical("stopped with %d changes (%d rows) not written to %s: this process loses "
+                         "them; the next start takes up the last commit and reads FreeSWITCH's live "
+                         "channels again (calls that ended meanwhile are closed with what is known)",
                          len(self._queue), self._queued_rows, describe(self.db))
         return not self._queue
 
@@ -222,3 +227,5 @@ class StorageWriter:
     def _died(self, greenlet: gevent.Greenlet) -> None:
         log.critical("storage writer stopped unexpectedly: %r; %d changes waiting",
                      greenlet.exception, len(self._queue))
+        if self.on_died is not None:
+            self.on_died(greenlet.exception)

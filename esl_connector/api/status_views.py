@@ -68,7 +68,8 @@ def event_view(event) -> dict:
 
 def delivery_view(detail) -> dict:
     """A ``delivery_admin.DeliveryDetail``: the outbox row plus its attempts."""
-    return {**event_view(detail.event), "attempts": [as_dict(a) for a in detail.attempts]}
+    return {**event_view(detail.event), "attempts": [as_dict(a) for a in detail.attempts],
+            "call_end_source": detail.call_end_source}
 
 
 # -- per-customer delivery statistics -------------------------------------------------
@@ -175,7 +176,11 @@ def health(ctx) -> dict:
     fs_version = freeswitch_version(ctx.esl, ctx.extras)
     writer = as_dict(ctx.writer.status()) if ctx.writer is not None else None
     engine = as_dict(ctx.delivery.status()) if ctx.delivery is not None else None
-    ok = bool(esl.get("connected")) and database["ok"] and not (writer and writer.get("last_error"))
+    # Degraded while changes cannot be committed (they wait in memory, nothing is
+    # dropped) or if the writer is not running (nothing would be committed).
+    writer_failing = writer is not None and (bool(writer.get("last_error")) or not writer.get("running"))
+    engine_stopped = engine is not None and not engine.get("running", True)
+    ok = bool(esl.get("connected")) and database["ok"] and not writer_failing and not engine_stopped
     cdrs = ctx.extras.get(CDR_SERVICE_KEY)
     return {
         "status": "ok" if ok else "degraded",

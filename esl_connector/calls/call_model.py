@@ -30,6 +30,7 @@ class Call:
     recordings: list[str] = field(default_factory=list)
     userfield_set: bool = False  # a userfield variable was seen on one of its legs
     phone_warned: set[str] = field(default_factory=set)  # raw phones already logged as not a number
+    end_source: str = ""  # records.END_*: how its legs' ends became known
 
     @property
     def root(self) -> Leg | None:

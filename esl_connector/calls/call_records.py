@@ -116,8 +116,9 @@ def userfield_of(call: Call, variables: tuple[str, ...], header_var: str, webpho
     return ""
 
 
-def call_record(call: Call, userfield: str) -> CallRecord:
-    """The storable view of a call, final once every leg has hung up."""
+def call_record(call: Call, userfield: str, state: dict | None = None) -> CallRecord:
+    """The storable view of a call, final once every leg has hung up;
+    ``state``: its ``call_state`` while it is live."""
     direction = call.direction
     root = call.root
     ext_legs, ext_out = call.extension_legs(), call.external_legs()
@@ -142,4 +143,5 @@ def call_record(call: Call, userfield: str) -> CallRecord:
         recording=call.recordings[0] if call.recordings else "",
         recordings=list(call.recordings), userfield=userfield,
         node=call.node, legs=list(call.legs),
+        end_source=call.end_source if finished else "", tracker_state=state or {},
     )

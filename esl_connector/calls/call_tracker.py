@@ -31,8 +31,6 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..esl.protocol import Event
 from ..esl.subscription import CHANNEL_EVENTS
@@ -48,11 +46,10 @@ from ..records import (
     Changes,
     CrmEvent,
 )
-from ..settings.config import DEFAULT_EXTENSION_PATTERN
-from ..settings.phones import PhoneRules, sip_text
-from . import call_log
+from ..settings.phones import sip_text
 from .call_model import CLICK2CALL_MARKER, Call, opens_loopback
 from .call_records import call_record, crm_phone, inbound_phone, log_params, userfield_of
+from .call_state import call_state
 from .legs import (
     USERFIELD_MAX,
     Leg,
@@ -63,45 +60,23 @@ from .legs import (
     identify_extension,
     leg_from_event,
 )
-from .originate_jobs import OriginateFailure
+from .originate_jobs import OriginateFailure, failure_record
+from .outside_ends import OutsideEnds
+from .tracker_settings import TrackerSettings, default_phone_rules
 
 log = logging.getLogger(__name__)
 
 RINGING_EVENTS = ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA")
-DEFAULT_PHONE_RULES = PhoneRules()
+LOST_TRACK_CAUSE = "CONNECTOR_LOST_TRACK"
 
 
-def _default_rules(_extension: str, _domain: str) -> PhoneRules:
-    return DEFAULT_PHONE_RULES
-
-
-@dataclass(slots=True)
-class TrackerSettings:
-    extension_pattern: str = DEFAULT_EXTENSION_PATTERN
-    # Channel variables whose value is the call's userfield (click-to-call sets crm_userfield).
-    userfield_variables: tuple[str, ...] = ("crm_userfield",)
-    # A custom SIP header a webphone may send with its INVITE (read as sip_h_<name>).
-    userfield_header: str = "X-Userfield"
-    # Which calling extensions are CRM webphones whose SIP Call-ID is the userfield:
-    # webphone(extension, domain, sip_via_protocol) -> bool. None: no webphones.
-    webphone: Callable[[str, str, str], bool] | None = None
-    # The phone rules of the customer owning (extension, domain): every phone in a
-    # CRM event is normalised by them (``settings.phones``). None: the defaults.
-    phone_rules: Callable[[str, str], PhoneRules] | None = None
-    max_finished_remembered: int = 20000
-    # CDRs (cdr_tracker): seconds to wait for a call's missing CDR legs, and the
-    # channel variables a dialplan sets to a recording's path.
-    cdr_complete_after: float = 10.0
-    cdr_recording_variables: tuple[str, ...] = ("recording_file", "record_file_path")
-
-
-class CallTracker:
+class CallTracker(OutsideEnds):
     """Feed it channel events in arrival order; it returns what changed."""
 
     def __init__(self, settings: TrackerSettings | None = None):
         self.settings = settings or TrackerSettings()
         self._pattern = re.compile(self.settings.extension_pattern)
-        self._rules = self.settings.phone_rules or _default_rules
+        self._rules = self.settings.phone_rules or default_phone_rules
         self._keep_vars = tuple(self.settings.userfield_variables)
         self._header_var = f"sip_h_{self.settings.userfield_header}" if self.settings.userfield_header else ""
         self._capture = (*self._keep_vars, *filter(None, [self._header_var]), "sip_call_id", "sip_via_protocol",
@@ -132,8 +107,8 @@ class CallTracker:
             self._merged.clear()
         if call.finished:
             self._finish(call, changes)
-        elif self._signature(call) != before and call.direction:
-            changes.calls.append(self.record(call))
+        elif (changes.crm_events or self._signature(call) != before) and call.direction:
+            changes.calls.append(self.record(call))  # with its state: what it notified, too
         return changes
 
     def originate_failed(self, failure: OriginateFailure, event: Event) -> Changes:
@@ -145,40 +120,16 @@ class CallTracker:
         if not self._pattern.match(failure.extension):
             return changes
         self._remember(failure.callid)
-        at = event_time(event)
         call = Call(failure.callid)
-        record = CallRecord(
-            callid=failure.callid, direction=CLICK_TO_CALL, state="ended", phone=sip_text(failure.phone),
-            extension=failure.extension, domain=failure.domain, extensions=[failure.extension],
-            started_at=at, ended_at=at, calldate=event.get("Event-Date-Local"),
-            status=call_log.status_from_cause(failure.cause), hangup_cause=failure.cause,
-            userfield=sip_text(next((failure.variables[v] for v in self._keep_vars if failure.variables.get(v)), ""),
-                               USERFIELD_MAX),
-            node=event.get("Core-UUID"))
+        record = failure_record(failure, event, self._keep_vars)
         changes.calls.append(record)
         phone = crm_phone(call, record.phone, self._rules(record.extension, record.domain))
         changes.crm_events.append(CrmEvent(CALL_LOG, record.callid, record.extension, record.domain,
-                                           log_params(record, phone), at))
+                                           log_params(record, phone), record.ended_at))
         return changes
 
     def active_calls(self) -> list[Call]:
         return list(self.calls.values())
-
-    def lose_legs(self, uuids: set[str], end_epoch: int) -> Changes:
-        """Legs FreeSWITCH no longer has although we never saw them hang up
-        (they ended while the connection was down). Their cause is unknown."""
-        changes = Changes()
-        for call in list(self.calls.values()):
-            lost = [leg for uuid, leg in call.legs.items() if uuid in uuids and not leg.hungup]
-            for leg in lost:
-                leg.hungup, leg.hangup_cause = True, "CONNECTOR_LOST_TRACK"
-                leg.end_epoch = end_epoch
-                leg.start_epoch = leg.start_epoch or int(leg.created_at)
-                if leg.answered and not leg.answer_epoch:
-                    leg.answer_epoch = int(leg.answered_at)
-            if lost and call.finished:
-                self._finish(call, changes)
-        return changes
 
     def leg(self, uuid: str) -> Leg | None:
         callid = self._leg_call.get(uuid)
@@ -220,48 +171,6 @@ class CallTracker:
         for leg in call.legs.values():
             leg.callid = self._leg_call[leg.uuid] = callid
         self.calls[callid] = call
-
-    # -- a leg's final state from its CDR (cdr_tracker) --------------------
-    def open_call(self, uuid: str, callid: str) -> Call | None:
-        """The open call a leg belongs to, found by the leg or by its call's UUID."""
-        key = self._leg_call.get(uuid) or self._alias.get(callid, callid)
-        if key not in self.calls:
-            key = self._leg_call.get(key, key)
-        return self.calls.get(key)
-
-    def is_finished(self, key: str) -> bool:
-        """True once the call (or leg) with this UUID was closed and reported."""
-        return key in self._finished
-
-    def apply_final(self, call: Call, event: Event) -> Leg:
-        """A leg's CHANNEL_HANGUP_COMPLETE from outside the event stream (a
-        CDR): added to ``call`` if new, never a CRM notification."""
-        leg = call.legs.get(event.uuid)
-        if leg is None:
-            leg = leg_from_event(event, self._pattern)
-            leg.callid = call.callid
-            call.legs[leg.uuid] = leg
-            if call.callid in self.calls:
-                self._leg_call[leg.uuid] = call.callid
-        self._apply(event, call, leg, Changes(), notify=False)
-        call.userfield_set = call.userfield_set or any(leg.variables.get(v) for v in self._keep_vars)
-        return leg
-
-    def settle(self, call: Call, reported: bool = False) -> Changes:
-        """After ``apply_final``: a finished call is closed (its call log, unless
-        ``reported``: already produced once); an open one is stored as it is."""
-        changes = Changes()
-        if call.callid not in self.calls and not reported:
-            self.calls[call.callid] = call
-            self._leg_call.update((uuid, call.callid) for uuid in call.legs)
-        if reported:
-            for key in (*call.legs, call.callid):
-                self._remember(key)
-        elif call.finished:
-            self._finish(call, changes)
-        elif call.direction:
-            changes.calls.append(self.record(call))
-        return changes
 
     def _apply(self, event: Event, call: Call, leg: Leg, changes: Changes, notify: bool = True) -> None:
         name = event.name
@@ -369,10 +278,17 @@ class CallTracker:
 
     @staticmethod
     def _signature(call: Call) -> tuple:
-        legs = tuple((leg.uuid, bool(leg.ringing_at), leg.answered, leg.hungup) for leg in call.legs.values())
+        legs = tuple((leg.uuid, bool(leg.ringing_at), leg.answered, leg.hungup, leg.extension,
+                      len(leg.variables)) for leg in call.legs.values())
         return (call.direction, legs,
                 len(call.recordings))
 
     def record(self, call: Call) -> CallRecord:
-        """The storable view of a call, final once every leg has hung up."""
-        return call_record(call, userfield_of(call, self._keep_vars, self._header_var, self.settings.webphone))
+        """The storable view of a call, final once every leg has hung up;
+        while it is live, with the state a restarted tracker takes up."""
+        state = None
+        if not call.finished:
+            aliases = [a for a, target in self._alias.items() if target == call.callid] if self._alias else []
+            state = call_state(call, aliases)
+        return call_record(call, userfield_of(call, self._keep_vars, self._header_var, self.settings.webphone),
+                           state)

@@ -166,5 +166,17 @@ class ExtensionTracker:
                 changed.append(after)
         return changed
 
+    def restore(self, records: list[ExtensionRecord]) -> None:
+        """Presence as last stored (at start-up; the resync replaces the
+        registrations with FreeSWITCH's own list as soon as it connects)."""
+        for record in records:
+            presence = self._presence(record.extension, record.domain)
+            if record.state != OFFLINE and (record.contact or record.expires_at):
+                token = record.contact or "stored"
+                presence.registrations = {token: Registration(
+                    token, record.contact, record.user_agent, record.network_ip,
+                    record.network_port, record.expires_at)}
+            presence.updated_at = record.updated_at
+
     def records(self) -> list[ExtensionRecord]:
         return [p.record() for p in self.extensions.values()]

@@ -118,6 +118,37 @@ class Leg:
         return self.caller_number if self.direction == "inbound" else self.destination
 
 
+@dataclass(slots=True)
+class LegEnd:
+    """How a leg ended, learnt other than from its CHANNEL_HANGUP_COMPLETE:
+    from FreeSWITCH's CDR, or from a reconnect that found the channel gone
+    (cause ``CONNECTOR_LOST_TRACK``, ``end_epoch`` = FreeSWITCH's clock then).
+    Epochs are whole seconds as FreeSWITCH's ``*_epoch`` variables; 0 = unknown."""
+
+    uuid: str
+    hangup_cause: str
+    end_epoch: int
+    start_epoch: int = 0
+    answer_epoch: int = 0
+    billsec: int = 0
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+def apply_end(leg: Leg, end: LegEnd) -> None:
+    """Close ``leg`` with ``end``, keeping what the events already told."""
+    leg.hungup, leg.hangup_cause = True, end.hangup_cause
+    leg.end_epoch = end.end_epoch
+    leg.start_epoch = end.start_epoch or leg.start_epoch or int(leg.created_at)
+    if end.answer_epoch:
+        leg.answer_epoch = end.answer_epoch
+        leg.answered_at = leg.answered_at or float(end.answer_epoch)
+    elif leg.answered and not leg.answer_epoch:
+        leg.answer_epoch = int(leg.answered_at)
+    leg.billsec = end.billsec or (max(0, leg.end_epoch - leg.answer_epoch) if leg.answer_epoch else 0)
+    for name, value in end.variables.items():
+        leg.variables.setdefault(name, value)
+
+
 def leg_from_event(event: Event, pattern: re.Pattern[str]) -> Leg:
     """A new Leg from any channel event (normally CHANNEL_CREATE, but the
     connector may start mid-call and first see a later event)."""

@@ -13,6 +13,10 @@ import re
 from dataclasses import dataclass
 
 from ..esl.protocol import Event
+from ..records import CLICK_TO_CALL, CallRecord
+from ..settings.phones import sip_text
+from . import call_log
+from .legs import USERFIELD_MAX, event_time
 
 _USER = re.compile(r"(?:^|[}\]])user/([^@\s&/]+)(?:@([^\s&/]+))?")
 _BRIDGE_NUMBER = re.compile(r"&bridge\(.*?/([^/()\s]+)\)\s*$")
@@ -54,3 +58,17 @@ def failed_originate(event: Event) -> OriginateFailure | None:
     phone = variables.get("origination_caller_id_number") or (bridge.group(1) if bridge else "")
     cause = event.body[4:].strip().split()[0] if event.body[4:].strip() else "FAILED"
     return OriginateFailure(callid, user.group(1), user.group(2) or "", phone, cause, variables)
+
+
+def failure_record(failure: OriginateFailure, event: Event, userfield_variables: tuple[str, ...]) -> CallRecord:
+    """The ended click-to-call an originate failure stands for (its call log's
+    status from the job's cause, duration 0)."""
+    at = event_time(event)
+    return CallRecord(
+        callid=failure.callid, direction=CLICK_TO_CALL, state="ended", phone=sip_text(failure.phone),
+        extension=failure.extension, domain=failure.domain, extensions=[failure.extension],
+        started_at=at, ended_at=at, calldate=event.get("Event-Date-Local"),
+        status=call_log.status_from_cause(failure.cause), hangup_cause=failure.cause,
+        userfield=sip_text(next((failure.variables[v] for v in userfield_variables if failure.variables.get(v)), ""),
+                           USERFIELD_MAX),
+        node=event.get("Core-UUID"))

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..esl.protocol import Event
-from ..records import Changes
-from .call_tracker import CallTracker, TrackerSettings
+from ..records import END_CDR, END_LOST_TRACK, CallRecord, Changes, TrackerSnapshot
+from .call_tracker import LOST_TRACK_CAUSE, CallTracker, TrackerSettings
 from .cdr import CdrLeg
 from .cdr_calls import CdrResult
 from .cdr_tracker import CdrTracker
 from .extensions import REGISTRATION_SUBCLASSES, ExtensionTracker
+from .legs import LegEnd
 from .originate_jobs import failed_originate
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,34 @@ class Tracker:
         self.cdrs = CdrTracker(self.calls, settings.cdr_complete_after, settings.cdr_recording_variables)
         self.events_seen = 0
         self._touched_legs: set[str] | None = None  # legs with events since begin_snapshot
+        self._unrestorable: list[CallRecord] = []  # stored live without a state (older versions)
+
+    def restore(self, snapshot: TrackerSnapshot) -> int:
+        """Take up what a previous run committed (before the first event and
+        the first resync): live calls with their legs and the CRM events they
+        already produced, presence, recently finished calls. The resync after
+        connecting then tells, per restored leg, whether it is still live or
+        ended while the connector was away. Returns the calls taken up."""
+        self.extensions.restore(snapshot.extensions)
+        calls = self.calls.restore(snapshot.call_states, snapshot.finished)
+        for call in calls:
+            self.extensions.legs_changed(list(call.legs.values()), call.callid)
+        self._unrestorable = list(snapshot.unrestorable)
+        if self._unrestorable:
+            log.warning("%d calls stored as live by a version that kept no tracker state cannot be "
+                        "taken up; they are closed, without a call log, once FreeSWITCH no longer has "
+                        "them: %s", len(self._unrestorable), ", ".join(r.callid for r in self._unrestorable[:10]))
+        log.info("took up %d live calls and %d extensions from storage", len(calls), len(snapshot.extensions))
+        return len(calls)
+
+    def end_legs(self, ends: dict[str, LegEnd], source: str = END_CDR) -> Changes:
+        """Close live legs with end figures learnt elsewhere (FreeSWITCH's CDR
+        of a call whose hangup events were missed): their calls get their call
+        log marked with ``source``. Legs unknown or already ended are ignored."""
+        changes, closed = self.calls.end_legs(ends, source)
+        for leg in closed:
+            changes.extensions.extend(self.extensions.legs_changed([leg], leg.callid))
+        return changes
 
     def begin_snapshot(self) -> None:
         """Call before asking FreeSWITCH for the state ``resync`` will get:
@@ -112,7 +141,7 @@ class Tracker:
         return self.cdrs.tick(now)
 
     def resync(self, registrations: list[dict], channels: list[dict], now: float,
-               grace: float = 0.0) -> ResyncResult:
+               grace: float = 0.0, ends: dict[str, LegEnd] | None = None) -> ResyncResult:
         """Align with FreeSWITCH after a (re)connect.
 
         ``channels`` must be taken *after* the event subscription is active,
@@ -123,6 +152,9 @@ class Tracker:
         events since then keep what those events said. ``grace``: legs
         whose last event is more recent than this (FreeSWITCH time) are kept
         too, for audits while connected, when the table may lag new channels.
+        ``ends``: end figures known for legs (from CDRs, by uuid): a gone leg
+        found there is closed with them, any other gone leg with what is known
+        (cause ``CONNECTOR_LOST_TRACK`` at ``now``).
         """
         changes = Changes()
         touched_legs = self._touched_legs or set()
@@ -141,13 +173,32 @@ class Tracker:
                 self._apply_row_state(row, now, changes)
         lost = {u for u in known - alive if u not in touched_legs
                 and (leg := self.calls.leg(u)) is not None and leg.last_seen <= now - grace}
-        lost_legs = [leg for uuid in lost if (leg := self.calls.leg(uuid)) is not None]
-        changes.extend(self.calls.lose_legs(lost, int(now)))
-        for leg in lost_legs:
-            changes.extensions.extend(self.extensions.legs_changed([leg], leg.callid))
+        known_ends = {uuid: ends[uuid] for uuid in lost if ends and uuid in ends}
+        changes.extend(self.end_legs(known_ends, END_CDR))
+        changes.extend(self.end_legs({uuid: LegEnd(uuid, LOST_TRACK_CAUSE, int(now))
+                                      for uuid in lost - set(known_ends)}, END_LOST_TRACK))
+        if self._unrestorable:
+            changes.calls.extend(self._close_unrestorable(alive | touched_legs, now))
         log.info("resync: %d known legs, %d discovered, %d lost while disconnected",
                  len(known), discovered, len(lost))
         return ResyncResult(changes, len(known), discovered, len(lost))
+
+    def _close_unrestorable(self, alive: set[str], now: float) -> list[CallRecord]:
+        """Calls an older version left live, whose channels FreeSWITCH no longer
+        has: stored as ended (lost track). Their call log was lost by that
+        version; none is made up now, as their end could be days ago."""
+        closed, kept = [], []
+        for record in self._unrestorable:
+            if record.callid in self.calls.calls or any(uuid in alive for uuid in record.legs):
+                kept.append(record)  # live: its own events (or a later audit) close it
+                continue
+            closed.append(replace(record, state="ended", ended_at=now, end_source=END_LOST_TRACK,
+                                  hangup_cause=LOST_TRACK_CAUSE))
+        self._unrestorable = [r for r in kept if r.callid not in self.calls.calls]
+        if closed:
+            log.warning("closed %d calls left live by an older version (no call log): %s",
+                        len(closed), ", ".join(r.callid for r in closed[:10]))
+        return closed
 
     def _apply_row_state(self, row: dict, now: float, changes: Changes) -> None:
         callstate = row.get("callstate", "")

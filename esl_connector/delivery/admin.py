@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import peewee
 
 from storage.db import connected
-from storage.models import DEAD, DELIVERED, OUTBOX_DUE, PENDING, SKIPPED, DeliveryAttempt, OutboxEvent
+from storage.models import DEAD, DELIVERED, OUTBOX_DUE, PENDING, SKIPPED, Call, DeliveryAttempt, OutboxEvent
 from storage.views import StoredEvent
+
+from ..records import CALL_LOG
 
 _EVENT_COLUMNS = [OutboxEvent._meta.fields[n] for n in StoredEvent.__slots__]
 FINISHED = (DELIVERED, DEAD, SKIPPED)
@@ -40,6 +42,19 @@ class StoredAttempt:
 class DeliveryDetail:
     event: StoredEvent
     attempts: list[StoredAttempt] = field(default_factory=list)  # oldest first
+    # A call log's call: how its end became known ("" from its events,
+    # "lost_track": closed at a reconnect with what was known, "cdr").
+    call_end_source: str = ""
+
+
+# What ``deliveries show`` and the status API say about a call log's figures.
+END_SOURCE_NOTES = {
+    "lost_track": "the call ended while the connector was away (restart, crash or lost "
+                  "connection); its log was closed when the connector came back, with what was "
+                  "known: duration and billsec are upper bounds, a call not answered before "
+                  "the gap is FAILED",
+    "cdr": "the call's end came from FreeSWITCH's CDR (its hangup events were missed)",
+}
 
 
 def _events(db, query) -> list[StoredEvent]:
@@ -76,7 +91,11 @@ def get_delivery(db: peewee.Database, key: int | str) -> DeliveryDetail | None:
              .where(DeliveryAttempt.outbox == events[0].id).order_by(DeliveryAttempt.id))
     with connected(db):
         attempts = [StoredAttempt(**row) for row in query.dicts().execute(db)]
-    return DeliveryDetail(events[0], attempts)
+        end_source = ""
+        if events[0].event_type == CALL_LOG:
+            row = Call.select(Call.end_source).where(Call.callid == events[0].callid).tuples().execute(db)
+            end_source = next(iter(row), ("",))[0]
+    return DeliveryDetail(events[0], attempts, end_source)
 
 
 def retry(db: peewee.Database, key: int | str, now: float) -> StoredEvent:

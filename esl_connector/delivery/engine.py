@@ -99,6 +99,9 @@ class DeliveryEngine:
         self._counts: Counter[str] = Counter()
         self._last_error = ""
         self._next_purge = 0.0
+        # Called with the exception if the dispatcher dies (a bug): nothing
+        # would be sent any more, so the app stops the process for a restart.
+        self.on_died: Callable[[BaseException | None], None] | None = None
 
     @classmethod
     def from_settings(cls, db, plan_for: Planner, settings, **overrides) -> DeliveryEngine:
@@ -130,8 +133,7 @@ class DeliveryEngine:
         those rows stay due and are sent again after a restart."""
         if self._dispatcher is None:
             return
-        self._stopping = True
-        self._wake.set()
+        self.stop_picking()
         timeout = self.sender.deadline + 5.0 if timeout is None else timeout
         self._dispatcher.join(timeout=min(timeout, 5.0))
         self._dispatcher.kill(block=True, timeout=1.0)
@@ -149,6 +151,12 @@ class DeliveryEngine:
             self._threads.kill()
             self.sessions.close()
             self._dispatcher = self._pool = self._threads = self._recorder = None
+
+    def stop_picking(self) -> None:
+        """Send nothing new from now on (the first step of a graceful stop);
+        deliveries in flight go on until ``stop()``."""
+        self._stopping = True
+        self._wake.set()
 
     def wake(self, _info=None) -> None:
         """New rows were committed (StorageWriter.on_commit) or replayed: look now."""
@@ -343,3 +351,5 @@ class DeliveryEngine:
         part = "recorder" if greenlet is self._recorder else "dispatcher"
         log.critical("the delivery %s stopped: %r; nothing is sent until a restart",
                      part, greenlet.exception)
+        if self.on_died is not None:
+            self.on_died(greenlet.exception)

@@ -93,6 +93,7 @@ class DeliverySettings:
     dead_retention: float = 2592000.0   # 30 days: purge dead/skipped rows after this; 0 = keep
     user_agent: str = ""                # "" = esl-connector/<version>
     poll_interval: float = 1.0          # look for due retries at least this often
+    stop_timeout: float = 10.0          # on SIGTERM, deliveries in flight get this long to finish
 
 
 @dataclass(slots=True)
@@ -237,7 +238,7 @@ def _validate_delivery(d: DeliverySettings, problems: list[str]) -> None:
     for name in ("workers", "per_endpoint_concurrency"):
         if not 1 <= getattr(d, name) <= 1000:
             problems.append(f"delivery.{name}: must be between 1 and 1000")
-    for name in ("connect_timeout", "read_timeout", "max_age", "poll_interval"):
+    for name in ("connect_timeout", "read_timeout", "max_age", "poll_interval", "stop_timeout"):
         if getattr(d, name) <= 0:
             problems.append(f"delivery.{name}: must be > 0")
     if d.dead_retention < 0:

@@ -1,0 +1,56 @@
+"""A live call's tracker state as plain JSON data, and back.
+
+Stored with every version of a call row (``CallRecord.tracker_state``, in the
+same transaction as the call's outbox rows), so the state a restarted
+connector takes up is exactly the one its committed CRM events came from: a
+start event in the outbox is in ``notified``, and is never derived again.
+Pure functions, no I/O. Unknown keys are ignored and missing ones take their
+defaults, so a state written by another version still loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from .call_model import Call
+from .legs import Leg
+
+STATE_VERSION = 1
+_LEG_FIELDS = tuple(f.name for f in fields(Leg))
+
+
+def leg_state(leg: Leg) -> dict:
+    data = {name: getattr(leg, name) for name in _LEG_FIELDS}
+    data["variables"] = dict(leg.variables)
+    return data
+
+
+def call_state(call: Call, aliases: list[str]) -> dict:
+    """Everything needed to rebuild ``call``; ``aliases``: callids of calls
+    merged into it (their late legs must still find it)."""
+    return {
+        "v": STATE_VERSION, "callid": call.callid, "node": call.node,
+        "legs": [leg_state(leg) for leg in call.legs.values()],
+        "notified": sorted([kind, ext] for kind, ext in call.notified),
+        "recordings": list(call.recordings), "userfield_set": call.userfield_set,
+        "aliases": list(aliases),
+    }
+
+
+def leg_from_state(data: dict) -> Leg:
+    known = {name: data[name] for name in _LEG_FIELDS if name in data}
+    known["variables"] = dict(known.get("variables") or {})
+    return Leg(**known)
+
+
+def call_from_state(data: dict) -> tuple[Call, list[str]]:
+    """(the call, the callids merged into it). Raises KeyError/TypeError/
+    ValueError on a state that is not one (the caller reports it)."""
+    call = Call(str(data["callid"]), node=data.get("node", ""))
+    for item in data.get("legs") or []:
+        leg = leg_from_state(item)
+        call.legs[leg.uuid] = leg
+    call.notified = {(str(kind), str(ext)) for kind, ext in data.get("notified") or []}
+    call.recordings = list(data.get("recordings") or [])
+    call.userfield_set = bool(data.get("userfield_set"))
+    return call, [str(a) for a in data.get("aliases") or []]

@@ -1,0 +1,57 @@
+"""Reading back, at start-up, what the call tracker needs to take up where the
+last run's last commit left it (``TrackerSnapshot``).
+
+The writer commits a call's ``tracker_state`` in the same transaction as the
+CRM events that state produced, so the snapshot is consistent with the outbox:
+what it says was notified is in the outbox, and the reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import peewee
+
+from esl_connector.records import CallRecord, ExtensionRecord, TrackerSnapshot
+
+from .db import StorageError, connected, describe
+from .models import Call, Extension
+from .rows import CALL_FIELDS, EXTENSION_FIELDS
+
+log = logging.getLogger(__name__)
+
+LIVE_STATES = ("ringing", "active")
+ENDED = "ended"
+
+
+def load_tracker_snapshot(db: peewee.Database, finished_limit: int = 20000,
+                          finished_since: float = 0.0) -> TrackerSnapshot:
+    """Live calls' states, every extension, and the callids and leg uuids of
+    at most ``finished_limit`` calls ended (last written) after ``finished_since``."""
+    snapshot = TrackerSnapshot()
+    live = (Call.select(*[getattr(Call, n) for n in CALL_FIELDS]).where(Call.state.in_(LIVE_STATES))
+            .order_by(Call.started_at))
+    finished = (Call.select(Call.callid, Call.legs)
+                .where(Call.state == ENDED, Call.updated_at >= finished_since)
+                .order_by(Call.updated_at.desc()).limit(finished_limit))
+    try:
+        ended = _read(db, snapshot, live, finished)
+    except peewee.DatabaseError as exc:
+        raise StorageError(f"cannot read the calls in progress from {describe(db)}: {exc}; "
+                           "check that the database is readable and not corrupt") from exc
+    for callid, legs in reversed(ended):  # oldest first: the newest are forgotten last
+        snapshot.finished.extend([*(legs or []), callid])
+    return snapshot
+
+
+def _read(db, snapshot: TrackerSnapshot, live, finished) -> list[tuple[str, list]]:
+    with connected(db):
+        for row in live.dicts().execute(db):
+            state = row["tracker_state"]
+            if isinstance(state, dict) and state.get("legs"):
+                snapshot.call_states.append(state)
+            else:
+                snapshot.unrestorable.append(CallRecord(**{**row, "tracker_state": {}}))
+        for row in Extension.select(*[getattr(Extension, n) for n in EXTENSION_FIELDS]).dicts().execute(db):
+            snapshot.extensions.append(ExtensionRecord(**row))
+        return list(finished.tuples().execute(db))

@@ -1,0 +1,135 @@
+"""The connector process while its database cannot be written (locked by
+another process for longer than SQLite's busy timeout): it keeps the Event
+Socket, says so in its log and health API, and catches up when the database
+returns; stopped during the outage, it exits non-zero and the next start loses
+nothing FreeSWITCH can still give."""
+
+import signal
+import sqlite3
+import time
+from contextlib import contextmanager
+
+import gevent
+import pytest
+
+from esl_connector.records import Changes, ExtensionRecord
+from esl_connector.simulator import Simulator, run_traffic
+
+from connector_harness import start_connector
+from esl_fake_server import wait_until
+from restart_harness import (
+    EXTENSIONS,
+    Received,
+    answered_call,
+    restart_rig,
+    stored_calls,
+    watch_calls,
+    write_config,
+)
+
+LOCK_SECONDS = 6.5  # longer than the connector's 5 s busy timeout
+
+
+@pytest.fixture
+def rig(tmp_path):
+    yield from restart_rig(tmp_path)
+
+
+@contextmanager
+def write_locked(db):
+    """Hold SQLite's write lock from another process's point of view."""
+    conn = sqlite3.connect(db, timeout=10, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+
+def test_a_locked_database_delays_but_loses_and_duplicates_nothing(rig):
+    sim, receiver, process, db = rig
+    process.start()
+    calls = watch_calls(sim)
+    traffic = gevent.spawn(run_traffic, sim.pbx, 0.3, EXTENSIONS, None, 11)
+    gevent.sleep(1.0)
+    with write_locked(db):
+        locked_until = time.monotonic() + LOCK_SECONDS
+        health = wait_until(lambda: (h := process.health())["status"] == "degraded" and h, timeout=LOCK_SECONDS,
+                            what="the health API to report the write failure")
+        assert "database is locked" in health["writer"]["last_error"]
+        assert health["writer"]["queued_changes"] > 0 and health["freeswitch"]["connected"]
+        gevent.sleep(max(0.0, locked_until - time.monotonic()))
+    wait_until(lambda: process.health()["status"] == "ok", timeout=15, what="writes to resume")
+    traffic.kill()
+    wait_until(lambda: all(c.ended for c in calls), timeout=20, what="the simulated calls to end")
+    wait_until(lambda: {c.callid for c in calls} <= set(Received.of(receiver).logs), timeout=30,
+               what="a call log for every call")  # none excused: the connector never stopped
+    assert process.stop() == 0, process.log_tail()
+    received = Received.of(receiver)
+    assert received.duplicates() == {}
+    assert [c for c, row in stored_calls(db).items() if row["state"] != "ended"] == []
+    log_text = process.log_path.read_text()
+    assert "cannot write to sqlite:" in log_text and "database is locked" in log_text
+    assert "again after" in log_text  # the recovery is logged
+
+
+def test_stopped_during_an_outage_it_exits_non_zero_and_the_next_start_recovers(rig):
+    sim, receiver, process, db = rig
+    write_config(process.config, db, sim.address[1], receiver.url, "101-130", delivery="stop_timeout = 2.0")
+    process.start()
+    ended = answered_call(sim)
+    wait_until(lambda: Received.of(receiver).ids, timeout=10, what="incoming_call delivered")
+    gevent.sleep(0.3)  # committed
+    with write_locked(db):
+        ended.kill()  # its hangup reaches the connector, which cannot commit it
+        assert ended.wait(10)
+        sim.pbx.configure("102", answer_after=0.5, talk_time=600.0)
+        live = sim.pbx.inbound_call(caller="0911000111", did="19001234", ring=["102"])
+        wait_until(lambda: live.legs.get("agent:102") is not None and live.legs["agent:102"].answered,
+                   what="the second call answered")
+        gevent.sleep(0.3)
+        assert process.signal(signal.SIGTERM) == 1
+    assert "not written" in process.log_tail()
+    process.start()
+    wait_until(lambda: ended.legs["did"].uuid in Received.of(receiver).logs, timeout=15,
+               what="the first call's log (closed at the restart)")
+    wait_until(lambda: (live.legs["did"].uuid, "incoming_call", "102") in Received.of(receiver).ids,
+               timeout=15, what="the second call's incoming_call (from FreeSWITCH's channels)")
+    live.kill()
+    wait_until(lambda: live.legs["did"].uuid in Received.of(receiver).logs, timeout=15, what="its log")
+    assert process.stop() == 0
+    assert Received.of(receiver).duplicates() == {}
+    stored = stored_calls(db)
+    assert stored[ended.legs["did"].uuid]["end_source"] == "lost_track"
+    assert stored[live.legs["did"].uuid]["end_source"] == ""
+
+
+def test_a_dead_storage_writer_makes_the_connector_stop_for_a_restart(tmp_path):
+    sim = Simulator(speed=40.0).start()
+    connector = start_connector(tmp_path / "w.db", *sim.address)
+    try:
+        def boom():
+            raise RuntimeError("a bug")
+        connector.writer._commit_queued = boom
+        connector.writer.submit(Changes(extensions=[ExtensionRecord("101", "d", "idle")]))
+        wait_until(connector.failed.is_set, timeout=5, what="the failure to be noticed")
+        assert "the storage writer stopped: RuntimeError('a bug')" in connector.failure
+    finally:
+        connector.stop()
+        sim.stop()
+
+
+def test_a_dead_delivery_dispatcher_makes_the_connector_stop_for_a_restart(tmp_path):
+    sim = Simulator(speed=40.0).start()
+    connector = start_connector(tmp_path / "d.db", *sim.address)
+    try:
+        def boom():
+            raise RuntimeError("a bug")
+        connector.deliverer._scan = boom
+        connector.deliverer.wake()
+        wait_until(connector.failed.is_set, timeout=5, what="the failure to be noticed")
+        assert "the delivery dispatcher stopped: RuntimeError('a bug')" in connector.failure
+    finally:
+        connector.stop()
+        sim.stop()
