@@ -1,5 +1,5 @@
-"""The delivery engine against a real HTTP CRM on port 0 and a real SQLite
-file, with a controllable clock: outcomes, the retry schedule, Retry-After,
+"""The delivery engine against a real HTTP CRM on port 0 and a real database
+(a SQLite file, a PostgreSQL database), with a controllable clock: outcomes, the retry schedule, Retry-After,
 dead letters and replay, skipped rows, ordering per call, isolation."""
 
 import gevent
@@ -36,8 +36,10 @@ def clock():
 
 
 @pytest.fixture
-def db(tmp_path):
-    return new_db(tmp_path / "delivery.db")
+def db(backend):
+    db = new_db(backend.url)
+    yield db
+    db.close()
 
 
 @pytest.fixture

@@ -76,8 +76,8 @@ def simulator():
 
 
 @pytest.fixture
-def env(tmp_path, simulator):
-    db = open_database(f"sqlite:///{tmp_path / 'status.db'}")
+def env(backend, simulator):
+    db = open_database(backend.url)
     migrate(db)
     writer = StorageWriter(db, commit_window=0.01)
     writer.start()
