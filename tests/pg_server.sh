@@ -53,17 +53,18 @@ start() {
     chmod 700 "$dir"
     port=$(free_port)
     password=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
-    printf '%s\n' "$password" > "$dir/pwfile"
-    [ "$(id -u)" -ne 0 ] || chown postgres: "$dir/pwfile"
-    as_owner "$bin/initdb" -D "$dir/data" -U esl --pwfile="$dir/pwfile" -E UTF8 --locale=C \
-        --auth-local=trust --auth-host=scram-sha-256 >"$dir/initdb.log" 2>&1 \
+    # Password authentication over TCP, as in production, but md5 rather than
+    # SCRAM: the tests open many short connections, and SCRAM costs ~10 ms each.
+    as_owner "$bin/initdb" -D "$dir/data" -U esl -E UTF8 --locale=C \
+        --auth-local=trust --auth-host=md5 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
-    rm -f "$dir/pwfile"
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
         -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200" \
         >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
     echo "$port" > "$dir/port"
-    PGPASSWORD=$password "$bin/createdb" -h 127.0.0.1 -p "$port" -U esl esl_test
+    "$bin/psql" -q -h "$dir" -p "$port" -U esl -d postgres -v ON_ERROR_STOP=1 \
+        -c "SET password_encryption = 'md5'" -c "ALTER ROLE esl PASSWORD '$password'" \
+        -c "CREATE DATABASE esl_test" >/dev/null
     echo "postgresql://esl:$password@127.0.0.1:$port/esl_test"
 }
 

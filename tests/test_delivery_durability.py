@@ -24,6 +24,7 @@ def settings(url, **delivery):
     return settings_from_dict({
         "freeswitch": {"host": "127.0.0.1", "port": 1, "connect_timeout": 0.2},
         "storage": {"url": url, "commit_window": 0.01},
+        "http": {"port": 0},
         "delivery": {"poll_interval": 0.05, **delivery}}, env={})
 
 
@@ -78,6 +79,9 @@ def test_a_crm_down_for_the_whole_run_loses_nothing_and_gets_all_in_order(backen
     down.stop()  # nothing listens: every attempt is a connection error
     clock = FakeClock()
     db = new_db(backend.url)
+    # This greenlet polls the outbox hard: one connection for all of it (opening a
+    # PostgreSQL connection blocks the hub for a few ms, starving the engine).
+    db.connect()
     page_sizes = []
 
     def spy(*args, **kwargs):
@@ -127,3 +131,4 @@ def test_a_crm_down_for_the_whole_run_loses_nothing_and_gets_all_in_order(backen
         watcher.kill()
         engine.stop(timeout=2)
         writer.stop()
+        db.close()
