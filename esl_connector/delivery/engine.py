@@ -90,6 +90,9 @@ class DeliveryEngine:
         self._counts: Counter[str] = Counter()
         self._last_error = ""
         self._next_purge = 0.0
+        # on_result(event, customer, new status, attempts): after each outcome is
+        # written, and for each skipped row (metrics); it must not block.
+        self.on_result: Callable[[StoredEvent, str, str, list], None] | None = None
 
     @classmethod
     def from_settings(cls, db, plan_for: Planner, settings, **overrides) -> DeliveryEngine:
@@ -193,6 +196,8 @@ class DeliveryEngine:
         if skipped:
             self._db(mark_skipped, self.db, skipped, self.clock())
             self._counts["skipped"] += len(skipped)
+            for event in skipped:
+                self._notify(event, "", "skipped", [])
         if stamps:
             self._db(stamp_customers, self.db, stamps)
 
@@ -268,6 +273,7 @@ class DeliveryEngine:
 
     def _report(self, event: StoredEvent, t: Transition, written: bool) -> None:
         what = f"outbox row {event.id} ({event.event_type}, call {event.callid})"
+        self._notify(event, t.customer, t.status if written else "changed", t.log)
         if not written:
             log.warning("%s changed while it was being delivered; its new state was kept", what)
         elif t.status == DELIVERED:
@@ -291,6 +297,14 @@ class DeliveryEngine:
             return
         self._next_purge = now + PURGE_EVERY_S
         self._db(delivery_admin.purge_finished, self.db, now - self.dead_retention)
+
+    def _notify(self, event: StoredEvent, customer: str, status: str, attempts: list) -> None:
+        if self.on_result is None:
+            return
+        try:
+            self.on_result(event, customer, status, attempts)
+        except Exception:  # metrics must never stop a delivery
+            log.exception("on_result failed for outbox row %d", event.id)
 
     def _db(self, fn, *args, **kwargs):
         return self._threads.apply(fn, args, kwargs)
