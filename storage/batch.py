@@ -24,9 +24,10 @@ def _char_limits(model) -> tuple[tuple[str, int], ...]:
                  if isinstance(f, peewee.CharField) and f.max_length)
 
 
-# PostgreSQL enforces VARCHAR(n) (SQLite ignores it): a longer value, often
-# caller-controlled (a caller id), would fail its whole change and lose its
-# CRM events. It is cut to the column's size instead, on both backends alike.
+# PostgreSQL enforces VARCHAR(n) (SQLite ignores it) and its text cannot hold
+# NUL: such a value, often caller-controlled (a caller id), would fail its
+# whole change and lose its CRM events. It is cut to the column's size and
+# its NULs dropped instead, on both backends alike. (JSON columns escape NUL.)
 _LIMITS = {model: _char_limits(model) for model in (Call, Extension, OutboxEvent)}
 
 # Errors that say the database cannot be written right now (disk full, locked,
@@ -55,6 +56,9 @@ def close_connection(db: peewee.Database) -> None:
 def _fit(model, rows: list[dict]) -> list[dict]:
     limits = _LIMITS[model]
     for row in rows:
+        for name, value in row.items():
+            if isinstance(value, str) and "\x00" in value:
+                row[name] = value.replace("\x00", "")
         for name, size in limits:
             value = row.get(name)
             if isinstance(value, str) and len(value) > size:

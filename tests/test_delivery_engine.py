@@ -235,3 +235,15 @@ def test_stopping_mid_request_keeps_the_row_due_and_sends_it_once_after(db, crm,
     wait_status(db, "delivered")
     with db.connection_context():
         assert DeliveryAttempt.select().count() == 1
+
+
+def test_a_response_with_nul_bytes_is_recorded_and_sent_once(db, crm, clock, make_engine):
+    """PostgreSQL's text cannot hold NUL: the attempt log must still be
+    written, or the row would stay due and be sent again and again."""
+    crm.policy = lambda r: (200, {}, b'{"status":"ok\x00"}\x00')
+    add_events(db, [crm_event("c1", INCOMING_CALL)], clock())
+    make_engine(planner({"101": ("acme", crm.url)}))
+    event = wait_status(db, "delivered")
+    gevent.sleep(0.3)
+    assert event.attempts == 1 and len(crm.requests) == 1, len(crm.requests)
+    assert attempts(db)[0].response_excerpt == '{"status":"ok"}'

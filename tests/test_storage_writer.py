@@ -340,3 +340,19 @@ def test_values_longer_than_their_column_are_cut_not_rejected(make_writer, rows)
     assert rows("SELECT phone, hangup_cause FROM calls") == [("9" * 255, ("CAUSE_" * 20)[:64])]
     assert rows("SELECT network_port FROM extensions") == [("5060" * 4,)]
     assert rows("SELECT COUNT(*) FROM outbox") == [(2,)]
+
+
+def test_nul_characters_are_dropped_not_rejected(make_writer, rows):
+    """PostgreSQL's text cannot hold NUL (SQLite's can): a NUL in a
+    caller-controlled value must not cost the call its CRM events."""
+    changes = call_changes("c1", events=(INCOMING_CALL,), padding="ORDER\x00-42")
+    changes.calls[0].phone = "0901\x00234"
+    changes.extensions[0].user_agent = "Zoiper\x00"
+    changes.crm_events[0].params["userfield"] = "a\x00b"
+    writer = make_writer()
+    writer.submit(changes)
+    assert writer.flush(5)
+    assert writer.status().rejected == 0
+    assert rows("SELECT phone, userfield FROM calls") == [("0901234", "ORDER-42")]
+    assert rows("SELECT user_agent FROM extensions") == [("Zoiper",)]
+    assert rows("SELECT COUNT(*) FROM outbox") == [(1,)]
