@@ -107,3 +107,20 @@ def test_a_failing_migration_leaves_the_previous_version(db):
 def test_migrations_must_be_numbered_in_order(db):
     with pytest.raises(MigrationError, match="1..N"):
         migrate(db, (Migration(2, "skips one", _add_note),))
+
+
+def test_processes_migrating_at_once_apply_each_migration_once(backend):
+    """Two connectors starting together on one database: the write lock
+    (SQLite) or the advisory lock (PostgreSQL) lets one migrate, the other
+    finds the work done."""
+    from gevent.threadpool import ThreadPool
+
+    databases = [open_database(backend.url, bind=False) for _ in range(3)]
+    pool = ThreadPool(3)
+    try:
+        results = [pool.spawn(migrate, db) for db in databases]
+        assert [r.get(timeout=30) for r in results] == [latest_version()] * 3
+    finally:
+        pool.kill()
+    assert backend.rows("SELECT version FROM schema_version ORDER BY version") == [
+        (m.version,) for m in MIGRATIONS]
