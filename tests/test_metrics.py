@@ -62,6 +62,7 @@ def test_calls_deliveries_and_the_link_move_the_figures(world):
     assert value(before, "esl_connector_esl_connected", node=node) == 1
     assert value(before, "esl_connector_calls_active") == 0
     assert value(before, "esl_connector_info", version=__import__("esl_connector").__version__) == 1
+    assert value(before, "process_resident_memory_bytes") > 0  # this process's own figures too
 
     sim.pbx.configure("101", answer_after=0.5, talk_time=600.0)
     sim.pbx.register("101")

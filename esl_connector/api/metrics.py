@@ -23,7 +23,7 @@ import logging
 from functools import wraps
 from urllib.parse import urlsplit
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import choose_encoder
 from werkzeug.wrappers import Response
 
@@ -62,6 +62,8 @@ class ConnectorMetrics:
         self.node = node
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, _open_fds, _cpu_seconds_total...
+        PlatformCollector(registry=r)  # python_info
         self.esl_events = Counter(f"{PREFIX}esl_events", "Event Socket events received, by node and event name",
                                   ("node", "event"), registry=r)
         self.crm_events = Counter(f"{PREFIX}crm_events", "CRM events derived from calls (outbox rows queued)",
