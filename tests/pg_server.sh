@@ -32,7 +32,7 @@ bindir() {
 
 as_owner() {  # run a PostgreSQL binary as the cluster's owner
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u postgres -- "$@"
+        "$(command -v runuser || echo /usr/sbin/runuser)" -u postgres -- "$@"
     else
         "$@"
     fi
