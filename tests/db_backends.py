@@ -33,7 +33,7 @@ class PostgresUnavailable(Exception):
 
 class PostgresServer:
     """A server the tests may create databases on (its URL names a database to
-    connect to for that). ``start()`` runs ``pg_server.sh`` when no URL is given."""
+    connect to for that). ``from_environment()`` runs ``pg_server.sh`` when no URL is given."""
 
     def __init__(self, url: str, directory: str | None = None):
         self.url, self.directory = url, directory
