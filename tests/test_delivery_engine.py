@@ -3,6 +3,7 @@
 dead letters and replay, skipped rows, ordering per call, isolation."""
 
 import gevent
+import peewee
 import pytest
 from gevent.event import Event
 
@@ -247,3 +248,18 @@ def test_a_response_with_nul_bytes_is_recorded_and_sent_once(db, crm, clock, mak
     gevent.sleep(0.3)
     assert event.attempts == 1 and len(crm.requests) == 1, len(crm.requests)
     assert attempts(db)[0].response_excerpt == '{"status":"ok"}'
+
+
+def test_an_outcome_that_cannot_be_written_is_not_sent_again_and_again(db, crm, clock, make_engine,
+                                                                        monkeypatch):
+    from esl_connector.delivery import engine as engine_module
+
+    def refuse(db, t):  # a constraint or a value the database refuses: not a transient error
+        raise peewee.IntegrityError("refused by the database")
+    monkeypatch.setattr(engine_module, "apply_transition", refuse)
+    add_events(db, [crm_event("c1", INCOMING_CALL)], clock())
+    engine = make_engine(planner({"101": ("acme", crm.url)}))
+    wait_until(lambda: len(crm.requests) == 1, what="the first request")
+    gevent.sleep(0.5)  # several polls later
+    assert len(crm.requests) == 1 and engine.status().in_flight == 1
+    assert row(db).status == "pending"  # due again after a restart: sent once more then

@@ -254,10 +254,19 @@ class DeliveryEngine:
         try:
             t = transition_for(event, customer, outcome, self.clock(), self.schedule, self.rng)
             written = self._write(t)
-            self._report(event, t, written)
-        finally:
+        except Exception as exc:
+            # Not the database being away (that is retried) but this outcome being
+            # unwritable: released, the row would be sent again at once, and again.
+            # It stays "in flight" (not picked) until a restart sends it once more.
+            log.critical("outbox row %d (%s, call %s): its outcome cannot be recorded (%s: %s); it is "
+                         "held back until the connector restarts", event.id, event.event_type,
+                         event.callid, type(exc).__name__, exc)
+            raise
+        else:
             self._in_flight.discard(event.id)
+        finally:
             self._wake.set()
+        self._report(event, t, written)
 
     def _write(self, t: Transition) -> bool:
         """Write until it works: a delivered row left due would be sent again."""
