@@ -1,7 +1,9 @@
 # Two entry points that work on a fresh clone (Python >= 3.11 and make):
 #   make demo   set up, then run the connector against the built-in FreeSWITCH
 #               simulator and a local CRM receiver
-#   make test   set up, then run the whole test suite
+#   make test   set up, then run the whole test suite (the storage, delivery and
+#               end-to-end tests on SQLite and on PostgreSQL: the server named by
+#               ESL_TEST_POSTGRES_URL, else one started with tests/pg_server.sh)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3

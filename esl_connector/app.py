@@ -21,9 +21,10 @@ from storage.recovery import load_tracker_snapshot
 from storage.writer import StorageWriter
 
 from .api import cdr as cdr_api
-from .api import click2call, recordings, status_views
+from .api import click2call, metrics, recordings, status_views
 from .api import status as status_api
 from .api.context import ApiContext
+from .api.metrics_state import StateCollector, StateSources
 from .api.server import HttpApi, HttpServer
 from .calls.call_tracker import TrackerSettings
 from .calls.tracker import Tracker, parse_rows
@@ -62,7 +63,8 @@ def tracker_settings(settings: Settings, directory: CustomerDirectory) -> Tracke
 
 
 def http_routes() -> list:
-    return [*click2call.routes(), *recordings.routes(), *status_api.routes(), *cdr_api.routes()]
+    return [*metrics.counting_click2call(click2call.routes()), *recordings.routes(), *status_api.routes(),
+            *cdr_api.routes(), *metrics.routes()]
 
 
 class Connector:
@@ -82,7 +84,7 @@ class Connector:
         self.deliverer = DeliveryEngine.from_settings(self.db, planner or webhooks.planner(
             self.directory, user_agent=settings.delivery.user_agent,
             recording_url=self.recordings.url_for), settings.delivery)
-        self.writer.on_commit = self.deliverer.wake
+        self.writer.on_commit = self._committed
         self.writer.on_died = lambda exc: self._fail(f"the storage writer stopped: {exc!r}")
         self.deliverer.on_died = lambda exc: self._fail(f"the delivery dispatcher stopped: {exc!r}")
         # Set when the process must stop and exit non-zero (the supervisor
@@ -107,7 +109,8 @@ class Connector:
         c = settings.cdr
         self.cdr_scanner = CdrScanner(self.cdrs, c.directories, c.scan_interval, c.delete_processed,
                                       c.max_body) if c.directories else None
-        extras = {"recordings": self.recordings, cdr_api.SERVICE_KEY: self.cdrs}
+        self.metrics = self._metrics(f"{fs.host}:{fs.port}")
+        extras = {"recordings": self.recordings, cdr_api.SERVICE_KEY: self.cdrs, metrics.CONTEXT_KEY: self.metrics}
         self.api_context = ApiContext(self.db, self.client, self.directory, self.writer, self.deliverer,
                                       settings, extras=extras)
         h = settings.http
@@ -116,6 +119,19 @@ class Connector:
         self._resync: gevent.Greenlet | None = None
         self._stopping = False
         self.resyncs = 0
+
+    def _metrics(self, node: str) -> metrics.ConnectorMetrics:
+        """This connector's own registry, fed by the parts and read at scrape time."""
+        made = metrics.ConnectorMetrics(node)
+        made.watch(StateCollector(StateSources(
+            node, self.client, lambda: self.tracker.calls.active_calls(), self.writer, self.db, self.directory)))
+        self.deliverer.on_result = made.delivery_result
+        return made
+
+    def _committed(self, info) -> None:
+        """After each of the writer's transactions (on its greenlet)."""
+        self.metrics.committed(self.writer.status().last_commit_ms / 1000.0)
+        self.deliverer.wake(info)
 
     def start(self) -> Connector:
         self.writer.start()
@@ -167,8 +183,10 @@ class Connector:
 
     # -- event path: runs on the ESL client's dispatcher greenlet, no I/O ---
     def on_event(self, event: Event) -> None:
+        self.metrics.event_received(event)
         changes = self.tracker.handle(event)
         if changes:
+            self.metrics.changes_made(changes)
             self.writer.submit(changes)
 
     def _on_connect(self, client: EventSocketClient) -> None:
@@ -227,5 +245,6 @@ class Connector:
         result = self.tracker.resync(registrations, channels, now, grace=grace)
         self.resyncs += 1
         if result.changes:
+            self.metrics.changes_made(result.changes)
             self.writer.submit(result.changes)
         return True

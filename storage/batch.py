@@ -18,6 +18,18 @@ _CALL_UPDATE = [getattr(Call, n) for n in CALL_FIELDS if n != "callid"] + [Call.
 _EXTENSION_UPDATE = [getattr(Extension, n) for n in EXTENSION_FIELDS
                      if n not in ("domain", "extension")]
 
+
+def _char_limits(model) -> tuple[tuple[str, int], ...]:
+    return tuple((name, f.max_length) for name, f in model._meta.fields.items()
+                 if isinstance(f, peewee.CharField) and f.max_length)
+
+
+# PostgreSQL enforces VARCHAR(n) (SQLite ignores it) and its text cannot hold
+# NUL: such a value, often caller-controlled (a caller id), would fail its
+# whole change and lose its CRM events. It is cut to the column's size and
+# its NULs dropped instead, on both backends alike. (JSON columns escape NUL.)
+_LIMITS = {model: _char_limits(model) for model in (Call, Extension, OutboxEvent)}
+
 # Errors that say the database cannot be written right now (disk full, locked,
 # server down, connection lost): the batch is kept and retried as it is.
 TRANSIENT_ERRORS = (peewee.OperationalError, peewee.InterfaceError, peewee.InternalError)
@@ -28,9 +40,9 @@ def write_batch(db: peewee.Database, batch: Batch) -> None:
     db.connect(reuse_if_open=True)
     try:
         with db.atomic():
-            _upsert_calls(db, batch.calls)
-            _upsert_extensions(db, batch.extensions)
-            _insert_events(db, batch.events)
+            _upsert_calls(db, _fit(Call, batch.calls))
+            _upsert_extensions(db, _fit(Extension, batch.extensions))
+            _insert_events(db, _fit(OutboxEvent, batch.events))
     except BaseException:
         db.close()  # a fresh connection for the retry (the old one may be dead)
         raise
@@ -39,6 +51,19 @@ def write_batch(db: peewee.Database, batch: Batch) -> None:
 def close_connection(db: peewee.Database) -> None:
     if not db.is_closed():
         db.close()
+
+
+def _fit(model, rows: list[dict]) -> list[dict]:
+    limits = _LIMITS[model]
+    for row in rows:
+        for name, value in row.items():
+            if isinstance(value, str) and "\x00" in value:
+                row[name] = value.replace("\x00", "")
+        for name, size in limits:
+            value = row.get(name)
+            if isinstance(value, str) and len(value) > size:
+                row[name] = value[:size]
+    return rows
 
 
 def _chunks(rows: list[dict]):

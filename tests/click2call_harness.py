@@ -46,12 +46,12 @@ def customers(crm_url: str) -> list[dict]:
 
 class Click2CallEnv:
     def __init__(self, tmp_path, settings: Click2CallSettings | None = None,
-                 extensions=("101", "102", "103", "104", "201", "202")):
+                 extensions=("101", "102", "103", "104", "201", "202"), database: str | None = None):
         self.sim = Simulator(speed=SPEED, extensions=list(extensions)).start()
         self.crm = CrmReceiver().start()
         self.directory = CustomerDirectory(parse_customers(customers(self.crm.url), env={}))
         host, port = self.sim.address
-        self.connector = Connector(connector_settings(tmp_path / "c2c.db", host, port),
+        self.connector = Connector(connector_settings(database or tmp_path / "c2c.db", host, port),
                                    planner=planner(self.directory))
         self.connector.tracker = Tracker(TrackerSettings(
             webphone=webphone_policy(self.directory), userfield_header=userfield_header(self.directory),

@@ -1,5 +1,6 @@
-"""Build a real Connector (real SQLite file, real TCP to an Event Socket
-server) for integration tests, and read back what it stored."""
+"""Build a real Connector (a real database: a SQLite file or a database URL;
+real TCP to an Event Socket server) for integration tests, and read back what
+it stored."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from storage import queries
 from esl_fake_server import wait_until
 
 
-def connector_settings(db_path: Path, host: str, port: int, **sections):
+def connector_settings(database: Path | str, host: str, port: int, **sections):
+    """``database``: a SQLite file path, or a database URL (``backend.url``)."""
+    url = database if "://" in str(database) else f"sqlite:///{database}"
     data = {
         "freeswitch": {"host": host, "port": port, "password": "ClueCon", "resync_delay": 0.0,
                        "heartbeat_timeout": 5.0, "command_timeout": 3.0},
-        "storage": {"url": f"sqlite:///{db_path}", "commit_window": 0.02},
+        "storage": {"url": url, "commit_window": 0.02},
         "http": {"port": 0},
     }
     for name, values in sections.items():
@@ -24,8 +27,8 @@ def connector_settings(db_path: Path, host: str, port: int, **sections):
     return settings_from_dict(data, env={})
 
 
-def start_connector(db_path: Path, host: str, port: int, **sections) -> Connector:
-    connector = Connector(connector_settings(db_path, host, port, **sections)).start()
+def start_connector(database: Path | str, host: str, port: int, **sections) -> Connector:
+    connector = Connector(connector_settings(database, host, port, **sections)).start()
     # Events FreeSWITCH sends before the subscription are not seen: tests start
     # their calls once the connector has connected and read FreeSWITCH's state.
     wait_until(lambda: connector.client.connected and connector.resyncs, timeout=5, what="connector resynced")

@@ -14,8 +14,8 @@ from esl_fake_server import wait_until
 
 
 @pytest.fixture
-def env(tmp_path):
-    made = Click2CallEnv(tmp_path)
+def env(tmp_path, backend):
+    made = Click2CallEnv(tmp_path, database=backend.url)
     made.register("101", "102", "103")
     yield made
     made.stop()

@@ -1,5 +1,5 @@
 """End to end: a simulated FreeSWITCH call becomes the contract's exact HTTP
-requests at a CRM (real TCP, real SQLite, real HTTP)."""
+requests at a CRM (real TCP, real SQLite and PostgreSQL, real HTTP)."""
 
 import json
 
@@ -15,10 +15,10 @@ from esl_fake_server import wait_until
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(backend):
     crm = CrmReceiver().start()
     sim = Simulator(speed=40, extensions=["101", "102"]).start()
-    settings = connector_settings(tmp_path / "c.db", *sim.address)
+    settings = connector_settings(backend.url, *sim.address)
     settings.customers = [{"code": "acme", "domain_crm": crm.url, "secret": "s3cr3t", "extensions": "101-102"}]
     connector = Connector(settings).start()
     wait_until(lambda: connector.resyncs, what="connected and resynced")  # events before that are not seen

@@ -1,6 +1,7 @@
 """The connector against the built-in FreeSWITCH simulator over real TCP:
 the simulated scenarios give the same CRM events as the real recordings, and
-a FreeSWITCH that drops the socket or restarts loses and duplicates nothing."""
+a FreeSWITCH that drops the socket or restarts loses and duplicates nothing.
+On SQLite and on PostgreSQL."""
 
 import gevent
 import pytest
@@ -38,9 +39,9 @@ def sim():
 
 
 @pytest.fixture
-def connector(sim, tmp_path):
+def connector(sim, backend):
     host, port = sim.address
-    made = start_connector(tmp_path / "connector.db", host, port)
+    made = start_connector(backend.url, host, port)
     yield made
     made.stop()
 

@@ -225,3 +225,10 @@ def test_repr_of_a_customer_shows_no_secret():
                              "auth": {"type": "basic", "username": "u", "password": "pa55word"}}], env={})
     text = repr(c)
     assert "s3cr3t" not in text and "sign-me-please" not in text and "pa55word" not in text
+
+
+def test_a_customer_code_fits_the_outbox_column():
+    """PostgreSQL refuses a longer value: the delivery's outcome could not be written."""
+    customer = {"domain_crm": "https://crm.x.vn", "secret": "x", "extensions": "500"}
+    assert parse_customers([{**customer, "code": "a" * 64}], env={})[0].code == "a" * 64
+    assert "customers[0].code: required: up to 64 letters" in problems_of([{**customer, "code": "a" * 65}])

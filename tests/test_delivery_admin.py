@@ -30,15 +30,16 @@ def finish(db, row_id, status, customer="acme", error="", code=500):
 
 
 @pytest.fixture
-def db(tmp_path):
-    db = new_db(tmp_path / "admin.db")
+def db(backend):
+    db = new_db(backend.url)
     add_events(db, [crm_event("c1", INCOMING_CALL), crm_event("c1", CALL_LOG),
                     crm_event("c2", INCOMING_CALL, "102"), crm_event("c3", INCOMING_CALL, "103")],
                NOW)
     finish(db, 1, "dead", error="permanent failure: HTTP 404")
     finish(db, 2, "dead", error="gave up")
     finish(db, 3, "dead", customer="beta")
-    return db
+    yield db
+    db.close()
 
 
 def test_list_show_and_replay(db):
@@ -68,9 +69,9 @@ def test_purge_removes_old_dead_rows_and_their_attempts(db):
     assert [e.id for e in delivery_admin.list_deliveries(db)] == [4]
 
 
-def test_cli_list_show_retry(db, tmp_path):
+def test_cli_list_show_retry(backend, db, tmp_path):
     config = tmp_path / "c.toml"
-    config.write_text(f'[storage]\nurl = "sqlite:///{db.database}"\n')
+    config.write_text(f'[storage]\nurl = "{backend.url}"\n')
     run = CliRunner().invoke
     listed = run(main, ["deliveries", "list", "-c", str(config), "--status", "dead"])
     assert listed.exit_code == 0 and listed.output.count(" dead ") == 3
@@ -85,25 +86,28 @@ def test_cli_list_show_retry(db, tmp_path):
     assert run(main, ["deliveries", "retry", "-c", str(config), "--all-dead"]).exit_code == 2
 
 
-def test_v2_migration_keeps_v1_rows(tmp_path):
-    db = open_database(str(tmp_path / "v1.db"))
+def test_v2_migration_keeps_v1_rows(backend):
+    db = open_database(backend.url)
     assert migrate(db, MIGRATIONS[:1]) == 1
     row = outbox_row(crm_event("c1", INCOMING_CALL), NOW)
     with db.connection_context():
         db.execute_sql("INSERT INTO outbox (event_id, event_type, callid, extension, domain, "
                        "params, occurred_at, created_at, status, attempts, next_attempt_at, "
-                       "last_error) VALUES (?, ?, ?, ?, ?, '{}', 1, ?, 'pending', 0, ?, '')",
+                       "last_error) VALUES (%s, %s, %s, %s, %s, '{}', 1, %s, 'pending', 0, %s, '')".replace("%s", db.param),
                        (row["event_id"], INCOMING_CALL, "c1", "101", "d1", NOW, NOW))
     assert migrate(db) == current_version(db) == latest_version() >= 2
     [event] = delivery_admin.list_deliveries(db)
     assert (event.event_id, event.customer, event.replayed_at, event.finished_at) == (
         row["event_id"], "", 0.0, None)
-    with db.connection_context():
-        sql = db.execute_sql("SELECT sql FROM sqlite_master WHERE name = 'outbox'").fetchone()[0]
-    assert "AUTOINCREMENT" in sql  # ids are still never reused
+    if backend.is_postgres:  # ids are still never reused
+        assert backend.rows("SELECT column_default FROM information_schema.columns "
+                            "WHERE table_name = 'outbox' AND column_name = 'id'") == [("nextval('outbox_id_seq'::regclass)",)]
+    else:
+        assert "AUTOINCREMENT" in backend.rows("SELECT sql FROM sqlite_master WHERE name = 'outbox'")[0][0]
     write_batch(db, Batch(events=[outbox_row(crm_event("c2", INCOMING_CALL), NOW)]))
     with db.connection_context():
         assert OutboxEvent.select().count() == 2
+    db.close()
 
 
 def test_delivery_settings_are_validated():

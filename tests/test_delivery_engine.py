@@ -1,8 +1,9 @@
-"""The delivery engine against a real HTTP CRM on port 0 and a real SQLite
-file, with a controllable clock: outcomes, the retry schedule, Retry-After,
+"""The delivery engine against a real HTTP CRM on port 0 and a real database
+(a SQLite file, a PostgreSQL database), with a controllable clock: outcomes, the retry schedule, Retry-After,
 dead letters and replay, skipped rows, ordering per call, isolation."""
 
 import gevent
+import peewee
 import pytest
 from gevent import monkey
 from gevent.event import Event
@@ -38,8 +39,10 @@ def clock():
 
 
 @pytest.fixture
-def db(tmp_path):
-    return new_db(tmp_path / "delivery.db")
+def db(backend):
+    db = new_db(backend.url)
+    yield db
+    db.close()
 
 
 @pytest.fixture
@@ -271,3 +274,28 @@ def test_outcomes_that_finish_during_a_write_are_committed_together(db, clock, m
     assert batches == [1, 9]
     assert len(crm.requests) == 10  # nothing sent twice while its outcome waited
     assert {row(db, n).status for n in range(1, 11)} == {"delivered"}
+
+
+def test_a_response_with_nul_bytes_is_recorded_and_sent_once(db, crm, clock, make_engine):
+    """PostgreSQL's text cannot hold NUL: the attempt log must still be
+    written, or the row would stay due and be sent again and again."""
+    crm.policy = lambda r: (200, {}, b'{"status":"ok\x00"}\x00')
+    add_events(db, [crm_event("c1", INCOMING_CALL)], clock())
+    make_engine(planner({"101": ("acme", crm.url)}))
+    event = wait_status(db, "delivered")
+    gevent.sleep(0.3)
+    assert event.attempts == 1 and len(crm.requests) == 1, len(crm.requests)
+    assert attempts(db)[0].response_excerpt == '{"status":"ok"}'
+
+
+def test_an_outcome_that_cannot_be_written_is_not_sent_again_and_again(db, crm, clock, make_engine,
+                                                                        monkeypatch):
+    def refuse(db, transitions):  # a constraint or a value the database refuses: not a transient error
+        raise peewee.IntegrityError("refused by the database")
+    monkeypatch.setattr(engine_module, "apply_transitions", refuse)
+    add_events(db, [crm_event("c1", INCOMING_CALL)], clock())
+    engine = make_engine(planner({"101": ("acme", crm.url)}))
+    wait_until(lambda: len(crm.requests) == 1, what="the first request")
+    gevent.sleep(0.5)  # several polls later
+    assert len(crm.requests) == 1 and engine.status().in_flight == 1
+    assert row(db).status == "pending"  # due again after a restart: sent once more then

@@ -78,8 +78,8 @@ def simulator():
 
 
 @pytest.fixture
-def env(tmp_path, simulator):
-    db = open_database(f"sqlite:///{tmp_path / 'status.db'}")
+def env(backend, simulator):
+    db = open_database(backend.url)
     migrate(db)
     writer = StorageWriter(db, commit_window=0.01)
     writer.start()
@@ -161,11 +161,14 @@ def test_health_reports_freeswitch_database_writer_backlog_and_versions(env):
 
 def test_health_degrades_when_freeswitch_goes_away(env):
     get(env, "/health")
-    env.sim.server.drop_connections()
-    wait_until(lambda: not env.esl.connected, timeout=5, what="disconnected")
-    h = get(env, "/health").json()
-    assert h["status"] == "degraded" and not h["freeswitch"]["connected"]
-    wait_until(lambda: env.esl.connected, timeout=5, what="reconnected")
+    env.sim.server.stop()  # gone until started again: the client cannot reconnect before we look
+    try:
+        wait_until(lambda: not env.esl.connected, timeout=5, what="disconnected")
+        h = get(env, "/health").json()
+        assert h["status"] == "degraded" and not h["freeswitch"]["connected"]
+    finally:
+        env.sim.server.start()
+    wait_until(lambda: env.esl.connected, timeout=10, what="reconnected")
     assert get(env, "/health").json()["freeswitch"]["reconnects"] >= 1
 
 
@@ -197,14 +200,15 @@ def test_calls_filter_and_page(env):
 
 def test_text_from_sip_is_shown_escaped_even_in_rows_stored_raw(env):
     """The tracker stores SIP text escaped; a row written before it did (or by
-    another writer) still reaches no client with a control character."""
-    raw = CallRecord("c-raw", "inbound", "ended", phone="0904\nvariable_dialed_user: 999\x00",
+    another writer) still reaches no client with a control character (a terminal
+    escape here; NUL never reaches the table: the writer drops it)."""
+    raw = CallRecord("c-raw", "inbound", "ended", phone="0904\nvariable_dialed_user: 999\x1b[2J",
                      userfield="a\rb", started_at=500.0, ended_at=530.0)
     env.ctx.writer.submit(Changes(calls=[raw], extensions=[
         ExtensionRecord("104", "d1", IDLE, contact="sip:104@x", user_agent="Evil\nX-Injected: 1")]))
     assert env.ctx.writer.flush()
     shown = get(env, "/calls/c-raw").json()["call"]
-    assert shown["phone"] == "0904\\nvariable_dialed_user: 999\\x00" and shown["userfield"] == "a\\rb"
+    assert shown["phone"] == "0904\\nvariable_dialed_user: 999\\x1b[2J" and shown["userfield"] == "a\\rb"
     ext = next(e for e in get(env, "/extensions").json()["extensions"] if e["extension"] == "104")
     assert ext["user_agent"] == "Evil\\nX-Injected: 1"
 
@@ -274,8 +278,9 @@ def test_the_openapi_document_is_served_valid_and_covers_every_route(env):
     assert served.json() == document
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(document)
-    from esl_connector.api import cdr, click2call
-    for route in status_api.routes() + recordings.routes() + click2call.routes() + cdr.routes():
+    from esl_connector.api import cdr, click2call, metrics
+    for route in (status_api.routes() + recordings.routes() + click2call.routes() + cdr.routes()
+                  + metrics.routes()):
         path = route.path.replace("<", "{").replace(">", "}")
         assert path in document["paths"], path
         for method in route.methods:

@@ -1,4 +1,4 @@
-"""storage.models and storage.migrations on real SQLite files."""
+"""storage.models and storage.migrations on a real SQLite file and a real PostgreSQL database."""
 
 import peewee
 import pytest
@@ -17,12 +17,14 @@ from storage.migrations import (
 
 
 @pytest.fixture
-def db(tmp_path):
-    return open_database(str(tmp_path / "m.db"))
+def db(backend):
+    db = open_database(backend.url)
+    yield db
+    db.close()
 
 
 def _schema(db):
-    with db.connection_context():
+    with db.connection_context():  # SQLite's own tables aside
         return {table: (sorted((c.name, c.data_type.upper(), c.null, c.primary_key)
                                for c in db.get_columns(table)),
                         sorted((tuple(i.columns), i.unique) for i in db.get_indexes(table)))
@@ -40,20 +42,24 @@ def test_fresh_database_is_migrated_and_rerun_is_a_no_op(db):
         db.get_tables())
 
 
-def test_migrations_produce_exactly_the_models(tmp_path, db):
+def test_migrations_produce_exactly_the_models(tmp_path, backend, db):
     """Fails when storage/models.py changes without a migration."""
     migrate(db)
-    reference = open_database(str(tmp_path / "ref.db"), bind=False)
+    reference = open_database(backend.another(tmp_path).url, bind=False)
     with reference.bind_ctx(models.MODELS), reference.connection_context():
         reference.create_tables(models.MODELS)
     assert _schema(db) == _schema(reference)
+    reference.close()
 
 
-def test_outbox_ids_are_never_reused_on_sqlite(db):
+def test_outbox_ids_are_never_reused(backend, db):
     migrate(db)
-    with db.connection_context():
-        assert "AUTOINCREMENT" in db.execute_sql(
-            "SELECT sql FROM sqlite_master WHERE name = 'outbox'").fetchone()[0]
+    if backend.is_postgres:  # BIGSERIAL: a sequence never hands out a value twice
+        assert backend.rows("SELECT data_type, column_default FROM information_schema.columns "
+                            "WHERE table_name = 'outbox' AND column_name = 'id'") == [
+            ("bigint", "nextval('outbox_id_seq'::regclass)")]
+    else:
+        assert "AUTOINCREMENT" in backend.rows("SELECT sql FROM sqlite_master WHERE name = 'outbox'")[0][0]
 
 
 def test_a_newer_database_is_refused(db):
@@ -101,3 +107,20 @@ def test_a_failing_migration_leaves_the_previous_version(db):
 def test_migrations_must_be_numbered_in_order(db):
     with pytest.raises(MigrationError, match="1..N"):
         migrate(db, (Migration(2, "skips one", _add_note),))
+
+
+def test_processes_migrating_at_once_apply_each_migration_once(backend):
+    """Two connectors starting together on one database: the write lock
+    (SQLite) or the advisory lock (PostgreSQL) lets one migrate, the other
+    finds the work done."""
+    from gevent.threadpool import ThreadPool
+
+    databases = [open_database(backend.url, bind=False) for _ in range(3)]
+    pool = ThreadPool(3)
+    try:
+        results = [pool.spawn(migrate, db) for db in databases]
+        assert [r.get(timeout=30) for r in results] == [latest_version()] * 3
+    finally:
+        pool.kill()
+    assert backend.rows("SELECT version FROM schema_version ORDER BY version") == [
+        (m.version,) for m in MIGRATIONS]

@@ -1,4 +1,5 @@
-"""storage.queries on a real SQLite file filled through the StorageWriter."""
+"""storage.queries on a real SQLite file and a real PostgreSQL database, filled
+through the StorageWriter."""
 
 import pytest
 
@@ -34,8 +35,8 @@ def event(callid, event_type, ext="101"):
 
 
 @pytest.fixture
-def db(tmp_path):
-    db = open_database(str(tmp_path / "q.db"))
+def db(backend):
+    db = open_database(backend.url)
     migrate(db)
     writer = StorageWriter(db)
     writer.start()
@@ -49,7 +50,8 @@ def db(tmp_path):
                           extensions=[ExtensionRecord("104", "d1", IDLE),
                                       ExtensionRecord("101", "d1", IDLE)]))
     assert writer.stop(5)
-    return db
+    yield db
+    db.close()
 
 
 def ids(items):

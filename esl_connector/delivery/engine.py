@@ -102,6 +102,9 @@ class DeliveryEngine:
         # Called with the exception if the dispatcher dies (a bug): nothing
         # would be sent any more, so the app stops the process for a restart.
         self.on_died: Callable[[BaseException | None], None] | None = None
+        # on_result(event, customer, new status, attempts): after each outcome is
+        # written, and for each skipped row (metrics); it must not block.
+        self.on_result: Callable[[StoredEvent, str, str, list], None] | None = None
 
     @classmethod
     def from_settings(cls, db, plan_for: Planner, settings, **overrides) -> DeliveryEngine:
@@ -217,6 +220,8 @@ class DeliveryEngine:
         if skipped:
             self._db(mark_skipped, self.db, skipped, self.clock())
             self._counts["skipped"] += len(skipped)
+            for event in skipped:
+                self._notify(event, "", "skipped", [])
         if stamps:
             self._db(stamp_customers, self.db, stamps)
 
@@ -292,12 +297,33 @@ class DeliveryEngine:
                 continue
             batch, self._outcomes = self._outcomes, []
             self._recording = len(batch)
+            try:
+                self._record(batch)
+            finally:
+                self._recording = 0
+                self._wake.set()
+
+    def _record(self, batch: list[tuple[StoredEvent, Transition]]) -> None:
+        try:
             written = self._write([t for _, t in batch])
-            self._recording = 0
-            for (event, t), ok in zip(batch, written):
-                self._report(event, t, ok)
-                self._in_flight.discard(event.id)
-            self._wake.set()
+        except Exception:  # noqa: BLE001 - some outcome cannot be written: find which
+            if len(batch) == 1:
+                self._hold_back(*batch[0])
+                return
+            for item in batch:
+                self._record([item])
+            return
+        for (event, t), ok in zip(batch, written):
+            self._in_flight.discard(event.id)
+            self._report(event, t, ok)
+
+    def _hold_back(self, event: StoredEvent, t: Transition) -> None:
+        """Not the database being away (that is retried) but this outcome being
+        unwritable: released, the row would be sent again at once, and again.
+        It stays "in flight" (never picked) until a restart sends it once more."""
+        log.critical("outbox row %d (%s, call %s): its outcome cannot be recorded; it is held back "
+                     "until the connector restarts", event.id, event.event_type, event.callid,
+                     exc_info=True)
 
     def _write(self, transitions: list[Transition]) -> list[bool]:
         """Write until it works: a delivered row left due would be sent again."""
@@ -313,6 +339,7 @@ class DeliveryEngine:
 
     def _report(self, event: StoredEvent, t: Transition, written: bool) -> None:
         what = f"outbox row {event.id} ({event.event_type}, call {event.callid})"
+        self._notify(event, t.customer, t.status if written else "changed", t.log)
         if not written:
             log.warning("%s changed while it was being delivered; its new state was kept", what)
         elif t.status == DELIVERED:
@@ -336,6 +363,14 @@ class DeliveryEngine:
             return
         self._next_purge = now + PURGE_EVERY_S
         self._db(delivery_admin.purge_finished, self.db, now - self.dead_retention)
+
+    def _notify(self, event: StoredEvent, customer: str, status: str, attempts: list) -> None:
+        if self.on_result is None:
+            return
+        try:
+            self.on_result(event, customer, status, attempts)
+        except Exception:  # metrics must never stop a delivery
+            log.exception("on_result failed for outbox row %d", event.id)
 
     def _db(self, fn, *args, **kwargs):
         return self._threads.apply(fn, args, kwargs)

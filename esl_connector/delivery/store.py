@@ -69,6 +69,12 @@ def transition_for(event: StoredEvent, customer: str, outcome: wt.Outcome, now: 
     return t
 
 
+def _text(value: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """A CRM's answer may hold NUL bytes, which PostgreSQL's text refuses: the
+    write would fail and the delivered row would stay due, sent again and again."""
+    return value.replace("\x00", "")[:limit]
+
+
 def apply_transition(db: peewee.Database, t: Transition) -> bool:
     """Write ``t``; False if the row had changed meanwhile (then only the
     attempt log is written: those requests were sent all the same)."""
@@ -93,7 +99,7 @@ _ATTEMPTS_PER_INSERT = 500  # 7 columns each: well below any bound-parameter lim
 def _update_row(db: peewee.Database, t: Transition) -> bool:
     return bool(OutboxEvent.update(status=t.status, attempts=t.attempts,
                                    next_attempt_at=t.next_attempt_at,
-                                   last_error=t.last_error, customer=t.customer,
+                                   last_error=_text(t.last_error), customer=t.customer,
                                    delivered_at=t.delivered_at, finished_at=t.finished_at)
                 .where(OutboxEvent.id == t.outbox_id, OutboxEvent.status.in_(OUTBOX_DUE),
                        OutboxEvent.attempts == t.expect_attempts)
@@ -101,9 +107,9 @@ def _update_row(db: peewee.Database, t: Transition) -> bool:
 
 
 def _attempt_row(t: Transition, a: wt.AttemptResult) -> dict:
-    return {"outbox": t.outbox_id, "at": a.started_at, "url": a.url, "status_code": a.status_code,
-            "latency_ms": a.latency_ms, "error": a.error[:MAX_ERROR_CHARS],
-            "response_excerpt": a.response_excerpt}
+    return {"outbox": t.outbox_id, "at": a.started_at, "url": _text(a.url, len(a.url)),
+            "status_code": a.status_code, "latency_ms": a.latency_ms, "error": _text(a.error),
+            "response_excerpt": _text(a.response_excerpt, len(a.response_excerpt))}
 
 
 def mark_skipped(db: peewee.Database, events: list[StoredEvent], now: float) -> None:

@@ -53,7 +53,7 @@ AUTH_USES = {"none": (), "api_key": ("token", "header", "query"), "bearer": ("to
              "basic": ("username", "password"), "digest": ("username", "password")}
 SECRET_KEYS = frozenset({"secret", "signing_secret", "password", "token"})
 AUTH_ENV = {"password": "AUTH_PASSWORD", "token": "AUTH_TOKEN"}
-CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # the outbox's customer column holds 64
 HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
 TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name
 ALL_FIELDS = frozenset(itertools.chain(*CONTRACT_FIELDS.values()))
@@ -131,7 +131,7 @@ class _Table:
 def _customer(t: _Table, env: Mapping[str, str]) -> Customer:
     code = t.text("code")
     if not CODE.fullmatch(code):
-        t.problem("code", "required: letters, digits, '.', '_' or '-' (it is part of every URL path)")
+        t.problem("code", "required: up to 64 letters, digits, '.', '_' or '-' (it is part of every URL path)")
     prefix = env_prefix(code) if code else ""
     secret = (env.get(prefix + "SECRET") if prefix else "") or t.text("secret")
     customer = Customer(
