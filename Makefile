@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 test: setup
+	@[ -n "$$ESL_TEST_POSTGRES_URL" ] || bash tests/install_postgres.sh
 	$(PY) -m pytest -q
 
 demo: setup
