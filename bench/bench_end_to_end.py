@@ -306,7 +306,8 @@ class Run:
         other0 = proc_stats(source_pid)["cpu_s"], proc_stats(receiver_pid)["cpu_s"]
         profiler = None
         if o.profile:
-            profiler = subprocess.Popen(["py-spy", "record", "-p", str(self.connector.proc.pid), "-r", "97",
+            py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+            profiler = subprocess.Popen([py_spy, "record", "-p", str(self.connector.proc.pid), "-r", "97",
                                          "-d", str(int(math.ceil(o.seconds))), "-f", "raw", "-o", o.profile,
                                          "--nonblocking", "--threads"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -458,6 +459,54 @@ def kept_up(result: dict, max_p99_ms: float) -> tuple[bool, str]:
     if result["source_lag_p99_ms"] > 100:
         return False, f"ingest fell behind (source late by {result['source_lag_p99_ms']:.0f} ms at p99)"
     return True, "kept up"
+
+
+# -- where the time goes (py-spy raw output) ------------------------------------------
+
+# (label, a frame substring that puts a sample in it): the first label whose
+# marker is anywhere in a sample's stack gets the sample.
+STAGES = (
+    ("JSON/ESL parsing", "parse_event ("), ("ESL socket reads", "ESLConnection.receive_events"),
+    ("call tracker", "Tracker.handle"), ("writer.submit", "StorageWriter.submit"),
+    ("writer transaction", "write_batch"), ("delivery: due rows query", "due_for_delivery"),
+    ("delivery: outcome transaction", "apply_transition"), ("delivery: HTTP", "HttpSender."),
+    ("delivery: other", "DeliveryEngine."), ("HTTP API (health)", "HttpApi"),
+    ("threadpool hand-off", "gevent/threadpool.py"), ("gevent hub", "Hub.run"),
+)
+
+
+def summarize_profile(path: str) -> None:
+    """Shares of the samples per thread and per stage, and the hottest frames."""
+    threads: dict[str, int] = {}
+    thread_stages: dict[tuple[str, str], int] = {}
+    stages: dict[str, int] = {}
+    leaves: dict[str, int] = {}
+    total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        total += n
+        threads[frames[0]] = threads.get(frames[0], 0) + n
+        stage = next((label for label, marker in STAGES if any(marker in f for f in frames)), "other")
+        stages[stage] = stages.get(stage, 0) + n
+        thread_stages[frames[0], stage] = thread_stages.get((frames[0], stage), 0) + n
+        leaves[frames[-1]] = leaves.get(frames[-1], 0) + n
+    if not total:
+        print("profile: no samples")
+        return
+    print(f"\nprofile ({total} samples while not idle, all threads):")
+    for thread, n in sorted(threads.items(), key=lambda x: -x[1]):
+        top = sorted(((c, st) for (t, st), c in thread_stages.items() if t == thread), reverse=True)[:3]
+        print(f"  {n / total:6.1%}  {thread}: " + ", ".join(f"{st} {c / n:.0%}" for c, st in top))
+    print("  by stage:")
+    for label, n in sorted(stages.items(), key=lambda x: -x[1]):
+        print(f"  {n / total:6.1%}  {label}")
+    print("  hottest frames (self):")
+    for frame, n in sorted(leaves.items(), key=lambda x: -x[1])[:12]:
+        print(f"  {n / total:6.1%}  {frame}")
 
 
 # -- printing -------------------------------------------------------------------------
@@ -650,6 +699,8 @@ def main() -> None:
     if args.step:
         return step(opts, parse_rates(args.step), args.max_p99, args.bisect)
     result = run_once(opts)
+    if args.profile:
+        summarize_profile(args.profile)
     report(result, " ".join(filter(None, [f"crm delay {args.crm_delay:g} s" if args.crm_delay else "",
                                           f"second customer down ({args.down})" if args.down else ""])))
     if args.json:
