@@ -399,7 +399,8 @@ class Run:
         last_arrival = max((a for a, _ in arrivals), default=go)
         counts = (health.get("delivery") or {}).get("counts") or {}
         result = {
-            "rate": o.rate, "seconds": o.seconds, "calls": calls, "events": sent["events"],
+            "rate": o.rate, "seconds": o.seconds, "crm_delay": o.crm_delay, "down": o.down,
+            "calls": calls, "events": sent["events"],
             "offered_calls_s": (calls - 1) / sent["starts_s"] if sent["starts_s"] else 0.0,
             "source_lag_p99_ms": sent["lag_p99_ms"], "source_lag_max_ms": sent["lag_max_ms"],
             "connections": sent["connections"],
@@ -533,8 +534,9 @@ def report(result: dict, title: str = "") -> None:
     print(f"connector : CPU {r['cpu_s']:.1f} s ({r['cpu_load_pct']:.0f} % of a core during the load), "
           f"peak RSS {r['peak_rss_mib']:.0f} MiB, {r['threads']} threads")
     print(f"others    : source CPU {r['source_cpu_s']:.1f} s, receiver CPU {r['receiver_cpu_s']:.1f} s")
-    if r["down_requests"] or "down" in str(r.get("outbox")):
-        print(f"down CRM  : {r['down_requests']} requests reached it; outbox by status: {r['outbox']}")
+    if r.get("down"):
+        print(f"down CRM  : {r['down_requests']} requests reached it ({r['down']}); outbox of both customers by "
+              f"status at the end: {r['outbox']}")
 
 
 def parse_rates(spec: str) -> list[float]:
@@ -670,7 +672,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a connector setting (TOML value), e.g. storage.commit_window=0.02")
     parser.add_argument("--step", metavar="RATES", help="comma-separated rates: find the highest sustained one")
-    parser.add_argument("--max-p99", type=float, default=1000.0, help="step mode: p99 bound in ms")
+    parser.add_argument("--max-p99", type=float, default=2000.0, help="step mode: p99 bound in ms")
     parser.add_argument("--bisect", type=int, default=1, help="step mode: extra runs between the last good and "
                                                               "the first bad rate")
     parser.add_argument("--profile", metavar="FILE", help="py-spy record the connector during the load (raw)")
