@@ -2,11 +2,14 @@
 ``InboundESL``, subscribe like the connector, read and parse every event, count
 them, nothing else. The yardstick for the connector's ingest cost.
 
-``--parse json`` (default): greenswitch's framing, then ``json.loads`` of each
-``text/event-json`` body (what any consumer of the JSON format must do at
-least); ``--parse greenswitch``: greenswitch's own ``ESLEvent.parse_data`` on
-the body, as it is (it URL-decodes and splits lines, and does not decode
-JSON).
+greenswitch's own framing and loop (``receive_events`` reads header lines
+with ``readline`` and bodies by Content-Length, ``process_events`` hands each
+event to the handler), with ``json.loads`` of each ``text/event-json`` body
+(the least any consumer of the JSON format does). greenswitch 0.0.19 cannot
+read JSON events as it is: ``ESLEvent.parse_data`` URL-decodes the body and
+splits it into ``Key: value`` lines, and a JSON body has none, so the reader
+greenlet dies on the first event (``AttributeError: 'NoneType' object has no
+attribute 'strip'``).
 
 Prints ``{"event": "connected"}`` once subscribed, then, after ``--events``
 events (or at EOF on stdin), ``{"event": "counted", "events": N, "seconds": ...,
@@ -56,9 +59,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--password", default="ClueCon")
     parser.add_argument("--events", type=int, default=0, help="stop after this many events (0: at stdin EOF)")
-    parser.add_argument("--parse", choices=("json", "greenswitch"), default="json")
     args = parser.parse_args()
-    esl = (JsonInboundESL if args.parse == "json" else InboundESL)("127.0.0.1", args.port, args.password)
+    esl = JsonInboundESL("127.0.0.1", args.port, args.password)
     state = {"n": 0, "first": 0.0, "cpu0": 0.0, "last": 0.0, "cpu1": 0.0}
     done = gevent.event.Event()
 
