@@ -138,6 +138,13 @@ def proc_stats(pid: int) -> dict:
             "threads": int(status["Threads"])}
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat: all but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / CLK_TCK
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -311,6 +318,7 @@ class Run:
                                          "-d", str(int(math.ceil(o.seconds))), "-f", "raw", "-o", o.profile,
                                          "--nonblocking", "--threads"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        busy0, own0 = machine_busy_s(), proc_stats(os.getpid())["cpu_s"]
         go = time.time()
         self.source.tell("go")
         expected = self.ready["calls"] * 2 // (2 if o.down else 1)
@@ -333,6 +341,10 @@ class Run:
         load_end = time.time()
         self.source.wait_for("done", 60)
         cpu_load = proc_stats(self.connector.proc.pid)["cpu_s"] - cpu0
+        busy = machine_busy_s() - busy0
+        ours = (cpu_load + proc_stats(source_pid)["cpu_s"] - other0[0] + proc_stats(receiver_pid)["cpu_s"] - other0[1]
+                + proc_stats(os.getpid())["cpu_s"] - own0)
+        self.foreign_cores = max(0.0, busy - ours) / max(1e-9, load_end - go)
         # Drain: until every live webhook arrived, or the drain time is over.
         drain_deadline = time.monotonic() + o.drain
         last = None
@@ -414,6 +426,7 @@ class Run:
                                          for k, v in from_schedule.items()},
             "cpu_s": stats["cpu_s"] - cpu0, "cpu_load_s": cpu_load,
             "cpu_load_pct": 100 * cpu_load / max(1e-9, load_end - go),
+            "foreign_cores": self.foreign_cores, "cores": os.cpu_count(),
             "peak_rss_mib": stats["hwm_mib"], "rss_end_mib": stats["rss_mib"], "threads": stats["threads"],
             "source_cpu_s": others[0], "receiver_cpu_s": others[1],
             "down_requests": down_requests, "outbox": counts,
@@ -533,7 +546,8 @@ def report(result: dict, title: str = "") -> None:
           f"{r['max_writer_queue']}; slowest health answer {r['max_health_ms']:.0f} ms")
     print(f"connector : CPU {r['cpu_s']:.1f} s ({r['cpu_load_pct']:.0f} % of a core during the load), "
           f"peak RSS {r['peak_rss_mib']:.0f} MiB, {r['threads']} threads")
-    print(f"others    : source CPU {r['source_cpu_s']:.1f} s, receiver CPU {r['receiver_cpu_s']:.1f} s")
+    print(f"others    : source CPU {r['source_cpu_s']:.1f} s, receiver CPU {r['receiver_cpu_s']:.1f} s; "
+          f"processes outside the benchmark used {r['foreign_cores']:.2f} of the {r['cores']} cores during the load")
     if r.get("down"):
         print(f"down CRM  : {r['down_requests']} requests reached it ({r['down']}); outbox of both customers by "
               f"status at the end: {r['outbox']}")
@@ -566,14 +580,14 @@ def step(opts: Options, rates: list[float], max_p99_ms: float, bisect: int) -> N
         report(result, f"step {rate:g} calls/s: {why}")
         knee_ok, knee_fail = (rate, knee_fail) if ok else (knee_ok, rate)
     print("\n| calls/s | delivered | while loaded, calls/s | drain after load | incoming_call p50 / p99 | "
-          "call_answered p50 / p99 | outbox backlog max | connector CPU | peak RSS | verdict |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "call_answered p50 / p99 | outbox backlog max | connector CPU | peak RSS | other processes | verdict |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for rate, _ok, why, r in sorted(results, key=lambda x: x[0]):
         ic, ca = r["latency_ms"]["incoming_call"], r["latency_ms"]["call_answered"]
         print(f"| {rate:g} | {r['delivered']}/{r['expected']} | {r['delivered_in_load_calls_s']:.0f} | "
               f"{r['drain_s']:.1f} s | {fmt_ms(ic['p50'])} / {fmt_ms(ic['p99'])} | {fmt_ms(ca['p50'])} / "
               f"{fmt_ms(ca['p99'])} | {r['max_backlog']} | {r['cpu_load_pct']:.0f} % | "
-              f"{r['peak_rss_mib']:.0f} MiB | {why} |")
+              f"{r['peak_rss_mib']:.0f} MiB | {r['foreign_cores']:.1f} cores | {why} |")
     print(f"\nknee: {knee_ok if knee_ok is not None else '< ' + str(rates[0])} calls/s kept up"
           + (f", {knee_fail:g} calls/s did not" if knee_fail is not None else " (highest rate tried)"))
 
