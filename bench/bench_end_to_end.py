@@ -29,6 +29,7 @@ CHANNEL_HANGUP_COMPLETE), the connector's CPU time and peak RSS (from /proc).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -63,7 +64,7 @@ class Child:
         self.log = open(log, "wb") if log else subprocess.DEVNULL
         self.proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE if json_stdout else self.log,
-                                     stderr=self.log, text=json_stdout)
+                                     stderr=self.log, text=json_stdout, preexec_fn=_die_with_parent)
         if json_stdout:
             threading.Thread(target=self._read, daemon=True).start()
 
@@ -115,6 +116,14 @@ class Child:
                     self.proc.wait()
         if self.log is not subprocess.DEVNULL:
             self.log.close()
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the benchmark dies, however it dies (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def free_port() -> int:
@@ -324,7 +333,12 @@ class Run:
         expected = self.ready["calls"] * 2 // (2 if o.down else 1)
         sent_fact = None
         next_poll = time.monotonic() + o.poll
+        deadline = time.monotonic() + o.seconds + o.ring + o.talk + 300  # a stuck run still ends
         while sent_fact is None:
+            if self.connector.proc.poll() is not None:
+                raise RuntimeError(f"the connector exited; see {self.tmp / 'connector.log'}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the load source did not finish sending")
             try:
                 fact = self.source.facts.get(timeout=max(0.0, next_poll - time.monotonic()))
                 if fact.get("event") == "sent":
@@ -698,6 +712,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE", help="write the result(s) as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, database)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up the processes on SIGTERM too
     if args.ingest_compare:
         return ingest_compare(args.calls, quiet=False)
     extra: dict = {}
