@@ -1,0 +1,93 @@
+"""A bare greenswitch loop: connect to an Event Socket server with greenswitch's
+``InboundESL``, subscribe like the connector, read and parse every event, count
+them, nothing else. The yardstick for the connector's ingest cost.
+
+greenswitch's own framing and loop (``receive_events`` reads header lines
+with ``readline`` and bodies by Content-Length, ``process_events`` hands each
+event to the handler), with ``json.loads`` of each ``text/event-json`` body
+(the least any consumer of the JSON format does). greenswitch 0.0.19 cannot
+read JSON events as it is: ``ESLEvent.parse_data`` URL-decodes the body and
+splits it into ``Key: value`` lines, and a JSON body has none, so the reader
+greenlet dies on the first event (``AttributeError: 'NoneType' object has no
+attribute 'strip'``).
+
+Prints ``{"event": "connected"}`` once subscribed, then, after ``--events``
+events (or at EOF on stdin), ``{"event": "counted", "events": N, "seconds": ...,
+"cpu_s": ...}`` from the first event to the last.
+
+    python bench/e2e_bare_reader.py --port 8021 --events 80000
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse
+import json
+import resource
+import sys
+import time
+
+import gevent
+import gevent.event
+from greenswitch.esl import InboundESL
+
+EVENTS = ("CHANNEL_CREATE CHANNEL_PROGRESS CHANNEL_PROGRESS_MEDIA CHANNEL_ANSWER CHANNEL_BRIDGE "
+          "CHANNEL_UNBRIDGE CHANNEL_HANGUP_COMPLETE RECORD_START RECORD_STOP BACKGROUND_JOB HEARTBEAT "
+          "CUSTOM sofia::register sofia::unregister sofia::expire")
+
+
+class JsonInboundESL(InboundESL):
+    """greenswitch, with JSON event bodies decoded by ``json.loads``."""
+
+    def handle_event(self, event):
+        if event.headers.get("Content-Type") == "text/event-json":
+            data = self._read_socket(self.sock_file, int(event.headers["Content-Length"]))
+            event.headers.update(json.loads(data))
+            self._esl_event_queue.put(event)
+        else:
+            super().handle_event(event)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--password", default="ClueCon")
+    parser.add_argument("--events", type=int, default=0, help="stop after this many events (0: at stdin EOF)")
+    args = parser.parse_args()
+    esl = JsonInboundESL("127.0.0.1", args.port, args.password)
+    state = {"n": 0, "first": 0.0, "cpu0": 0.0, "last": 0.0, "cpu1": 0.0}
+    done = gevent.event.Event()
+
+    def count(event):
+        if event.headers.get("Event-Name") == "HEARTBEAT":
+            return
+        if state["n"] == 0:
+            state["first"], state["cpu0"] = time.time(), cpu_seconds()
+        state["n"] += 1
+        if state["n"] == args.events:
+            state["last"], state["cpu1"] = time.time(), cpu_seconds()
+            done.set()
+
+    esl.register_handle("*", count)
+    esl.connect()
+    esl.send(f"event json {EVENTS}")
+    print(json.dumps({"event": "connected"}), flush=True)
+    if args.events:
+        done.wait()
+    else:
+        gevent.get_hub().threadpool.spawn(sys.stdin.read).get()
+        state["last"], state["cpu1"] = time.time(), cpu_seconds()
+    print(json.dumps({"event": "counted", "events": state["n"], "seconds": round(state["last"] - state["first"], 4),
+                      "cpu_s": round(state["cpu1"] - state["cpu0"], 4),
+                      "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}),
+          flush=True)
+
+
+if __name__ == "__main__":
+    main()
