@@ -242,6 +242,10 @@ class Connector:
         except (ESLError, ValueError) as exc:
             log.warning("could not read FreeSWITCH's channels and registrations (%s); trying again", exc)
             return False
+        if self.cdr_scanner is not None:
+            # CDRs first: mod_json_cdr writes a leg's CDR before FreeSWITCH drops the
+            # channel, so a leg now gone has its exact end on disk, not a guess.
+            self.cdr_scanner.scan()
         result = self.tracker.resync(registrations, channels, now, grace=grace)
         self.resyncs += 1
         if result.changes:

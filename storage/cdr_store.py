@@ -12,27 +12,28 @@ import time
 
 import peewee
 
+from esl_connector.records import CALL_LOG
+
 from .db import connected
-from .models import Call, CdrFile, CdrLeg
+from .models import Call, CdrFile, CdrLeg, OutboxEvent
 
 PENDING, DONE = "pending", "done"
 CORRECTABLE = ("status", "hangup_cause", "duration", "billsec", "ended_at", "answered_at",
-               "recording", "recordings")
+               "recording", "recordings", "end_source")
 
 
 def add_leg(db: peewee.Database, uuid: str, callid: str, leg: dict, source: str,
             now: float | None = None) -> bool:
-    """Store one leg's CDR; False if a CDR for this leg was already stored."""
+    """Store one leg's CDR; False if a CDR for this leg was already stored.
+
+    One INSERT, its primary key deciding: a read first would open a read
+    transaction that SQLite refuses to turn into a write (``database is
+    locked``, without waiting) once the writer has committed meanwhile."""
     with connected(db):
-        try:
-            with db.atomic():
-                if CdrLeg.select(CdrLeg.uuid).where(CdrLeg.uuid == uuid).exists():
-                    return False
-                CdrLeg.insert(uuid=uuid, callid=callid, leg=leg, source=source, state=PENDING,
-                              received_at=time.time() if now is None else now).execute()
-        except peewee.IntegrityError:  # stored by another request meanwhile
-            return False
-    return True
+        inserted = (CdrLeg.insert(uuid=uuid, callid=callid, leg=leg, source=source, state=PENDING,
+                                  received_at=time.time() if now is None else now)
+                    .on_conflict_ignore().as_rowcount().execute())
+    return inserted == 1  # 0: stored already (a retry, a file and a POST of the same leg)
 
 
 def mark_done(db: peewee.Database, uuids: list[str], now: float | None = None) -> None:
@@ -67,6 +68,15 @@ def call_state(db: peewee.Database, callid: str) -> str:
     with connected(db):
         row = Call.select(Call.state).where(Call.callid == callid).first()
     return row.state if row is not None else ""
+
+
+def call_logged(db: peewee.Database, callid: str) -> bool:
+    """Whether the call's log is in the outbox: it was reported, and its CDRs
+    may only correct the stored call. A call stored ended without a log (seen
+    too late to know its direction) is not: its CDRs can still report it."""
+    with connected(db):
+        return OutboxEvent.select(OutboxEvent.id).where(
+            OutboxEvent.callid == callid, OutboxEvent.event_type == CALL_LOG).exists()
 
 
 def correct_call(db: peewee.Database, callid: str, fields: dict) -> bool:

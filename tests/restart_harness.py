@@ -17,6 +17,7 @@ from pathlib import Path
 
 from esl_connector.crm_receiver import CrmReceiver
 from esl_connector.simulator import Simulator
+from esl_connector.simulator.cdr import CdrFiles
 
 from esl_fake_server import wait_until
 
@@ -26,7 +27,7 @@ STATUS_OF_OUTCOME = {"answered": "ANSWERED", "busy": "BUSY", "no_answer": "NO AN
 
 
 def write_config(path: Path, db: Path, sim_port: int, crm_url: str, extensions: str,
-                 delivery: str = "") -> Path:
+                 delivery: str = "", extra: str = "") -> Path:
     path.write_text(f"""
 [freeswitch]
 host = "127.0.0.1"
@@ -56,6 +57,7 @@ code = "acme"
 domain_crm = "{crm_url}"
 secret = "s3cret"
 extensions = "{extensions}"
+{extra}
 """)
     return path
 
@@ -210,16 +212,22 @@ def dumps(value) -> str:
     return json.dumps(value, default=str, indent=1)[:4000]
 
 
-def restart_rig(tmp_path):
+def restart_rig(tmp_path, cdr_files: bool = False):
     """For a fixture: yields (simulator, CRM receiver, connector process (not
-    started), database path), and tears them down."""
+    started), database path), and tears them down. ``cdr_files``: the simulator
+    writes every leg's CDR to a directory, as mod_json_cdr's log-dir, which the
+    connector reads (at start and every half second)."""
     sim = Simulator(speed=20.0, extensions=EXTENSIONS, heartbeat_interval=20.0).start()
     sim.pbx.register_all()
+    extra = ""
+    if cdr_files:
+        sim.pbx.add_cdr_output(CdrFiles(str(tmp_path / "cdr")))
+        extra = f'[cdr]\ndirectories = ["{tmp_path / "cdr"}"]\nscan_interval = 0.5\ncomplete_after = 2.0\n'
     receiver = CrmReceiver().start()
     reads = ChannelReads(sim)
     db = tmp_path / "connector.db"
     config = write_config(tmp_path / "connector.toml", db, sim.address[1], receiver.url,
-                          f"{EXTENSIONS[0]}-{EXTENSIONS[-1]}")
+                          f"{EXTENSIONS[0]}-{EXTENSIONS[-1]}", extra=extra)
     process = ConnectorProcess(config, tmp_path / "connector.log", reads)
     yield sim, receiver, process, db
     process.kill_if_running()

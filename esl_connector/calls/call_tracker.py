@@ -83,7 +83,7 @@ class CallTracker(OutsideEnds):
                          CLICK2CALL_MARKER)
         self.calls: dict[str, Call] = {}
         self._leg_call: dict[str, str] = {}
-        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._finished: OrderedDict[str, bool] = OrderedDict()  # key -> its call log went out
         self.last_call: Call | None = None  # the call the last handled event touched
         self._alias: dict[str, str] = {}  # callid of a call merged away -> the call it joined
         self._merged: list[CallRecord] = []
@@ -258,21 +258,24 @@ class CallTracker(OutsideEnds):
         if self._alias:
             for alias in [a for a, target in self._alias.items() if target == call.callid]:
                 del self._alias[alias]
+        logged = direction in (INBOUND, OUTBOUND, CLICK_TO_CALL)
         for uuid in call.legs:
             self._leg_call.pop(uuid, None)
-            self._remember(uuid)
-        self._remember(call.callid)
+            self._remember(uuid, logged)
+        self._remember(call.callid, logged)
         if not direction:
             return
         record = self.record(call)
         changes.calls.append(record)
-        if direction in (INBOUND, OUTBOUND, CLICK_TO_CALL):
+        if logged:
             phone = crm_phone(call, record.phone, self._rules(record.extension, record.domain))
             changes.crm_events.append(CrmEvent(CALL_LOG, call.callid, record.extension, record.domain,
                                                log_params(record, phone), record.ended_at))
 
-    def _remember(self, key: str) -> None:
-        self._finished[key] = None
+    def _remember(self, key: str, logged: bool = True) -> None:
+        """``key`` (a call or a leg) is over; ``logged``: a call log went out
+        (the default: when unsure, never report a call twice)."""
+        self._finished[key] = logged or self._finished.get(key, False)
         while len(self._finished) > self.settings.max_finished_remembered:
             self._finished.popitem(last=False)
 

@@ -41,7 +41,7 @@ class CdrTracker:
         if call is not None:
             self._apply(call, leg)
             return CdrResult(self.calls.settle(call), done=[leg.uuid])
-        reported = reported or self.calls.is_finished(leg.callid) or self.calls.is_finished(leg.uuid)
+        reported = reported or self.calls.was_logged(leg.callid) or self.calls.was_logged(leg.uuid)
         ready = self.pending.add(leg, now, reported)
         return self._close(ready) if ready is not None else CdrResult()
 
@@ -75,7 +75,7 @@ class CdrTracker:
         call = Call(pending.callid, node=legs[0].core_uuid)
         for leg in legs:
             self._apply(call, leg)
-        reported = pending.reported or self.calls.is_finished(pending.callid)
+        reported = pending.reported or self.calls.was_logged(pending.callid)
         if reported:
             self.calls.settle(call, reported=True)
             return CdrResult(reported=[self.calls.record(call)] if call.direction else [], done=done)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from ..esl.protocol import Event
-from ..records import END_STRENGTH, Changes
+from ..records import END_CDR, END_STRENGTH, Changes
 from .call_model import Call
 from .call_state import call_from_state
 from .legs import Leg, LegEnd, apply_end, leg_from_event
@@ -80,8 +80,12 @@ class OutsideEnds:
         return self.calls.get(key)
 
     def is_finished(self, key: str) -> bool:
-        """True once the call (or leg) with this UUID was closed and reported."""
+        """True once the call (or leg) with this UUID was closed."""
         return key in self._finished
+
+    def was_logged(self, key: str) -> bool:
+        """True once the call (or leg) with this UUID was closed with a call log."""
+        return self._finished.get(key, False)
 
     def apply_final(self, call: Call, event: Event) -> Leg:
         """A leg's CHANNEL_HANGUP_COMPLETE from outside the event stream (a
@@ -93,7 +97,10 @@ class OutsideEnds:
             call.legs[leg.uuid] = leg
             if call.callid in self.calls:
                 self._leg_call[leg.uuid] = call.callid
+        ended_before = leg.hungup
         self._apply(event, call, leg, Changes(), notify=False)
+        if not ended_before and END_STRENGTH[END_CDR] > END_STRENGTH.get(call.end_source, 0):
+            call.end_source = END_CDR  # this leg's end is known from its CDR, not its events
         call.userfield_set = call.userfield_set or any(leg.variables.get(v) for v in self._keep_vars)
         return leg
 

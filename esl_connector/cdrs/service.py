@@ -80,7 +80,7 @@ class CdrService:
             log.info("CDR of leg %s (call %s) received again: already stored", leg.uuid, leg.callid)
             return DUPLICATE
         self.accepted += 1
-        reported = cdr_store.call_state(self.db, leg.callid) == "ended"
+        reported = cdr_store.call_logged(self.db, leg.callid)
         self._apply(self.tracker.handle_cdr(leg, self.clock(), reported))
         return ACCEPTED
 
@@ -89,7 +89,7 @@ class CdrService:
         legs = cdr_store.pending_legs(self.db)
         for row in legs:
             leg = CdrLeg(**row)
-            reported = cdr_store.call_state(self.db, leg.callid) == "ended"
+            reported = cdr_store.call_logged(self.db, leg.callid)
             self._apply(self.tracker.handle_cdr(leg, self.clock(), reported))
         if legs:
             log.info("%d CDR legs waiting for their calls were restored", len(legs))
