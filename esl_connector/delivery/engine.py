@@ -18,6 +18,10 @@ workers never queue for the database one by one. See docs/delivery.md.
 * No double sending: a row stays in flight (excluded from the due query) until
   its outcome is committed, and the outcome is written only if the row is still
   as it was picked.
+* Endpoint health (``health``): after a few consecutive failures an endpoint
+  gets only a probe (a real row) every few seconds; rows failing meanwhile are
+  held, not rescheduled; when the probe succeeds the endpoint's retrying rows
+  are released (due now, oldest first) and its backlog drains at once.
 * Stop: workers finish (every request has a deadline) or are killed; a row
   whose outcome was not written stays due and is sent again after a restart.
 """
@@ -29,7 +33,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gevent
 from gevent.event import Event
@@ -42,9 +46,17 @@ from storage.queries import due_for_delivery
 from storage.views import StoredEvent
 
 from . import admin as delivery_admin
+from .health import EndpointHealth, HealthPolicy
 from .retry_schedule import RetrySchedule
 from .sender import HttpSender, SessionPool, endpoint_of
-from .store import Transition, apply_transitions, mark_skipped, stamp_customers, transition_for
+from .store import (
+    Transition,
+    apply_transitions,
+    mark_skipped,
+    release_held,
+    stamp_customers,
+    transition_for,
+)
 from .types import DELIVERED, RETRY, DeliveryPlan, Outcome
 
 log = logging.getLogger(__name__)
@@ -67,6 +79,7 @@ class EngineStatus:
     skipped: int
     requests: int
     last_error: str
+    endpoints: list[dict] = field(default_factory=list)  # EndpointHealth.snapshot()
 
 
 class DeliveryEngine:
@@ -75,7 +88,9 @@ class DeliveryEngine:
                  schedule: RetrySchedule | None = None, dead_retention: float = 30 * 86400.0,
                  poll_interval: float = 1.0, user_agent: str = "", page_size: int = 200,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = gevent.sleep,
-                 rng: random.Random | None = None, sender: HttpSender | None = None):
+                 rng: random.Random | None = None, sender: HttpSender | None = None,
+                 health: HealthPolicy | None = None,
+                 health_clock: Callable[[], float] = time.monotonic):
         self.db, self.plan_for = db, plan_for
         self.workers, self.per_endpoint = workers, per_endpoint
         self.schedule = schedule or RetrySchedule()
@@ -83,6 +98,7 @@ class DeliveryEngine:
         self.clock, self.sleep, self.rng = clock, sleep, rng or random.Random()
         self.sessions = SessionPool(per_endpoint, user_agent)
         self.sender = sender or HttpSender(self.sessions, connect_timeout, read_timeout, clock=clock)
+        self.health = EndpointHealth(health, clock=health_clock, wall_clock=clock)
         self._wake = Event()
         self._stopping = False
         self._dispatcher: gevent.Greenlet | None = None
@@ -107,7 +123,9 @@ class DeliveryEngine:
                       connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
                       schedule=RetrySchedule(max_age=settings.max_age),
                       dead_retention=settings.dead_retention, poll_interval=settings.poll_interval,
-                      user_agent=settings.user_agent)
+                      user_agent=settings.user_agent,
+                      health=HealthPolicy(settings.failure_threshold, settings.probe_interval,
+                                          settings.probe_max_interval))
         return cls(db, plan_for, **{**kwargs, **overrides})
 
     # -- lifecycle ----------------------------------------------------------------
@@ -163,7 +181,7 @@ class DeliveryEngine:
         return EngineStatus(self.running, len(self._in_flight) - recording, recording, self.workers,
                             {e: n for e, n in self._busy.items() if n}, self._counts[DELIVERED],
                             self._counts[RETRY], self._counts["dead"], self._counts["skipped"],
-                            self._counts["requests"], self._last_error)
+                            self._counts["requests"], self._last_error, self.health.snapshot())
 
     # -- the dispatcher -------------------------------------------------------------
 
@@ -178,7 +196,9 @@ class DeliveryEngine:
             except TRANSIENT_ERRORS as exc:
                 failures += 1
                 self._note_db_error("reading the outbox", exc, failures)
-            self._wake.wait(self.poll_interval if not failures else min(30.0, 2.0 ** failures))
+            probe_in = self.health.next_probe_in()
+            wait = self.poll_interval if probe_in is None else min(self.poll_interval, probe_in)
+            self._wake.wait(wait if not failures else min(30.0, 2.0 ** failures))
 
     def _scan(self) -> None:
         """Dispatch due rows until the pool is full or none is left: new
@@ -191,7 +211,7 @@ class DeliveryEngine:
                 # wakes free one worker, and rows read but not sent are wasted work.
                 limit = min(self.page_size, 2 * self._pool.free_count() + 8)
                 page = self._db(due_for_delivery, self.db, now, status, after=after, limit=limit,
-                                exclude_customers=self._saturated_customers(),
+                                exclude_customers=self._held_back_customers(),
                                 exclude_ids=tuple(self._in_flight))
                 if page:
                     last = page[-1][0]
@@ -213,8 +233,9 @@ class DeliveryEngine:
             self._db(stamp_customers, self.db, stamps)
 
     def _consider(self, event: StoredEvent, call_params: dict, skipped: list, stamps: dict) -> None:
-        if event.customer and self._customer_saturated(event.customer):
-            return  # its endpoints filled up during this page: no need to plan it
+        if event.customer and (self._customer_saturated(event.customer)
+                               or event.customer in self.health.blocked_customers()):
+            return  # its endpoints filled up or went down during this page: no need to plan it
         try:
             plan = self.plan_for(event, call_params)
         except Exception as exc:  # noqa: BLE001 - a planner bug must not stop delivery
@@ -229,20 +250,30 @@ class DeliveryEngine:
                      event.id, event.event_type, event.callid, event.extension, event.domain)
             skipped.append(event)
             return
-        endpoints = frozenset(endpoint_of(r) for r in plan.requests)
-        self._endpoints[plan.customer] = endpoints
-        if any(self._busy[e] >= self.per_endpoint for e in endpoints):
+        self._endpoints[plan.customer] = frozenset(endpoint_of(r) for r in plan.requests)
+        routed = self.health.route(plan)  # down endpoints left out, or a probe
+        if routed is None or self._plan_saturated(routed):
+            if routed is not None:
+                self.health.cancel_probe(routed)
             if event.customer != plan.customer:
                 stamps[event.id] = plan.customer
             return
+        plan = routed
+        endpoints = frozenset(endpoint_of(r) for r in plan.requests)
         for endpoint in endpoints:
             self._busy[endpoint] += 1
         self._in_flight.add(event.id)
         worker = self._pool.spawn(self._deliver, event, plan, endpoints)
         worker.link_exception(self._worker_died)
 
-    def _saturated_customers(self) -> tuple[str, ...]:
-        return tuple(c for c in self._endpoints if self._customer_saturated(c))
+    def _held_back_customers(self) -> tuple[str, ...]:
+        """Customers whose rows the due query leaves out: their endpoints are
+        full, or down with no probe due."""
+        saturated = {c for c in self._endpoints if self._customer_saturated(c)}
+        return tuple(saturated.union(self.health.blocked_customers()))
+
+    def _plan_saturated(self, plan: DeliveryPlan) -> bool:
+        return any(self._busy[endpoint_of(r)] >= self.per_endpoint for r in plan.requests)
 
     def _customer_saturated(self, customer: str) -> bool:
         return any(self._busy[e] >= self.per_endpoint for e in self._endpoints.get(customer, ()))
@@ -255,17 +286,34 @@ class DeliveryEngine:
         except Exception as exc:  # noqa: BLE001 - a bug; the row stays retryable
             log.exception("delivering outbox row %d failed", event.id)
             outcome = Outcome(RETRY, [], f"internal error: {type(exc).__name__}")
+            self.health.cancel_probe(plan)
         finally:
             for endpoint in endpoints:
                 self._busy[endpoint] -= 1
         self._counts["requests"] += len(outcome.attempts)
-        self._finish(event, plan.customer, outcome)
+        recovered = self.health.observe(plan, outcome)
+        held = outcome.verdict == RETRY and self.health.held(plan.customer, endpoints)
+        self._finish(event, plan.customer, outcome, held)
+        if recovered:
+            self._release(sorted({s.customer for s in recovered}))
 
-    def _finish(self, event: StoredEvent, customer: str, outcome: Outcome) -> None:
+    def _release(self, customers: list[str]) -> None:
+        """An endpoint is back: its customers' rows waiting for a retry are due now."""
+        try:
+            released = self._db(release_held, self.db, customers, self.clock())
+        except TRANSIENT_ERRORS as exc:  # they stay on their schedule; the next recovery retries
+            self._note_db_error("releasing the rows held for a recovered endpoint", exc, 1)
+            return
+        log.info("%d retrying rows of %s made due at once", released, ", ".join(customers))
+        self._wake.set()
+
+    def _finish(self, event: StoredEvent, customer: str, outcome: Outcome,
+                held: bool = False) -> None:
         """Queue the row's new state for the recorder; the row stays in flight
         until it is committed."""
         try:
-            t = transition_for(event, customer, outcome, self.clock(), self.schedule, self.rng)
+            t = transition_for(event, customer, outcome, self.clock(), self.schedule, self.rng,
+                               held)
         except Exception:
             self._in_flight.discard(event.id)  # stays due: tried again on the next scan
             raise
@@ -317,6 +365,10 @@ class DeliveryEngine:
         else:
             self._counts[RETRY] += 1
             self._last_error = t.last_error
+            if t.next_attempt_at <= self.clock():  # held for its endpoint: logged there, once
+                log.debug("%s attempt %d failed (%s); held for its endpoint", what, t.attempts,
+                          t.last_error)
+                return
             log.info("%s attempt %d failed (%s); next attempt in %.0f s", what, t.attempts,
                      t.last_error, t.next_attempt_at - self.clock())
 
