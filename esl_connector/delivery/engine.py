@@ -46,17 +46,11 @@ from storage.queries import due_for_delivery
 from storage.views import StoredEvent
 
 from . import admin as delivery_admin
+from .gate import EndpointGate, endpoints_of
 from .health import EndpointHealth, HealthPolicy
 from .retry_schedule import RetrySchedule
-from .sender import HttpSender, SessionPool, endpoint_of
-from .store import (
-    Transition,
-    apply_transitions,
-    mark_skipped,
-    release_held,
-    stamp_customers,
-    transition_for,
-)
+from .sender import HttpSender, SessionPool
+from .store import Transition, apply_transitions, mark_skipped, release_held, stamp_customers, transition_for
 from .types import DELIVERED, RETRY, DeliveryPlan, Outcome
 
 log = logging.getLogger(__name__)
@@ -99,6 +93,7 @@ class DeliveryEngine:
         self.sessions = SessionPool(per_endpoint, user_agent)
         self.sender = sender or HttpSender(self.sessions, connect_timeout, read_timeout, clock=clock)
         self.health = EndpointHealth(health, clock=health_clock, wall_clock=clock)
+        self.gate = EndpointGate(per_endpoint, self.health)
         self._wake = Event()
         self._stopping = False
         self._dispatcher: gevent.Greenlet | None = None
@@ -110,8 +105,6 @@ class DeliveryEngine:
         self._pool: Pool | None = None
         self._threads: ThreadPool | None = None
         self._in_flight: set[int] = set()
-        self._busy: Counter[str] = Counter()  # endpoint -> requests in flight
-        self._endpoints: dict[str, frozenset[str]] = {}  # customer -> endpoints of its last plan
         self._counts: Counter[str] = Counter()
         self._last_error = ""
         self._next_purge = 0.0
@@ -179,7 +172,7 @@ class DeliveryEngine:
     def status(self) -> EngineStatus:
         recording = len(self._outcomes) + self._recording
         return EngineStatus(self.running, len(self._in_flight) - recording, recording, self.workers,
-                            {e: n for e, n in self._busy.items() if n}, self._counts[DELIVERED],
+                            self.gate.busy_endpoints(), self._counts[DELIVERED],
                             self._counts[RETRY], self._counts["dead"], self._counts["skipped"],
                             self._counts["requests"], self._last_error, self.health.snapshot())
 
@@ -211,7 +204,7 @@ class DeliveryEngine:
                 # wakes free one worker, and rows read but not sent are wasted work.
                 limit = min(self.page_size, 2 * self._pool.free_count() + 8)
                 page = self._db(due_for_delivery, self.db, now, status, after=after, limit=limit,
-                                exclude_customers=self._held_back_customers(),
+                                exclude_customers=self.gate.held_back_customers(),
                                 exclude_ids=tuple(self._in_flight))
                 if page:
                     last = page[-1][0]
@@ -233,8 +226,7 @@ class DeliveryEngine:
             self._db(stamp_customers, self.db, stamps)
 
     def _consider(self, event: StoredEvent, call_params: dict, skipped: list, stamps: dict) -> None:
-        if event.customer and (self._customer_saturated(event.customer)
-                               or event.customer in self.health.blocked_customers()):
+        if event.customer and self.gate.held_back(event.customer):
             return  # its endpoints filled up or went down during this page: no need to plan it
         try:
             plan = self.plan_for(event, call_params)
@@ -250,37 +242,18 @@ class DeliveryEngine:
                      event.id, event.event_type, event.callid, event.extension, event.domain)
             skipped.append(event)
             return
-        self._endpoints[plan.customer] = frozenset(endpoint_of(r) for r in plan.requests)
-        routed = self.health.route(plan)  # down endpoints left out, or a probe
-        if routed is None or self._plan_saturated(routed):
-            if routed is not None:
-                self.health.cancel_probe(routed)
+        routed = self.gate.admit(plan)  # down endpoints left out (or probed), slots taken
+        if routed is None:
             if event.customer != plan.customer:
                 stamps[event.id] = plan.customer
             return
-        plan = routed
-        endpoints = frozenset(endpoint_of(r) for r in plan.requests)
-        for endpoint in endpoints:
-            self._busy[endpoint] += 1
         self._in_flight.add(event.id)
-        worker = self._pool.spawn(self._deliver, event, plan, endpoints)
+        worker = self._pool.spawn(self._deliver, event, routed)
         worker.link_exception(self._worker_died)
-
-    def _held_back_customers(self) -> tuple[str, ...]:
-        """Customers whose rows the due query leaves out: their endpoints are
-        full, or down with no probe due."""
-        saturated = {c for c in self._endpoints if self._customer_saturated(c)}
-        return tuple(saturated.union(self.health.blocked_customers()))
-
-    def _plan_saturated(self, plan: DeliveryPlan) -> bool:
-        return any(self._busy[endpoint_of(r)] >= self.per_endpoint for r in plan.requests)
-
-    def _customer_saturated(self, customer: str) -> bool:
-        return any(self._busy[e] >= self.per_endpoint for e in self._endpoints.get(customer, ()))
 
     # -- a worker -------------------------------------------------------------------
 
-    def _deliver(self, event: StoredEvent, plan: DeliveryPlan, endpoints: frozenset[str]) -> None:
+    def _deliver(self, event: StoredEvent, plan: DeliveryPlan) -> None:
         try:
             outcome = self.sender.send_plan(plan)
         except Exception as exc:  # noqa: BLE001 - a bug; the row stays retryable
@@ -288,11 +261,10 @@ class DeliveryEngine:
             outcome = Outcome(RETRY, [], f"internal error: {type(exc).__name__}")
             self.health.cancel_probe(plan)
         finally:
-            for endpoint in endpoints:
-                self._busy[endpoint] -= 1
+            self.gate.done(plan)
         self._counts["requests"] += len(outcome.attempts)
         recovered = self.health.observe(plan, outcome)
-        held = outcome.verdict == RETRY and self.health.held(plan.customer, endpoints)
+        held = outcome.verdict == RETRY and self.health.held(plan.customer, endpoints_of(plan))
         self._finish(event, plan.customer, outcome, held)
         if recovered:
             self._release(sorted({s.customer for s in recovered}))
