@@ -190,7 +190,7 @@ def deliveries() -> None:
 
 @deliveries.command("list")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True, help=CONFIG_HELP)
-@click.option("--status", type=click.Choice(["pending", "retrying", "delivered", "dead", "skipped"]))
+@click.option("--status", type=click.Choice(["pending", "retrying", "delivered", "dead", "skipped", "expired"]))
 @click.option("--customer", help="Customer code.")
 @click.option("--callid", help="One call's events.")
 @click.option("--limit", type=int, default=50, show_default=True)

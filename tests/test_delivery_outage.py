@@ -151,9 +151,9 @@ def test_one_customer_down_does_not_delay_the_other(db, clock, engines):
             calls(db, clock, 10 * batch, 10, "102", "beta")
             engine.wake()
             gevent.sleep(0.05)
-        wait_until(lambda: len([s for _, s in up.answered if s == 200]) == 100, what="beta all delivered")
+        wait_until(lambda: statuses(db)["delivered"] == 100, what="beta all delivered")
+        assert len([s for _, s in up.answered if s == 200]) == 100  # acme's 100 wait
         assert state_of(engine, "acme") in ("failing", "probing") and state_of(engine, "beta") == "healthy"
-        assert statuses(db)["delivered"] == 100  # acme's 100 wait
         back = ScriptedCrm(port=port).start()
         try:
             drain_time(db, 200)
@@ -218,5 +218,38 @@ def test_one_bad_request_among_good_ones_keeps_its_retry_schedule(db, clock, eng
         [bad] = queries.list_outbox(db, status="retrying")
         assert bad.attempts == 1 and 4.0 <= bad.next_attempt_at - clock() <= 6.0
         assert state_of(engine) == "healthy"
+    finally:
+        crm.stop()
+
+
+def expiring(plan_for, seconds):
+    def plan(event, call_params):
+        made = plan_for(event, call_params)
+        if made is not None:
+            made.expire_after = seconds
+        return made
+    return plan
+
+
+def test_start_events_too_old_when_the_crm_returns_expire_and_call_logs_are_still_sent(db, clock, engines):
+    crm = ScriptedCrm().start()
+    port = crm.port
+    crm.stop()
+    engine = engines(expiring(planner({"101": ("acme", f"http://127.0.0.1:{port}")}), 120))
+    calls(db, clock, 0, 10)
+    engine.wake()
+    wait_until(lambda: state_of(engine) in ("failing", "probing"), what="the endpoint seen down")
+    clock.advance(600)  # ten minutes later: the screen pops are stale, the call logs are not
+    calls(db, clock, 10, 2)  # fresh calls are sent
+    crm = ScriptedCrm(port=port).start()
+    try:
+        wait_until(lambda: statuses(db) == {"delivered": 14, "expired": 10}, timeout=15,
+                   what="start events expired, the rest delivered")
+        expired = queries.list_outbox(db, status="expired")
+        assert {e.event_type for e in expired} == {INCOMING_CALL, OUTGOING_CALL}
+        assert {e.callid for e in expired} == {f"call-{n:04d}" for n in range(10)}
+        assert expired[0].last_error.startswith("expired: 10 min old when it could be sent")
+        assert expired[0].finished_at == clock() and expired[0].customer == "acme"
+        assert len(crm.of_type(CALL_LOG)) == 12
     finally:
         crm.stop()

@@ -209,6 +209,12 @@ def get_delivery_stats(request, ctx):
     return {"generated_at": now, "customers": status_views.delivery_stats(ctx.db, ctx.directory, now)}
 
 
+@protected
+def get_endpoint_health(request, ctx):
+    now = ctx.clock()
+    return {"generated_at": now, "endpoints": status_views.endpoint_health(ctx, now)}
+
+
 def get_openapi(request, ctx):
     try:
         document = OPENAPI_PATH.read_bytes()
@@ -226,6 +232,7 @@ def routes() -> list[Route]:
         Route("/api/v1/calls/<callid>", get_call),
         Route("/api/v1/deliveries", get_deliveries),
         Route("/api/v1/deliveries/stats", get_delivery_stats),
+        Route("/api/v1/deliveries/health", get_endpoint_health),
         Route("/api/v1/deliveries/<key>", get_delivery),
         Route("/api/v1/deliveries/<key>/retry", retry_delivery, ("POST",)),
     ]

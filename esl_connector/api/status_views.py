@@ -115,6 +115,24 @@ def delivery_stats(db: peewee.Database, directory, now: float) -> list[dict]:
     return sorted(by_customer.values(), key=lambda s: (s["customer"] == "", s["customer"]))
 
 
+def endpoint_health(ctx, now: float) -> list[dict]:
+    """Every endpoint (scheme://host:port) of every customer the delivery
+    engine has sent to: its health (``delivery.health``) and the backlog and
+    oldest due row of the customer it serves (rows are counted per customer:
+    a customer with several endpoints shows the same backlog on each)."""
+    engine = ctx.delivery.status() if ctx.delivery is not None else None
+    if engine is None or not engine.endpoints:
+        return []
+    stats = {s["customer"]: s for s in delivery_stats(ctx.db, ctx.directory, now)}
+    shown = []
+    for endpoint in engine.endpoints:
+        customer = stats.get(endpoint["customer"]) or _empty_stats(endpoint["customer"])
+        shown.append({**endpoint, "backlog": customer["backlog"],
+                      "oldest_pending_at": customer["oldest_pending_at"],
+                      "oldest_pending_age_s": customer["oldest_pending_age_s"]})
+    return shown
+
+
 # -- health ---------------------------------------------------------------------------
 
 def database_health(db) -> dict:

@@ -14,11 +14,20 @@ from dataclasses import dataclass, field
 import peewee
 
 from storage.db import connected
-from storage.models import DEAD, DELIVERED, OUTBOX_DUE, PENDING, SKIPPED, DeliveryAttempt, OutboxEvent
+from storage.models import (
+    DEAD,
+    DELIVERED,
+    EXPIRED,
+    OUTBOX_DUE,
+    PENDING,
+    SKIPPED,
+    DeliveryAttempt,
+    OutboxEvent,
+)
 from storage.views import StoredEvent
 
 _EVENT_COLUMNS = [OutboxEvent._meta.fields[n] for n in StoredEvent.__slots__]
-FINISHED = (DELIVERED, DEAD, SKIPPED)
+FINISHED = (DELIVERED, DEAD, SKIPPED, EXPIRED)
 
 
 class DeliveryAdminError(Exception):
@@ -80,7 +89,7 @@ def get_delivery(db: peewee.Database, key: int | str) -> DeliveryDetail | None:
 
 
 def retry(db: peewee.Database, key: int | str, now: float) -> StoredEvent:
-    """Send one row again. A delivered, dead or skipped row is replayed: it
+    """Send one row again. A delivered, dead, skipped or expired row is replayed: it
     becomes pending with a fresh retry schedule (its age counts from now). A
     row still pending or retrying is only made due now."""
     detail = get_delivery(db, key)
@@ -110,11 +119,11 @@ def _replayed(now: float) -> dict:
 
 
 def purge_finished(db: peewee.Database, older_than: float, chunk: int = 500) -> int:
-    """Delete dead and skipped rows (with their attempts) that ended before
+    """Delete dead, skipped and expired rows (with their attempts) that ended before
     ``older_than``; the number deleted. Delivered rows go with their call
     (storage.queries.purge_ended_calls)."""
     candidates = (OutboxEvent.select(OutboxEvent.id)
-                  .where(OutboxEvent.status.in_((DEAD, SKIPPED)),
+                  .where(OutboxEvent.status.in_((DEAD, SKIPPED, EXPIRED)),
                          OutboxEvent.finished_at < older_than).limit(chunk))
     deleted = 0
     with connected(db):

@@ -46,11 +46,12 @@ from storage.queries import due_for_delivery
 from storage.views import StoredEvent
 
 from . import admin as delivery_admin
+from . import store
 from .gate import EndpointGate, endpoints_of
 from .health import EndpointHealth, HealthPolicy
 from .retry_schedule import RetrySchedule
 from .sender import HttpSender, SessionPool
-from .store import Transition, apply_transitions, mark_skipped, release_held, stamp_customers, transition_for
+from .store import Transition, apply_transitions, mark_skipped, stamp_customers, transition_for
 from .types import DELIVERED, RETRY, DeliveryPlan, Outcome
 
 log = logging.getLogger(__name__)
@@ -214,18 +215,23 @@ class DeliveryEngine:
                     break
 
     def _dispatch_page(self, page: list[tuple[StoredEvent, dict]]) -> None:
-        skipped, stamps = [], {}
+        skipped, stamps, expired = [], {}, []
         for event, call_params in page:
             if self._stopping or self._pool.free_count() == 0:
                 break
-            self._consider(event, call_params, skipped, stamps)
+            self._consider(event, call_params, skipped, stamps, expired)
+        if expired:
+            self._db(store.mark_expired, self.db, expired, self.clock())
+            log.info("%d start events expired instead of being sent late (first: %s)",
+                     len(expired), expired[0][2])
         if skipped:
             self._db(mark_skipped, self.db, skipped, self.clock())
             self._counts["skipped"] += len(skipped)
         if stamps:
             self._db(stamp_customers, self.db, stamps)
 
-    def _consider(self, event: StoredEvent, call_params: dict, skipped: list, stamps: dict) -> None:
+    def _consider(self, event: StoredEvent, call_params: dict, skipped: list, stamps: dict,
+                  expired: list) -> None:
         if event.customer and self.gate.held_back(event.customer):
             return  # its endpoints filled up or went down during this page: no need to plan it
         try:
@@ -241,6 +247,9 @@ class DeliveryEngine:
             log.info("outbox row %d (%s, call %s) skipped: no customer owns extension %s@%s",
                      event.id, event.event_type, event.callid, event.extension, event.domain)
             skipped.append(event)
+            return
+        if reason := store.expiry(event, plan, self.clock()):
+            expired.append((event.id, plan.customer, reason))
             return
         routed = self.gate.admit(plan)  # down endpoints left out (or probed), slots taken
         if routed is None:
@@ -272,7 +281,7 @@ class DeliveryEngine:
     def _release(self, customers: list[str]) -> None:
         """An endpoint is back: its customers' rows waiting for a retry are due now."""
         try:
-            released = self._db(release_held, self.db, customers, self.clock())
+            released = self._db(store.release_held, self.db, customers, self.clock())
         except TRANSIENT_ERRORS as exc:  # they stay on their schedule; the next recovery retries
             self._note_db_error("releasing the rows held for a recovered endpoint", exc, 1)
             return

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 
 import peewee
 
+from esl_connector.records import CALL_LOG
 from storage.models import (
     DEAD,
     DELIVERED,
+    EXPIRED,
     OUTBOX_DUE,
     RETRYING,
     SKIPPED,
@@ -137,6 +139,29 @@ def release_held(db: peewee.Database, customers: list[str], now: float) -> int:
                 .where(OutboxEvent.customer.in_(customers), OutboxEvent.status == RETRYING,
                        OutboxEvent.next_attempt_at > now)
                 .execute(db))
+
+
+def expiry(event: StoredEvent, plan: wt.DeliveryPlan, now: float) -> str:
+    """Why a start event is too old to be sent now ("" when it is not, and
+    always for a call log). Its age counts from its creation or last replay."""
+    if not plan.expire_after or event.event_type == CALL_LOG:
+        return ""
+    age = now - max(event.created_at, event.replayed_at)
+    if age <= plan.expire_after:
+        return ""
+    return (f"expired: {format_duration(age)} old when it could be sent "
+            f"(expire_after = {format_duration(plan.expire_after)})")
+
+
+def mark_expired(db: peewee.Database, rows: list[tuple[int, str, str]], now: float) -> None:
+    """(row id, customer, reason): start events never sent, kept visible."""
+    db.connect(reuse_if_open=True)
+    with db.atomic():
+        for row_id, customer, reason in rows:
+            (OutboxEvent.update(status=EXPIRED, finished_at=now, customer=customer,
+                                last_error=reason[:MAX_ERROR_CHARS])
+             .where(OutboxEvent.id == row_id, OutboxEvent.status.in_(OUTBOX_DUE))
+             .execute(db))
 
 
 def stamp_customers(db: peewee.Database, customers: dict[int, str]) -> None:
