@@ -120,12 +120,12 @@ def endpoint_health(ctx, now: float) -> list[dict]:
     engine has sent to: its health (``delivery.health``) and the backlog and
     oldest due row of the customer it serves (rows are counted per customer:
     a customer with several endpoints shows the same backlog on each)."""
-    engine = ctx.delivery.status() if ctx.delivery is not None else None
-    if engine is None or not engine.endpoints:
+    engine = as_dict(ctx.delivery.status()) if ctx.delivery is not None else {}
+    if not engine.get("endpoints"):
         return []
     stats = {s["customer"]: s for s in delivery_stats(ctx.db, ctx.directory, now)}
     shown = []
-    for endpoint in engine.endpoints:
+    for endpoint in engine["endpoints"]:
         customer = stats.get(endpoint["customer"]) or _empty_stats(endpoint["customer"])
         shown.append({**endpoint, "backlog": customer["backlog"],
                       "oldest_pending_at": customer["oldest_pending_at"],
