@@ -281,11 +281,11 @@ class DeliveryEngine:
     def _release(self, customers: list[str]) -> None:
         """An endpoint is back: its customers' rows waiting for a retry are due now."""
         try:
-            released = self._db(store.release_held, self.db, customers, self.clock())
+            released = self._db(store.release_held, self.db, customers)
         except TRANSIENT_ERRORS as exc:  # they stay on their schedule; the next recovery retries
             self._note_db_error("releasing the rows held for a recovered endpoint", exc, 1)
             return
-        log.info("%d retrying rows of %s made due at once", released, ", ".join(customers))
+        log.info("%d retrying rows of %s due at once", released, ", ".join(customers))
         self._wake.set()
 
     def _finish(self, event: StoredEvent, customer: str, outcome: Outcome,

@@ -20,6 +20,7 @@ from storage.models import (
     DELIVERED,
     EXPIRED,
     OUTBOX_DUE,
+    PENDING,
     RETRYING,
     SKIPPED,
     DeliveryAttempt,
@@ -53,8 +54,9 @@ def transition_for(event: StoredEvent, customer: str, outcome: wt.Outcome, now: 
                    schedule: RetrySchedule, rng: random.Random | None = None,
                    held: bool = False) -> Transition:
     """``held``: the row failed on an endpoint that is down (endpoint health):
-    it stays due, in creation order, and is sent when the endpoint is back
-    instead of waiting for its own next retry (the age limit still applies)."""
+    it goes back to pending (due, in id order with the rows never tried) and is
+    sent when the endpoint is back instead of waiting for its own next retry;
+    the attempt still counts, and so does the age limit."""
     attempts = event.attempts + 1
     t = Transition(event.id, event.attempts, RETRYING, attempts, event.next_attempt_at,
                    outcome.reason[:MAX_ERROR_CHARS], customer, log=list(outcome.attempts))
@@ -67,7 +69,7 @@ def transition_for(event: StoredEvent, customer: str, outcome: wt.Outcome, now: 
         origin = max(event.created_at, event.replayed_at)
         at = schedule.next_attempt(attempts, origin, now, outcome.retry_after, rng)
         if held and now <= origin + schedule.max_age:
-            at = event.created_at  # due at once, oldest first; the engine keeps it back
+            t.status, at = PENDING, event.created_at  # oldest first; the engine keeps it back
         if at is None:
             t.status, t.finished_at = DEAD, now
             t.last_error = (f"gave up after {attempts} attempt{'s' if attempts > 1 else ''} in "
@@ -126,18 +128,17 @@ def mark_skipped(db: peewee.Database, events: list[StoredEvent], now: float) -> 
              .execute(db))
 
 
-def release_held(db: peewee.Database, customers: list[str], now: float) -> int:
+def release_held(db: peewee.Database, customers: list[str]) -> int:
     """An endpoint of these customers is back: every retrying row of theirs
-    whose next attempt lies in the future becomes due now, oldest first
-    (``next_attempt_at = created_at``), so the backlog drains at once instead
-    of each row waiting for its own retry. The number of rows released."""
+    goes back to pending, due now (``next_attempt_at = created_at``), so the
+    backlog drains at once, oldest first (pending rows go in id order), instead
+    of each row waiting for its own next retry. The number of rows released."""
     if not customers:
         return 0
     db.connect(reuse_if_open=True)
     with db.atomic():
-        return (OutboxEvent.update(next_attempt_at=OutboxEvent.created_at)
-                .where(OutboxEvent.customer.in_(customers), OutboxEvent.status == RETRYING,
-                       OutboxEvent.next_attempt_at > now)
+        return (OutboxEvent.update(status=PENDING, next_attempt_at=OutboxEvent.created_at)
+                .where(OutboxEvent.customer.in_(customers), OutboxEvent.status == RETRYING)
                 .execute(db))
 
 
