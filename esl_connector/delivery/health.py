@@ -128,10 +128,13 @@ class EndpointHealth:
                      if not any(self.usable(c, e) for e in endpoints))
 
     def next_probe_in(self) -> float | None:
-        """Seconds until the earliest probe is due (None: nothing is failing)."""
-        waits = [s.next_probe_at - self.clock() for s in self._states.values()
-                 if s.state == FAILING]
-        return max(0.0, min(waits)) if waits else None
+        """Seconds until the next probe falls due (None: none will). A probe
+        already due is not counted: the dispatcher's scan has just looked for
+        its row (a failing endpoint without any due row must not spin it)."""
+        now = self.clock()
+        waits = [s.next_probe_at - now for s in self._states.values()
+                 if s.state == FAILING and s.next_probe_at > now]
+        return min(waits) if waits else None
 
     # -- after sending ----------------------------------------------------------------
 
