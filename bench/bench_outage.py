@@ -10,7 +10,7 @@ with the process.
   and the FreeSWITCH simulator generating calls (``--calls-per-second`` at
   ``--speed``); the CRM is down for ``--outage`` seconds. Measured: webhooks
   queued at the CRM's return, time from the return until every row created
-  before it is delivered.
+  before it is delivered. ``--flap 2``: down 2 s, up 2 s, ... for ``--outage``.
 * backlog (``--backlog-calls N``): the delivery engine alone, N calls (start
   event + call log) queued while the CRM is down (an hour at 5 calls/s is
   18 000); then the CRM returns. Measured: time to an empty backlog, and the
@@ -22,6 +22,7 @@ schedule), for comparison.
 
     .venv/bin/python bench/bench_outage.py                       # 2 calls/s x5, 30 s outage
     .venv/bin/python bench/bench_outage.py --failure-threshold 1000 --give-up 400
+    .venv/bin/python bench/bench_outage.py --flap 2 --outage 40
     .venv/bin/python bench/bench_outage.py --backlog-calls 18000
 """
 
@@ -165,10 +166,15 @@ def run_traffic_outage(args, crm: Crm) -> None:
         gevent.sleep(0.05)
     traffic = gevent.spawn(run_traffic, sim.pbx, args.calls_per_second, extensions, None, 7)
     gevent.sleep(args.warmup)
-    crm.kill()
     down_at = time.time()
-    gevent.sleep(args.outage)
-    crm.start()
+    while time.time() - down_at < args.outage - args.flap:  # --flap: up and down by turns
+        crm.kill()
+        gevent.sleep(args.flap or args.outage)
+        if args.flap:
+            crm.start()
+            gevent.sleep(args.flap)
+    if not args.flap:
+        crm.start()
     back_at = time.time()
     queued = due_created_before(connector.db, back_at)
     took = wait_drained(connector.db, back_at, args.give_up)
@@ -181,7 +187,8 @@ def run_traffic_outage(args, crm: Crm) -> None:
     connector.stop()
     sim.stop()
     drained = f"{took:.1f} s" if took is not None else f"NOT within {args.give_up:.0f} s"
-    print(f"traffic {args.calls_per_second:g} calls/s x{args.speed:g}, CRM down {back_at - down_at:.1f} s, "
+    how = f"flapping every {args.flap:g} s for" if args.flap else "down"
+    print(f"traffic {args.calls_per_second:g} calls/s x{args.speed:g}, CRM {how} {back_at - down_at:.1f} s, "
           f"failure_threshold {args.failure_threshold}: {queued} webhooks queued at its return, "
           f"all delivered {drained} after it")
     print("  " + check(crm, ids))
@@ -240,6 +247,7 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds of traffic before the outage")
     parser.add_argument("--outage", type=float, default=30.0, help="seconds the CRM is down")
+    parser.add_argument("--flap", type=float, default=0.0, help="CRM down and up by turns, this many seconds each")
     parser.add_argument("--settle", type=float, default=5.0, help="traffic stopped: seconds for calls to end")
     parser.add_argument("--give-up", type=float, default=300.0, help="stop measuring after this")
     parser.add_argument("--failure-threshold", type=int, default=5)
