@@ -96,6 +96,7 @@ class DeliveryEngine:
         self.health = EndpointHealth(health, clock=health_clock, wall_clock=clock)
         self.gate = EndpointGate(per_endpoint, self.health)
         self._wake = Event()
+        self._full_scan, self._next_full_scan = True, 0.0  # see _scan
         self._stopping = False
         self._dispatcher: gevent.Greenlet | None = None
         self._recorder: gevent.Greenlet | None = None
@@ -164,6 +165,7 @@ class DeliveryEngine:
 
     def wake(self, _info=None) -> None:
         """New rows were committed (StorageWriter.on_commit) or replayed: look now."""
+        self._full_scan = True
         self._wake.set()
 
     @property
@@ -196,7 +198,13 @@ class DeliveryEngine:
 
     def _scan(self) -> None:
         """Dispatch due rows until the pool is full or none is left: new
-        (pending) rows oldest first, then retries in the order they fell due."""
+        (pending) rows oldest first, then retries in the order they fell due.
+        A scan woken only by outcomes reads one page of each: paging on past a
+        saturated customer walks its whole backlog (a drain after an outage)
+        and finds nothing new; new rows, replays and poll_interval page on."""
+        full = self._full_scan or time.monotonic() >= self._next_full_scan
+        if full:
+            self._full_scan, self._next_full_scan = False, time.monotonic() + self.poll_interval
         now = self.clock()
         for status in (PENDING, RETRYING):
             after = None
@@ -211,7 +219,7 @@ class DeliveryEngine:
                     last = page[-1][0]
                     after = last.id if status == PENDING else (last.next_attempt_at, last.id)
                 self._dispatch_page(page)
-                if len(page) < limit:
+                if len(page) < limit or not full:
                     break
 
     def _dispatch_page(self, page: list[tuple[StoredEvent, dict]]) -> None:
@@ -286,7 +294,7 @@ class DeliveryEngine:
             self._note_db_error("releasing the rows held for a recovered endpoint", exc, 1)
             return
         log.info("%d retrying rows of %s due at once", released, ", ".join(customers))
-        self._wake.set()
+        self.wake()
 
     def _finish(self, event: StoredEvent, customer: str, outcome: Outcome,
                 held: bool = False) -> None:
