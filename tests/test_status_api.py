@@ -154,7 +154,7 @@ def test_health_reports_freeswitch_database_writer_backlog_and_versions(env):
     assert h["versions"]["connector"] and h["versions"]["python"].count(".") == 2
     assert h["writer"]["running"] and h["writer"]["last_error"] == ""
     assert h["delivery"]["backlog"] == 5 and h["delivery"]["counts"]["pending"] == 5
-    assert h["delivery"]["engine"]["running"]
+    assert h["delivery"]["engine"]["running"] and h["delivery"]["endpoints_down"] == 0
 
 
 def test_health_degrades_when_freeswitch_goes_away(env):
@@ -281,6 +281,7 @@ def test_endpoint_health_with_each_customers_backlog(env):
     assert acme == {**down, "backlog": 2, "oldest_pending_at": created, "oldest_pending_age_s": pytest.approx(30, abs=1)}
     assert (beta["state"], beta["backlog"]) == ("healthy", 2)
     assert_error(requests.get(env.url + "/deliveries/health"), 401, "unauthorized")
+    assert get(env, "/health").json()["delivery"]["endpoints_down"] == 1
 
 
 def test_the_openapi_document_is_served_valid_and_covers_every_route(env):

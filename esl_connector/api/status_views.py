@@ -190,7 +190,9 @@ def health(ctx) -> dict:
         "database": database,
         "writer": writer,
         "delivery": {"engine": engine, "counts": counts,
-                     "backlog": sum(counts.get(s, 0) for s in OUTBOX_DUE) if database["ok"] else None},
+                     "backlog": sum(counts.get(s, 0) for s in OUTBOX_DUE) if database["ok"] else None,
+                     "endpoints_down": sum(1 for e in (engine or {}).get("endpoints", [])
+                                           if e.get("state") != "healthy")},
         "cdr": cdrs.status() if cdrs is not None else None,
         "versions": {"connector": __version__, "python": platform.python_version(),
                      "freeswitch": fs_version},
