@@ -290,7 +290,7 @@ class DeliveryEngine:
         """An endpoint is back: its customers' rows waiting for a retry are due now."""
         try:
             released = self._db(store.release_held, self.db, customers)
-        except TRANSIENT_ERRORS as exc:  # they stay on their schedule; the next recovery retries
+        except TRANSIENT_ERRORS as exc:  # they keep their own retry schedule: late, never lost
             self._note_db_error("releasing the rows held for a recovered endpoint", exc, 1)
             return
         log.info("%d retrying rows of %s due at once", released, ", ".join(customers))
