@@ -238,7 +238,7 @@ def deliveries() -> None:
 
 @deliveries.command("list")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True, help=CONFIG_HELP)
-@click.option("--status", type=click.Choice(["pending", "retrying", "delivered", "dead", "skipped"]))
+@click.option("--status", type=click.Choice(["pending", "retrying", "delivered", "dead", "skipped", "expired"]))
 @click.option("--customer", help="Customer code.")
 @click.option("--callid", help="One call's events.")
 @click.option("--limit", type=int, default=50, show_default=True)
@@ -289,17 +289,29 @@ def deliveries_show(config_path, key) -> None:
 @deliveries.command("retry")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True, help=CONFIG_HELP)
 @click.option("--all-dead", is_flag=True, help="Replay every dead letter of --customer.")
-@click.option("--customer", help="Customer code (with --all-dead).")
+@click.option("--since", help="With --customer: replay what failed from then on, dead letters included "
+                              "(epoch seconds, 2026-11-27T10:30, or a time ago: 30m, 2h, 1d).")
+@click.option("--customer", help="Customer code (with --all-dead or --since).")
 @click.argument("key", required=False)
-def deliveries_retry(config_path, all_dead, customer, key) -> None:
-    """Send a row again (by id or event id), or every dead letter of a customer.
-    The running connector picks replayed rows up within its poll interval."""
+def deliveries_retry(config_path, all_dead, since, customer, key) -> None:
+    """Send a row again (by id or event id), every dead letter of a customer,
+    or what failed for a customer since a time. The running connector picks
+    replayed rows up within its poll interval."""
     import time
 
-    from .delivery.admin import DeliveryAdminError, retry, retry_all_dead
-    if all_dead == bool(key) or (all_dead and not customer):
-        raise click.UsageError("give an outbox id, or --all-dead --customer CODE")
+    from .delivery.admin import DeliveryAdminError, parse_since, retry, retry_all_dead, retry_since
+    if (all_dead or since) == bool(key) or ((all_dead or since) and not customer) or (all_dead and since):
+        raise click.UsageError("give an outbox id, or --all-dead --customer CODE, or --since T --customer CODE")
     db = _delivery_db(config_path)
+    if since:
+        try:
+            start = parse_since(since, time.time())
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--since") from None
+        replayed, due = retry_since(db, customer, start, time.time())
+        click.echo(f"{customer}: {replayed} dead deliveries replayed and {due} retrying ones made due, "
+                   f"of those failed since {_when(start)}")
+        return
     if all_dead:
         click.echo(f"{retry_all_dead(db, customer, time.time())} dead deliveries of "
                    f"{customer} queued again")

@@ -21,7 +21,8 @@ DELIVERED = "delivered"
 RETRYING = "retrying"
 DEAD = "dead"
 SKIPPED = "skipped"
-OUTBOX_STATUSES = (PENDING, DELIVERED, RETRYING, DEAD, SKIPPED)
+EXPIRED = "expired"  # a start event older than its customer's expire_after: never sent late
+OUTBOX_STATUSES = (PENDING, DELIVERED, RETRYING, DEAD, SKIPPED, EXPIRED)
 OUTBOX_DUE = (PENDING, RETRYING)  # rows the delivery engine still has to send
 
 

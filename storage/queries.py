@@ -154,9 +154,9 @@ def due_for_delivery(db: peewee.Database, now: float, status: str, *,
              .where(OutboxEvent.status == status, OutboxEvent.next_attempt_at <= now,
                     (OutboxEvent.event_type != CALL_LOG) | ~peewee.fn.EXISTS(blocker)))
     if status == PENDING:
-        if after is not None:
-            query = query.where(OutboxEvent.id > after)
-        query = query.order_by(OutboxEvent.id)
+        # always a range on id, even for the first page: without it SQLite walks
+        # (status, next_attempt_at) and sorts every pending row for the LIMIT
+        query = query.where(OutboxEvent.id > (after or 0)).order_by(OutboxEvent.id)
     else:
         if after is not None:
             at, last_id = after

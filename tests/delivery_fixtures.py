@@ -4,6 +4,7 @@ planner following the contract's URLs, a controllable clock, outbox rows."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +44,29 @@ class FakeClock:
         self.now += seconds
 
 
+class _Server(NoDelayWSGIServer):
+    """Keeps its open connections, so that stopping it drops them as a CRM
+    that goes down does (a stopped gevent server keeps serving keep-alive ones)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connections: set = set()
+
+    def handle(self, sock, address):
+        self.connections.add(sock)
+        try:
+            return super().handle(sock, address)
+        finally:
+            self.connections.discard(sock)
+
+    def drop_connections(self) -> None:
+        for sock in list(self.connections):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
 class ScriptedCrm:
     """A CRM on 127.0.0.1:<port 0>. ``policy(request)`` returns None (200) or
     (status, headers[, body]); ``gate`` (an Event), when set, holds every
@@ -56,14 +80,16 @@ class ScriptedCrm:
         self.gate: Event | None = None
         self.holding = 0
         self._lock = threading.Lock()
-        self._server = NoDelayWSGIServer(("127.0.0.1", port), self._app, log=None,
-                                         error_log=None)
+        self._server = _Server(("127.0.0.1", port), self._app, log=None, error_log=None)
 
     def start(self) -> ScriptedCrm:
         self._server.start()
         return self
 
     def stop(self) -> None:
+        """Down: no new connection, and the open ones dropped."""
+        self._server.close()
+        self._server.drop_connections()
         self._server.stop(timeout=1)
 
     @property

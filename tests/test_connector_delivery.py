@@ -2,15 +2,21 @@
 requests at a CRM (real TCP, real SQLite and PostgreSQL, real HTTP)."""
 
 import json
+import time
+from collections import Counter
 
+import gevent
 import pytest
 import requests
 
 from esl_connector.app import Connector
 from esl_connector.crm_receiver import CrmReceiver
-from esl_connector.simulator import Simulator, run_scenario
+from esl_connector.records import CALL_LOG
+from esl_connector.simulator import Simulator, run_scenario, run_traffic
+from storage import queries
 
 from connector_harness import connector_settings
+from delivery_fixtures import ScriptedCrm
 from esl_fake_server import wait_until
 
 
@@ -89,3 +95,45 @@ def test_a_recorded_call_log_carries_a_link_the_crm_can_fetch(tmp_path):
         connector.stop()
         sim.stop()
         crm.stop()
+
+
+def test_a_crm_down_under_simulator_traffic_gets_everything_once_in_order_when_back(tmp_path):
+    extensions = [str(n) for n in range(101, 111)]
+    crm = ScriptedCrm().start()
+    port = crm.port
+    sim = Simulator(speed=40, extensions=extensions).start()
+    settings = connector_settings(tmp_path / "c.db", *sim.address, delivery={
+        "poll_interval": 0.05, "failure_threshold": 2, "probe_interval": 0.05, "probe_max_interval": 0.2})
+    settings.customers = [{"code": "acme", "domain_crm": crm.url, "secret": "s3cr3t", "extensions": "101-110"}]
+    connector = Connector(settings).start()
+    back = None
+    try:
+        wait_until(lambda: connector.resyncs, what="connected and resynced")
+        traffic = gevent.spawn(run_traffic, sim.pbx, 0.15, extensions, 160, 3)  # ~4 s of calls
+        wait_until(lambda: len(crm.requests) >= 4, timeout=10, what="traffic delivered")
+        crm.policy = lambda r: (503, {})  # going down: nothing answered 200 is cut off
+        crm.stop()
+        gevent.sleep(1.5)
+        back = ScriptedCrm(port=port).start()
+        returned = time.monotonic()
+        traffic.join(timeout=30)
+        wait_until(lambda: not queries.list_calls(connector.db, active=True), timeout=30, what="calls ended")
+        connector.writer.flush()
+        counts = lambda: {s: n for s, n in queries.outbox_counts(connector.db).items() if n}  # noqa: E731
+        wait_until(lambda: set(counts()) == {"delivered"}, timeout=30, what=f"every webhook delivered {counts()}")
+        print(f"\nbacklog empty {time.monotonic() - returned:.2f} s after the CRM's return "
+              f"(traffic went on meanwhile)")
+        answered = [(r, status) for r, status in crm.answered + back.answered if status == 200]
+        ids = Counter(r.headers["X-Event-Id"] for r, _ in answered)
+        rows = queries.list_outbox(connector.db, limit=10000)
+        assert len(rows) > 8 and set(ids) == {e.event_id for e in rows} and max(ids.values()) == 1
+        seen = [(r.event_type, r.query.get("callid") or r.json()["callid"]) for r, _ in answered]
+        for i, (kind, call) in enumerate(seen):
+            if kind == CALL_LOG:
+                assert all(k == CALL_LOG for k, c in seen[i:] if c == call)  # nothing of its call after it
+    finally:
+        connector.stop()
+        sim.stop()
+        crm.stop()
+        if back is not None:
+            back.stop()

@@ -48,6 +48,19 @@ def test_the_commented_example_in_the_config_file_is_valid():
     assert beta.events["call_answered"].urls[0] == "https://crm.beta.vn/api/cti/beta-hn/call-log"
     assert beta.events["call_answered"].auth.type == "digest"
     assert beta.events["call_answered"].params == {"source": "pbx-hn", "kind": "cdr"}
+    assert beta.events["incoming_call"].expire_after == 120.0
+    assert beta.events["call_answered"].expire_after == 0.0 == acme.events["incoming_call"].expire_after
+
+
+def test_only_start_events_may_expire():
+    events = {"outgoing_call": {"expire_after": 300}}
+    (c,) = parse_customers([{**ACME, "events": events}], env={})
+    assert c.events["outgoing_call"].expire_after == 300.0
+    assert problems_of([{**ACME, "events": {"call_answered": {"expire_after": 60},
+                                            "incoming_call": {"expire_after": "soon"}}}]) == (
+        "customers[0].events.incoming_call.expire_after: expected seconds from 0 (never) to 2592000\n"
+        "customers[0].events.call_answered.expire_after: a call log never expires: only incoming_call "
+        "and outgoing_call")
 
 
 def test_a_minimal_customer_gets_exactly_the_guides_defaults():

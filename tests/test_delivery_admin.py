@@ -86,6 +86,40 @@ def test_cli_list_show_retry(backend, db, tmp_path):
     assert run(main, ["deliveries", "retry", "-c", str(config), "--all-dead"]).exit_code == 2
 
 
+def test_retry_since_replays_what_failed_in_the_window_dead_included(db):
+    add_events(db, [crm_event("old", INCOMING_CALL)], NOW - 7200)  # row 5: failed long before
+    apply_transition(db, Transition(5, 0, "dead", 1, NOW, "gave up", "acme", finished_at=NOW - 7000,
+                                    log=[AttemptResult("u", NOW - 7000, 1.0, 500, "", "")]))
+    finish(db, 4, "retrying")  # row 4: acme, failing now, next attempt scheduled later
+    with db.connection_context():
+        OutboxEvent.update(created_at=NOW - 7200, next_attempt_at=NOW + 3600).where(OutboxEvent.id == 4).execute(db)
+    assert delivery_admin.retry_since(db, "acme", NOW - 60, NOW + 10) == (2, 1)
+    rows = {e.id: e for e in delivery_admin.list_deliveries(db)}
+    assert (rows[1].status, rows[2].status, rows[1].replayed_at) == ("pending", "pending", NOW + 10)
+    assert (rows[4].status, rows[4].next_attempt_at) == ("retrying", NOW + 10)  # by its attempt at NOW
+    assert rows[5].status == "dead" and rows[3].status == "dead"  # before the window; another customer
+
+
+def test_since_is_epoch_iso_or_a_time_ago():
+    assert delivery_admin.parse_since("30m", NOW) == NOW - 1800
+    assert delivery_admin.parse_since("2h", NOW) == NOW - 7200 == delivery_admin.parse_since(" 2 h", NOW)
+    assert delivery_admin.parse_since("1716000000", NOW) == 1716000000.0
+    assert delivery_admin.parse_since("2024-05-18T02:40:00+00:00", NOW) == 1716000000.0
+    with pytest.raises(ValueError, match="expected epoch seconds"):
+        delivery_admin.parse_since("yesterday", NOW)
+
+
+def test_cli_retry_since(backend, db, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(f'[storage]\nurl = "{backend.url}"\n')
+    run = CliRunner().invoke
+    since = run(main, ["deliveries", "retry", "-c", str(config), "--customer", "acme", "--since", str(NOW - 60)])
+    assert since.exit_code == 0 and since.output.startswith("acme: 2 dead deliveries replayed and 0 retrying")
+    assert run(main, ["deliveries", "retry", "-c", str(config), "--since", "1h"]).exit_code == 2
+    bad = run(main, ["deliveries", "retry", "-c", str(config), "--customer", "acme", "--since", "soon"])
+    assert bad.exit_code == 2 and "--since" in bad.output
+
+
 def test_v2_migration_keeps_v1_rows(backend):
     db = open_database(backend.url)
     assert migrate(db, MIGRATIONS[:1]) == 1

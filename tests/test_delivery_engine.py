@@ -9,7 +9,7 @@ from gevent import monkey
 from gevent.event import Event
 
 from esl_connector.delivery import admin as delivery_admin
-from esl_connector.delivery import engine as engine_module
+from esl_connector.delivery import recorder as recorder_module
 from esl_connector.delivery.engine import DeliveryEngine
 from esl_connector.records import CALL_LOG, INCOMING_CALL, OUTGOING_CALL
 from storage.models import DeliveryAttempt
@@ -246,7 +246,7 @@ def test_outcomes_that_finish_during_a_write_are_committed_together(db, clock, m
     row is not sent again while its outcome waits."""
     release = monkey.get_original("threading", "Event")()
     others = Event()
-    batches, real = [], engine_module.apply_transitions
+    batches, real = [], recorder_module.apply_transitions
 
     def held_first_write(database, transitions):
         batches.append(len(transitions))
@@ -260,7 +260,7 @@ def test_outcomes_that_finish_during_a_write_are_committed_together(db, clock, m
 
     crm = ScriptedCrm(policy=answer_c0_first).start()
     try:
-        monkeypatch.setattr(engine_module, "apply_transitions", held_first_write)
+        monkeypatch.setattr(recorder_module, "apply_transitions", held_first_write)
         add_events(db, [crm_event(f"c{n}", INCOMING_CALL) for n in range(10)], clock())
         engine = make_engine(planner({"101": ("acme", crm.url)}), per_endpoint=10)
         wait_until(lambda: batches == [1], what="c0's outcome being written")
@@ -292,7 +292,7 @@ def test_an_outcome_that_cannot_be_written_is_not_sent_again_and_again(db, crm, 
                                                                         monkeypatch):
     def refuse(db, transitions):  # a constraint or a value the database refuses: not a transient error
         raise peewee.IntegrityError("refused by the database")
-    monkeypatch.setattr(engine_module, "apply_transitions", refuse)
+    monkeypatch.setattr(recorder_module, "apply_transitions", refuse)
     add_events(db, [crm_event("c1", INCOMING_CALL)], clock())
     engine = make_engine(planner({"101": ("acme", crm.url)}))
     wait_until(lambda: len(crm.requests) == 1, what="the first request")

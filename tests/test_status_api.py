@@ -156,7 +156,7 @@ def test_health_reports_freeswitch_database_writer_backlog_and_versions(env):
     assert h["versions"]["connector"] and h["versions"]["python"].count(".") == 2
     assert h["writer"]["running"] and h["writer"]["last_error"] == ""
     assert h["delivery"]["backlog"] == 5 and h["delivery"]["counts"]["pending"] == 5
-    assert h["delivery"]["engine"]["running"]
+    assert h["delivery"]["engine"]["running"] and h["delivery"]["endpoints_down"] == 0
 
 
 def test_health_degrades_when_freeswitch_goes_away(env):
@@ -269,6 +269,25 @@ def test_per_customer_statistics(env):
     assert beta["counts"]["dead"] == 1 and beta["counts"]["pending"] == 1 and beta["backlog"] == 1
     assert beta["last_delivered_at"] is None
     assert nobody["counts"]["pending"] == 1  # extension 999 belongs to nobody
+
+
+def test_endpoint_health_with_each_customers_backlog(env):
+    assert get(env, "/deliveries/health").json()["endpoints"] == []  # nothing sent yet
+    down = {"customer": "acme", "endpoint": "https://crm.acme.vn:443", "state": "failing", "since": 1000.0,
+            "consecutive_failures": 7, "next_probe_in_s": 4.5, "failed_probes": 2,
+            "last_error": "connection error: [Errno 111] Connection refused"}
+    up = {**down, "customer": "beta", "endpoint": "https://crm.beta.vn:443", "state": "healthy",
+          "consecutive_failures": 0, "next_probe_in_s": None, "failed_probes": 0, "last_error": ""}
+    env.ctx.delivery.status = lambda: {"running": True, "endpoints": [down, up]}
+    created = get(env, "/deliveries/1").json()["delivery"]["created_at"]
+    env.clock.now = created + 30
+    shown = get(env, "/deliveries/health").json()
+    assert shown["generated_at"] == env.clock.now
+    acme, beta = shown["endpoints"]
+    assert acme == {**down, "backlog": 2, "oldest_pending_at": created, "oldest_pending_age_s": pytest.approx(30, abs=1)}
+    assert (beta["state"], beta["backlog"]) == ("healthy", 2)
+    assert_error(requests.get(env.url + "/deliveries/health"), 401, "unauthorized")
+    assert get(env, "/health").json()["delivery"]["endpoints_down"] == 1
 
 
 def test_the_openapi_document_is_served_valid_and_covers_every_route(env):

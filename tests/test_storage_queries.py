@@ -97,7 +97,8 @@ def test_outbox_listing_and_counts(db):
     newest = queries.list_outbox(db, limit=1)[0]
     assert [e.callid for e in queries.list_outbox(db, before_id=newest.id, limit=1)] == ["mid"]
     assert queries.outbox_counts(db) == {
-        "pending": 2, "delivered": 2, "retrying": 0, "dead": 0, "skipped": 0}
+        "pending": 2, "delivered": 2, "retrying": 0, "dead": 0, "skipped": 0,
+        "expired": 0}
 
 
 def test_pending_outbox_pages_in_id_order(db):

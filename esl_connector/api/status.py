@@ -238,6 +238,12 @@ def get_metrics(request, ctx):
             "events_per_second": status_views.events_per_second(ctx, now)}
 
 
+@protected
+def get_endpoint_health(request, ctx):
+    now = ctx.clock()
+    return {"generated_at": now, "endpoints": status_views.endpoint_health(ctx, now)}
+
+
 def get_openapi(request, ctx):
     try:
         document = OPENAPI_PATH.read_bytes()
@@ -258,6 +264,7 @@ def routes() -> list[Route]:
         Route("/api/v1/deliveries/endpoints", get_endpoint_stats),
         Route("/api/v1/customers/<customer>/retry-dead", retry_dead, ("POST",)),
         Route("/api/v1/metrics", get_metrics),
+        Route("/api/v1/deliveries/health", get_endpoint_health),
         Route("/api/v1/deliveries/<key>", get_delivery),
         Route("/api/v1/deliveries/<key>/retry", retry_delivery, ("POST",)),
     ]

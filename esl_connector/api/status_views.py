@@ -117,6 +117,24 @@ def delivery_stats(db: peewee.Database, directory, now: float) -> list[dict]:
     return sorted(by_customer.values(), key=lambda s: (s["customer"] == "", s["customer"]))
 
 
+def endpoint_health(ctx, now: float) -> list[dict]:
+    """Every endpoint (scheme://host:port) of every customer the delivery
+    engine has sent to: its health (``delivery.health``) and the backlog and
+    oldest due row of the customer it serves (rows are counted per customer:
+    a customer with several endpoints shows the same backlog on each)."""
+    engine = as_dict(ctx.delivery.status()) if ctx.delivery is not None else {}
+    if not engine.get("endpoints"):
+        return []
+    stats = {s["customer"]: s for s in delivery_stats(ctx.db, ctx.directory, now)}
+    shown = []
+    for endpoint in engine["endpoints"]:
+        customer = stats.get(endpoint["customer"]) or _empty_stats(endpoint["customer"])
+        shown.append({**endpoint, "backlog": customer["backlog"],
+                      "oldest_pending_at": customer["oldest_pending_at"],
+                      "oldest_pending_age_s": customer["oldest_pending_age_s"]})
+    return shown
+
+
 # -- health ---------------------------------------------------------------------------
 
 def database_health(db) -> dict:
@@ -189,7 +207,9 @@ def health(ctx) -> dict:
         "database": database,
         "writer": writer,
         "delivery": {"engine": engine, "counts": counts,
-                     "backlog": sum(counts.get(s, 0) for s in OUTBOX_DUE) if database["ok"] else None},
+                     "backlog": sum(counts.get(s, 0) for s in OUTBOX_DUE) if database["ok"] else None,
+                     "endpoints_down": sum(1 for e in (engine or {}).get("endpoints", [])
+                                           if e.get("state") != "healthy")},
         "cdr": cdrs.status() if cdrs is not None else None,
         "versions": {"connector": __version__, "python": platform.python_version(),
                      "freeswitch": fs_version},

@@ -9,18 +9,31 @@ process) or at once (``engine.wake()`` in the same process).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import peewee
 
 from storage.db import connected
-from storage.models import DEAD, DELIVERED, OUTBOX_DUE, PENDING, SKIPPED, Call, DeliveryAttempt, OutboxEvent
+from storage.models import (
+    DEAD,
+    DELIVERED,
+    EXPIRED,
+    OUTBOX_DUE,
+    PENDING,
+    RETRYING,
+    SKIPPED,
+    Call,
+    DeliveryAttempt,
+    OutboxEvent,
+)
 from storage.views import StoredEvent
 
 from ..records import CALL_LOG
 
 _EVENT_COLUMNS = [OutboxEvent._meta.fields[n] for n in StoredEvent.__slots__]
-FINISHED = (DELIVERED, DEAD, SKIPPED)
+FINISHED = (DELIVERED, DEAD, SKIPPED, EXPIRED)
 
 
 class DeliveryAdminError(Exception):
@@ -99,7 +112,7 @@ def get_delivery(db: peewee.Database, key: int | str) -> DeliveryDetail | None:
 
 
 def retry(db: peewee.Database, key: int | str, now: float) -> StoredEvent:
-    """Send one row again. A delivered, dead or skipped row is replayed: it
+    """Send one row again. A delivered, dead, skipped or expired row is replayed: it
     becomes pending with a fresh retry schedule (its age counts from now). A
     row still pending or retrying is only made due now."""
     detail = get_delivery(db, key)
@@ -123,17 +136,59 @@ def retry_all_dead(db: peewee.Database, customer: str, now: float) -> int:
                 .execute(db))
 
 
+def retry_since(db: peewee.Database, customer: str, since: float, now: float) -> tuple[int, int]:
+    """Replay what failed for ``customer`` from ``since`` on (after an outage):
+    dead letters and retrying rows created, replayed or attempted since then.
+    Dead rows are replayed (pending, a fresh schedule); retrying rows are made
+    due now. Returns (replayed, made due)."""
+    attempted = (DeliveryAttempt.select(DeliveryAttempt.id)
+                 .where(DeliveryAttempt.outbox == OutboxEvent.id, DeliveryAttempt.at >= since))
+    in_window = ((OutboxEvent.customer == customer)
+                 & ((OutboxEvent.created_at >= since) | (OutboxEvent.replayed_at >= since)
+                    | peewee.fn.EXISTS(attempted)))
+    with connected(db), db.atomic():
+        ids = [row[0] for row in OutboxEvent.select(OutboxEvent.id)
+               .where(in_window, OutboxEvent.status.in_((DEAD, RETRYING))).tuples().execute(db)]
+        replayed = (OutboxEvent.update(**_replayed(now))
+                    .where(OutboxEvent.id.in_(ids), OutboxEvent.status == DEAD).execute(db))
+        due = (OutboxEvent.update(next_attempt_at=now)
+               .where(OutboxEvent.id.in_(ids), OutboxEvent.status == RETRYING).execute(db))
+    return replayed, due
+
+
+_RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|min|h|d)")
+_UNIT = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str, now: float) -> float:
+    """``--since``: epoch seconds (1716000000), a local or offset ISO 8601
+    time (2026-11-27T10:30, 2026-11-27 10:30:00+07:00) or a time ago (90s,
+    30m, 2h, 1d). ValueError with a readable message otherwise."""
+    text = text.strip()
+    if match := _RELATIVE.fullmatch(text):
+        return now - float(match.group(1)) * _UNIT[match.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise ValueError(f"{text!r}: expected epoch seconds, an ISO 8601 time "
+                         "(2026-11-27T10:30) or a time ago (30m, 2h, 1d)") from None
+
+
 def _replayed(now: float) -> dict:
     return {"status": PENDING, "attempts": 0, "next_attempt_at": now, "replayed_at": now,
             "last_error": "", "delivered_at": None, "finished_at": None}
 
 
 def purge_finished(db: peewee.Database, older_than: float, chunk: int = 500) -> int:
-    """Delete dead and skipped rows (with their attempts) that ended before
+    """Delete dead, skipped and expired rows (with their attempts) that ended before
     ``older_than``; the number deleted. Delivered rows go with their call
     (storage.queries.purge_ended_calls)."""
     candidates = (OutboxEvent.select(OutboxEvent.id)
-                  .where(OutboxEvent.status.in_((DEAD, SKIPPED)),
+                  .where(OutboxEvent.status.in_((DEAD, SKIPPED, EXPIRED)),
                          OutboxEvent.finished_at < older_than).limit(chunk))
     deleted = 0
     with connected(db):

@@ -18,6 +18,10 @@ workers never queue for the database one by one. See docs/delivery.md.
 * No double sending: a row stays in flight (excluded from the due query) until
   its outcome is committed, and the outcome is written only if the row is still
   as it was picked.
+* Endpoint health (``health``): after a few consecutive failures an endpoint
+  gets only a probe (a real row) every few seconds; rows failing meanwhile are
+  held, not rescheduled; when the probe succeeds the endpoint's retrying rows
+  are released (due now, oldest first) and its backlog drains at once.
 * Stop: workers finish (every request has a deadline) or are killed; a row
   whose outcome was not written stays due and is sent again after a restart.
 """
@@ -29,7 +33,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gevent
 from gevent.event import Event
@@ -42,9 +46,13 @@ from storage.queries import due_for_delivery
 from storage.views import StoredEvent
 
 from . import admin as delivery_admin
+from . import store
+from .gate import EndpointGate, endpoints_of
+from .health import EndpointHealth, HealthPolicy
+from .recorder import OutcomeRecorder
 from .retry_schedule import RetrySchedule
-from .sender import HttpSender, SessionPool, endpoint_of
-from .store import Transition, apply_transitions, mark_skipped, stamp_customers, transition_for
+from .sender import HttpSender, SessionPool
+from .store import Transition, mark_skipped, stamp_customers, transition_for
 from .types import DELIVERED, RETRY, DeliveryPlan, Outcome
 
 log = logging.getLogger(__name__)
@@ -67,6 +75,7 @@ class EngineStatus:
     skipped: int
     requests: int
     last_error: str
+    endpoints: list[dict] = field(default_factory=list)  # EndpointHealth.snapshot()
 
 
 class DeliveryEngine:
@@ -75,7 +84,9 @@ class DeliveryEngine:
                  schedule: RetrySchedule | None = None, dead_retention: float = 30 * 86400.0,
                  poll_interval: float = 1.0, user_agent: str = "", page_size: int = 200,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = gevent.sleep,
-                 rng: random.Random | None = None, sender: HttpSender | None = None):
+                 rng: random.Random | None = None, sender: HttpSender | None = None,
+                 health: HealthPolicy | None = None,
+                 health_clock: Callable[[], float] = time.monotonic):
         self.db, self.plan_for = db, plan_for
         self.workers, self.per_endpoint = workers, per_endpoint
         self.schedule = schedule or RetrySchedule()
@@ -83,19 +94,16 @@ class DeliveryEngine:
         self.clock, self.sleep, self.rng = clock, sleep, rng or random.Random()
         self.sessions = SessionPool(per_endpoint, user_agent)
         self.sender = sender or HttpSender(self.sessions, connect_timeout, read_timeout, clock=clock)
+        self.health = EndpointHealth(health, clock=health_clock, wall_clock=clock)
+        self.gate = EndpointGate(per_endpoint, self.health)
         self._wake = Event()
+        self._full_scan, self._next_full_scan = True, 0.0  # see _scan
         self._stopping = False
         self._dispatcher: gevent.Greenlet | None = None
-        self._recorder: gevent.Greenlet | None = None
-        self._outcomes: list[tuple[StoredEvent, Transition]] = []  # waiting to be written
-        self._outcome_ready = Event()
-        self._recording = 0  # outcomes in the transaction being written
-        self._closing = False
+        self._recorder = OutcomeRecorder(db, self._db, self._recorded, self._note_db_error, sleep)
         self._pool: Pool | None = None
         self._threads: ThreadPool | None = None
         self._in_flight: set[int] = set()
-        self._busy: Counter[str] = Counter()  # endpoint -> requests in flight
-        self._endpoints: dict[str, frozenset[str]] = {}  # customer -> endpoints of its last plan
         self._counts: Counter[str] = Counter()
         self._last_error = ""
         self._next_purge = 0.0
@@ -113,7 +121,9 @@ class DeliveryEngine:
                       connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
                       schedule=RetrySchedule(max_age=settings.max_age),
                       dead_retention=settings.dead_retention, poll_interval=settings.poll_interval,
-                      user_agent=settings.user_agent)
+                      user_agent=settings.user_agent,
+                      health=HealthPolicy(settings.failure_threshold, settings.probe_interval,
+                                          settings.probe_max_interval))
         return cls(db, plan_for, **{**kwargs, **overrides})
 
     # -- lifecycle ----------------------------------------------------------------
@@ -121,11 +131,10 @@ class DeliveryEngine:
     def start(self) -> DeliveryEngine:
         if self.running:
             return self
-        self._stopping = self._closing = False
+        self._stopping = False
         self._threads = ThreadPool(1)
         self._pool = Pool(self.workers)
-        self._recorder = gevent.spawn(self._record_outcomes)
-        self._recorder.link_exception(self._died)
+        self._recorder.start(self._died)
         self._dispatcher = gevent.spawn(self._run)
         self._dispatcher.link_exception(self._died)
         return self
@@ -144,16 +153,13 @@ class DeliveryEngine:
             log.warning("stopping with %d deliveries still in flight: they will be sent "
                         "again after the restart", len(self._in_flight))
             self._pool.kill(block=True, timeout=1.0)
-        self._closing = True  # the recorder writes what the workers left, then ends
-        self._outcome_ready.set()
-        self._recorder.join(timeout=timeout)
-        self._recorder.kill(block=True, timeout=1.0)
+        self._recorder.close(timeout)  # writes what the workers left, then ends
         try:
             self._threads.apply(close_connection, (self.db,))
         finally:
             self._threads.kill()
             self.sessions.close()
-            self._dispatcher = self._pool = self._threads = self._recorder = None
+            self._dispatcher = self._pool = self._threads = None
 
     def stop_picking(self) -> None:
         """Send nothing new from now on (the first step of a graceful stop);
@@ -163,6 +169,7 @@ class DeliveryEngine:
 
     def wake(self, _info=None) -> None:
         """New rows were committed (StorageWriter.on_commit) or replayed: look now."""
+        self._full_scan = True
         self._wake.set()
 
     @property
@@ -170,11 +177,11 @@ class DeliveryEngine:
         return self._dispatcher is not None and not self._dispatcher.dead
 
     def status(self) -> EngineStatus:
-        recording = len(self._outcomes) + self._recording
+        recording = self._recorder.pending
         return EngineStatus(self.running, len(self._in_flight) - recording, recording, self.workers,
-                            {e: n for e, n in self._busy.items() if n}, self._counts[DELIVERED],
+                            self.gate.busy_endpoints(), self._counts[DELIVERED],
                             self._counts[RETRY], self._counts["dead"], self._counts["skipped"],
-                            self._counts["requests"], self._last_error)
+                            self._counts["requests"], self._last_error, self.health.snapshot())
 
     # -- the dispatcher -------------------------------------------------------------
 
@@ -189,11 +196,19 @@ class DeliveryEngine:
             except TRANSIENT_ERRORS as exc:
                 failures += 1
                 self._note_db_error("reading the outbox", exc, failures)
-            self._wake.wait(self.poll_interval if not failures else min(30.0, 2.0 ** failures))
+            probe_in = self.health.next_probe_in()
+            wait = self.poll_interval if probe_in is None else min(self.poll_interval, probe_in)
+            self._wake.wait(wait if not failures else min(30.0, 2.0 ** failures))
 
     def _scan(self) -> None:
         """Dispatch due rows until the pool is full or none is left: new
-        (pending) rows oldest first, then retries in the order they fell due."""
+        (pending) rows oldest first, then retries in the order they fell due.
+        A scan woken only by outcomes reads one page of each: paging on past a
+        saturated customer walks its whole backlog (a drain after an outage)
+        and finds nothing new; new rows, replays and poll_interval page on."""
+        full = self._full_scan or time.monotonic() >= self._next_full_scan
+        if full:
+            self._full_scan, self._next_full_scan = False, time.monotonic() + self.poll_interval
         now = self.clock()
         for status in (PENDING, RETRYING):
             after = None
@@ -202,21 +217,25 @@ class DeliveryEngine:
                 # wakes free one worker, and rows read but not sent are wasted work.
                 limit = min(self.page_size, 2 * self._pool.free_count() + 8)
                 page = self._db(due_for_delivery, self.db, now, status, after=after, limit=limit,
-                                exclude_customers=self._saturated_customers(),
+                                exclude_customers=self.gate.held_back_customers(),
                                 exclude_ids=tuple(self._in_flight))
                 if page:
                     last = page[-1][0]
                     after = last.id if status == PENDING else (last.next_attempt_at, last.id)
                 self._dispatch_page(page)
-                if len(page) < limit:
+                if len(page) < limit or not full:
                     break
 
     def _dispatch_page(self, page: list[tuple[StoredEvent, dict]]) -> None:
-        skipped, stamps = [], {}
+        skipped, stamps, expired = [], {}, []
         for event, call_params in page:
             if self._stopping or self._pool.free_count() == 0:
                 break
-            self._consider(event, call_params, skipped, stamps)
+            self._consider(event, call_params, skipped, stamps, expired)
+        if expired:
+            self._db(store.mark_expired, self.db, expired, self.clock())
+            log.info("%d start events expired instead of being sent late (first: %s)",
+                     len(expired), expired[0][2])
         if skipped:
             self._db(mark_skipped, self.db, skipped, self.clock())
             self._counts["skipped"] += len(skipped)
@@ -225,9 +244,10 @@ class DeliveryEngine:
         if stamps:
             self._db(stamp_customers, self.db, stamps)
 
-    def _consider(self, event: StoredEvent, call_params: dict, skipped: list, stamps: dict) -> None:
-        if event.customer and self._customer_saturated(event.customer):
-            return  # its endpoints filled up during this page: no need to plan it
+    def _consider(self, event: StoredEvent, call_params: dict, skipped: list, stamps: dict,
+                  expired: list) -> None:
+        if event.customer and self.gate.held_back(event.customer):
+            return  # its endpoints filled up or went down during this page: no need to plan it
         try:
             plan = self.plan_for(event, call_params)
         except Exception as exc:  # noqa: BLE001 - a planner bug must not stop delivery
@@ -242,100 +262,63 @@ class DeliveryEngine:
                      event.id, event.event_type, event.callid, event.extension, event.domain)
             skipped.append(event)
             return
-        endpoints = frozenset(endpoint_of(r) for r in plan.requests)
-        self._endpoints[plan.customer] = endpoints
-        if any(self._busy[e] >= self.per_endpoint for e in endpoints):
+        if reason := store.expiry(event, plan, self.clock()):
+            expired.append((event.id, plan.customer, reason))
+            return
+        routed = self.gate.admit(plan)  # down endpoints left out (or probed), slots taken
+        if routed is None:
             if event.customer != plan.customer:
                 stamps[event.id] = plan.customer
             return
-        for endpoint in endpoints:
-            self._busy[endpoint] += 1
         self._in_flight.add(event.id)
-        worker = self._pool.spawn(self._deliver, event, plan, endpoints)
+        worker = self._pool.spawn(self._deliver, event, routed)
         worker.link_exception(self._worker_died)
-
-    def _saturated_customers(self) -> tuple[str, ...]:
-        return tuple(c for c in self._endpoints if self._customer_saturated(c))
-
-    def _customer_saturated(self, customer: str) -> bool:
-        return any(self._busy[e] >= self.per_endpoint for e in self._endpoints.get(customer, ()))
 
     # -- a worker -------------------------------------------------------------------
 
-    def _deliver(self, event: StoredEvent, plan: DeliveryPlan, endpoints: frozenset[str]) -> None:
+    def _deliver(self, event: StoredEvent, plan: DeliveryPlan) -> None:
         try:
             outcome = self.sender.send_plan(plan)
         except Exception as exc:  # noqa: BLE001 - a bug; the row stays retryable
             log.exception("delivering outbox row %d failed", event.id)
             outcome = Outcome(RETRY, [], f"internal error: {type(exc).__name__}")
+            self.health.cancel_probe(plan)
         finally:
-            for endpoint in endpoints:
-                self._busy[endpoint] -= 1
+            self.gate.done(plan)
         self._counts["requests"] += len(outcome.attempts)
-        self._finish(event, plan.customer, outcome)
+        recovered = self.health.observe(plan, outcome)
+        held = outcome.verdict == RETRY and self.health.held(plan.customer, endpoints_of(plan))
+        self._finish(event, plan.customer, outcome, held)
+        if recovered:
+            self._release(sorted({s.customer for s in recovered}))
 
-    def _finish(self, event: StoredEvent, customer: str, outcome: Outcome) -> None:
+    def _release(self, customers: list[str]) -> None:
+        """An endpoint is back: its customers' rows waiting for a retry are due now."""
+        try:
+            released = self._db(store.release_held, self.db, customers)
+        except TRANSIENT_ERRORS as exc:  # they keep their own retry schedule: late, never lost
+            self._note_db_error("releasing the rows held for a recovered endpoint", exc, 1)
+            return
+        log.info("%d retrying rows of %s due at once", released, ", ".join(customers))
+        self.wake()
+
+    def _finish(self, event: StoredEvent, customer: str, outcome: Outcome,
+                held: bool = False) -> None:
         """Queue the row's new state for the recorder; the row stays in flight
         until it is committed."""
         try:
-            t = transition_for(event, customer, outcome, self.clock(), self.schedule, self.rng)
+            t = transition_for(event, customer, outcome, self.clock(), self.schedule, self.rng,
+                               held)
         except Exception:
             self._in_flight.discard(event.id)  # stays due: tried again on the next scan
             raise
-        self._outcomes.append((event, t))
-        self._outcome_ready.set()
+        self._recorder.put(event, t)
 
-    # -- the recorder -----------------------------------------------------------------
-
-    def _record_outcomes(self) -> None:
-        """Group commit of outcomes: everything queued goes into one transaction;
-        what arrives meanwhile goes into the next."""
-        while not (self._closing and not self._outcomes):
-            if not self._outcomes:
-                self._outcome_ready.wait()
-                self._outcome_ready.clear()
-                continue
-            batch, self._outcomes = self._outcomes, []
-            self._recording = len(batch)
-            try:
-                self._record(batch)
-            finally:
-                self._recording = 0
-                self._wake.set()
-
-    def _record(self, batch: list[tuple[StoredEvent, Transition]]) -> None:
-        try:
-            written = self._write([t for _, t in batch])
-        except Exception:  # noqa: BLE001 - some outcome cannot be written: find which
-            if len(batch) == 1:
-                self._hold_back(*batch[0])
-                return
-            for item in batch:
-                self._record([item])
-            return
-        for (event, t), ok in zip(batch, written):
-            self._in_flight.discard(event.id)
-            self._report(event, t, ok)
-
-    def _hold_back(self, event: StoredEvent, t: Transition) -> None:
-        """Not the database being away (that is retried) but this outcome being
-        unwritable: released, the row would be sent again at once, and again.
-        It stays "in flight" (never picked) until a restart sends it once more."""
-        log.critical("outbox row %d (%s, call %s): its outcome cannot be recorded; it is held back "
-                     "until the connector restarts", event.id, event.event_type, event.callid,
-                     exc_info=True)
-
-    def _write(self, transitions: list[Transition]) -> list[bool]:
-        """Write until it works: a delivered row left due would be sent again."""
-        failures = 0
-        while True:
-            try:
-                return self._db(apply_transitions, self.db, transitions)
-            except TRANSIENT_ERRORS as exc:
-                failures += 1
-                self._note_db_error(f"recording the outcome of {len(transitions)} deliveries",
-                                    exc, failures)
-                self.sleep(min(30.0, 0.25 * 2 ** failures))
+    def _recorded(self, event: StoredEvent, t: Transition, written: bool) -> None:
+        """After the outcome's commit (the recorder's greenlet)."""
+        self._in_flight.discard(event.id)
+        self._report(event, t, written)
+        self._wake.set()
 
     def _report(self, event: StoredEvent, t: Transition, written: bool) -> None:
         what = f"outbox row {event.id} ({event.event_type}, call {event.callid})"
@@ -352,6 +335,10 @@ class DeliveryEngine:
         else:
             self._counts[RETRY] += 1
             self._last_error = t.last_error
+            if t.next_attempt_at <= self.clock():  # held for its endpoint: logged there, once
+                log.debug("%s attempt %d failed (%s); held for its endpoint", what, t.attempts,
+                          t.last_error)
+                return
             log.info("%s attempt %d failed (%s); next attempt in %.0f s", what, t.attempts,
                      t.last_error, t.next_attempt_at - self.clock())
 
@@ -383,7 +370,7 @@ class DeliveryEngine:
         log.error("a delivery worker failed: %r", greenlet.exception)
 
     def _died(self, greenlet: gevent.Greenlet) -> None:
-        part = "recorder" if greenlet is self._recorder else "dispatcher"
+        part = "recorder" if greenlet is self._recorder.greenlet else "dispatcher"
         log.critical("the delivery %s stopped: %r; nothing is sent until a restart",
                      part, greenlet.exception)
         if self.on_died is not None:

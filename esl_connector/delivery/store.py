@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 
 import peewee
 
+from esl_connector.records import CALL_LOG
 from storage.models import (
     DEAD,
     DELIVERED,
+    EXPIRED,
     OUTBOX_DUE,
+    PENDING,
     RETRYING,
     SKIPPED,
     DeliveryAttempt,
@@ -48,7 +51,12 @@ class Transition:
 
 
 def transition_for(event: StoredEvent, customer: str, outcome: wt.Outcome, now: float,
-                   schedule: RetrySchedule, rng: random.Random | None = None) -> Transition:
+                   schedule: RetrySchedule, rng: random.Random | None = None,
+                   held: bool = False) -> Transition:
+    """``held``: the row failed on an endpoint that is down (endpoint health):
+    it goes back to pending (due, in id order with the rows never tried) and is
+    sent when the endpoint is back instead of waiting for its own next retry;
+    the attempt still counts, and so does the age limit."""
     attempts = event.attempts + 1
     t = Transition(event.id, event.attempts, RETRYING, attempts, event.next_attempt_at,
                    outcome.reason[:MAX_ERROR_CHARS], customer, log=list(outcome.attempts))
@@ -60,6 +68,8 @@ def transition_for(event: StoredEvent, customer: str, outcome: wt.Outcome, now: 
     else:
         origin = max(event.created_at, event.replayed_at)
         at = schedule.next_attempt(attempts, origin, now, outcome.retry_after, rng)
+        if held and now <= origin + schedule.max_age:
+            t.status, at = PENDING, event.created_at  # oldest first; the engine keeps it back
         if at is None:
             t.status, t.finished_at = DEAD, now
             t.last_error = (f"gave up after {attempts} attempt{'s' if attempts > 1 else ''} in "
@@ -121,6 +131,43 @@ def mark_skipped(db: peewee.Database, events: list[StoredEvent], now: float) -> 
                                 last_error=f"no customer owns extension "
                                            f"{event.extension}@{event.domain}")
              .where(OutboxEvent.id == event.id, OutboxEvent.status.in_(OUTBOX_DUE))
+             .execute(db))
+
+
+def release_held(db: peewee.Database, customers: list[str]) -> int:
+    """An endpoint of these customers is back: every retrying row of theirs
+    goes back to pending, due now (``next_attempt_at = created_at``), so the
+    backlog drains at once, oldest first (pending rows go in id order), instead
+    of each row waiting for its own next retry. The number of rows released."""
+    if not customers:
+        return 0
+    db.connect(reuse_if_open=True)
+    with db.atomic():
+        return (OutboxEvent.update(status=PENDING, next_attempt_at=OutboxEvent.created_at)
+                .where(OutboxEvent.customer.in_(customers), OutboxEvent.status == RETRYING)
+                .execute(db))
+
+
+def expiry(event: StoredEvent, plan: wt.DeliveryPlan, now: float) -> str:
+    """Why a start event is too old to be sent now ("" when it is not, and
+    always for a call log). Its age counts from its creation or last replay."""
+    if not plan.expire_after or event.event_type == CALL_LOG:
+        return ""
+    age = now - max(event.created_at, event.replayed_at)
+    if age <= plan.expire_after:
+        return ""
+    return (f"expired: {format_duration(age)} old when it could be sent "
+            f"(expire_after = {format_duration(plan.expire_after)})")
+
+
+def mark_expired(db: peewee.Database, rows: list[tuple[int, str, str]], now: float) -> None:
+    """(row id, customer, reason): start events never sent, kept visible."""
+    db.connect(reuse_if_open=True)
+    with db.atomic():
+        for row_id, customer, reason in rows:
+            (OutboxEvent.update(status=EXPIRED, finished_at=now, customer=customer,
+                                last_error=reason[:MAX_ERROR_CHARS])
+             .where(OutboxEvent.id == row_id, OutboxEvent.status.in_(OUTBOX_DUE))
              .execute(db))
 
 

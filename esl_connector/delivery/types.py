@@ -38,6 +38,7 @@ class DeliveryPlan:
     customer: str
     mode: str  # SINGLE | FAILOVER | PARALLEL
     requests: list[WebhookRequest]
+    expire_after: float = 0.0  # start events: older than this when due -> expired, not sent
 
 
 @dataclass(slots=True)

@@ -156,7 +156,7 @@ def build_plan(event, customer: Customer, call_params: dict[str, str] | None = N
     timestamp = int(time.time() if now is None else now)
     requests = [_request(url, endpoint, customer, fields, extras, event.event_id, timestamp, user_agent)
                 for url in endpoint.urls]
-    return DeliveryPlan(event.event_id, customer.code, endpoint.mode, requests)
+    return DeliveryPlan(event.event_id, customer.code, endpoint.mode, requests, endpoint.expire_after)
 
 
 def planner(directory: CustomerDirectory, *, user_agent: str = "",

@@ -94,6 +94,11 @@ class DeliverySettings:
     user_agent: str = ""                # "" = esl-connector/<version>
     poll_interval: float = 1.0          # look for due retries at least this often
     stop_timeout: float = 10.0          # on SIGTERM, deliveries in flight get this long to finish
+    # endpoint health (docs/delivery.md): down after this many consecutive failures
+    # (connection error, timeout, 5xx), then one probe per probe_interval..probe_max_interval
+    failure_threshold: int = 5
+    probe_interval: float = 1.0
+    probe_max_interval: float = 30.0
 
 
 @dataclass(slots=True)
@@ -238,7 +243,12 @@ def _validate_delivery(d: DeliverySettings, problems: list[str]) -> None:
     for name in ("workers", "per_endpoint_concurrency"):
         if not 1 <= getattr(d, name) <= 1000:
             problems.append(f"delivery.{name}: must be between 1 and 1000")
-    for name in ("connect_timeout", "read_timeout", "max_age", "poll_interval", "stop_timeout"):
+    if not 1 <= d.failure_threshold <= 1000:
+        problems.append("delivery.failure_threshold: must be between 1 and 1000")
+    if d.probe_max_interval < d.probe_interval:
+        problems.append("delivery.probe_max_interval: must be >= probe_interval")
+    for name in ("connect_timeout", "read_timeout", "max_age", "poll_interval", "probe_interval",
+                 "stop_timeout"):
         if getattr(d, name) <= 0:
             problems.append(f"delivery.{name}: must be > 0")
     if d.dead_retention < 0:

@@ -20,6 +20,7 @@ from string import Formatter
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..records import CALL_LOG
 from .click2call_config import CLICK2CALL_KEYS, WEBPHONE_KEYS, click2call_config, webphone_config
 from .customers import (
     AUTH_TYPES,
@@ -47,7 +48,7 @@ CUSTOMER_KEYS = ("code", "domain_crm", "secret", "signing_secret", "extensions",
                  "params", "backup_domains", "backup_mode", "auth", "events", "recordings_base_url",
                  "click2call", "webphone")
 EVENT_KEYS = ("method", "encoding", "url", "secret_in", "params", "passthrough", "auth",
-              "backup_urls", "backup_mode")
+              "backup_urls", "backup_mode", "expire_after")
 AUTH_KEYS = ("type", "username", "password", "token", "header", "query")
 AUTH_USES = {"none": (), "api_key": ("token", "header", "query"), "bearer": ("token",),
              "basic": ("username", "password"), "digest": ("username", "password")}
@@ -243,7 +244,18 @@ def _endpoint(event: str, t: _Table, customer: Customer, base_given: bool) -> En
         event=event, method=method, encoding=encoding, urls=urls,
         mode=mode if len(urls) > 1 else SINGLE, secret_in=secret_in,
         params={**customer.params, **_static_params(t, reserved)},
-        passthrough=t.flag("passthrough", True), auth=auth)
+        passthrough=t.flag("passthrough", True), auth=auth, expire_after=_expire_after(event, t))
+
+
+def _expire_after(event: str, t: _Table) -> float:
+    value = t.data.get("expire_after", 0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 30 * 86400:
+        t.problem("expire_after", "expected seconds from 0 (never) to 2592000")
+        return 0.0
+    if value and event == CALL_LOG:
+        t.problem("expire_after", "a call log never expires: only incoming_call and outgoing_call")
+        return 0.0
+    return float(value)
 
 
 def _customer_table(t: _Table) -> _Table:

@@ -145,6 +145,9 @@ class EndpointSettings:
     params: dict[str, str] = field(default_factory=dict)  # static extra parameters
     passthrough: bool = True    # return the call's click-to-call parameters
     auth: AuthSettings = field(default_factory=AuthSettings)
+    # start events only: older than this (seconds) when they could be sent -> "expired",
+    # never sent late (a screen pop after the call is noise for some CRMs); 0 = always deliver
+    expire_after: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
