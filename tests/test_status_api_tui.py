@@ -2,10 +2,10 @@
 current call, calls today, answer rate), calls in progress in health, and a
 delivery's request as sent, secrets redacted."""
 
+from test_status_api import env, finish, get, simulator  # noqa: F401  (fixtures)
+
 from esl_connector.api.status_extensions import day_start
 from esl_connector.records import INCOMING_CALL, CallRecord, Changes, CrmEvent
-
-from test_status_api import env, finish, get, simulator  # noqa: F401  (fixtures)
 
 
 def test_extensions_carry_their_customer_current_call_and_todays_figures(env):  # noqa: F811

@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from esl_connector.cli import api_url
-from esl_connector.settings.config import HttpSettings
 from esl_connector.demo import FlakyCrm, split_extensions
+from esl_connector.settings.config import HttpSettings
 
 from tui_harness import Terminal
 
