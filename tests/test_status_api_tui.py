@@ -47,3 +47,11 @@ def test_a_delivery_shows_its_request_with_every_secret_redacted(env):  # noqa: 
     assert "s3cr3t-acme" not in shown and "secret=***" in shown
     assert "phone=0901" in shown or '"phone":"0901"' in shown
     assert get(env, "/deliveries/5").json()["delivery"]["requests"] == []  # extension 999: nobody's
+
+
+def test_an_endpoint_keeps_its_last_failure_after_a_success(env):  # noqa: F811
+    now = env.clock.now
+    finish(env.db, 2, "retrying", "acme", 503, now - 20)
+    finish(env.db, 1, "delivered", "acme", 200, now - 10)
+    [crm] = [e for e in get(env, "/deliveries/endpoints").json()["endpoints"] if e["requests"]]
+    assert (crm["last_status_code"], crm["last_failure"], crm["last_failure_at"]) == (200, "HTTP 503", now - 20)

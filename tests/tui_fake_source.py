@@ -127,10 +127,12 @@ CUSTOMER_STATS = [
 ENDPOINTS = [
     {"endpoint": "https://crm.acme.vn:443", "customers": ["acme"], "requests": 214, "succeeded": 209, "failed": 5,
      "error_rate": 0.0234, "latency_avg_ms": 91.4, "latency_p95_ms": 240.8, "last_at": NOW - 12,
-     "last_status_code": 200, "last_error": "", "in_flight": 1},
+     "last_status_code": 200, "last_error": "", "in_flight": 1, "last_failure": "read timeout",
+     "last_failure_at": NOW - 248.6},
     {"endpoint": "https://hooks.globex.io:443", "customers": ["globex"], "requests": 88, "succeeded": 70,
      "failed": 18, "error_rate": 0.2045, "latency_avg_ms": 143.0, "latency_p95_ms": 611.2, "last_at": NOW - 95,
-     "last_status_code": 400, "last_error": "", "in_flight": 0},
+     "last_status_code": 400, "last_error": "", "in_flight": 0, "last_failure": "HTTP 400",
+     "last_failure_at": NOW - 95},
 ]
 
 

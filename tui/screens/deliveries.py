@@ -24,7 +24,8 @@ from .dashboard import customer_cells
 FILTERS = (None, "dead", "retrying", "pending", "delivered", "skipped")
 CUSTOMER_COLUMNS = ["Customer", "Backlog", "Pending", "Retrying", "Delivered", "Dead", "Skipped", "Oldest due",
                     "Last delivered"]
-ENDPOINT_COLUMNS = ["Endpoint", "Customers", "Requests", "Failed", "Errors", "Avg", "p95", "In flight", "Last"]
+ENDPOINT_COLUMNS = ["Endpoint", "Customers", "Requests", "Failed", "Errors", "Avg", "p95", "In flight", "Last",
+                    "Last failure"]
 ROW_COLUMNS = ["ID", "Status", "Tries", "Event", "Customer", "Extension", "Call", "Created", "Last error"]
 
 
@@ -116,10 +117,12 @@ def endpoint_cells(e: dict, now: float) -> list:
     last = "-" if e.get("last_at") is None else f"{'HTTP ' + str(code) if code is not None else 'no answer'} " \
                                                f"{ago(e.get('last_at'), now)}"
     rate = e.get("error_rate") or 0.0
+    failure = Text(f"{e['last_failure']} {ago(e.get('last_failure_at'), now)}", style="red") \
+        if e.get("last_failure") else "-"
     return [e["endpoint"], ", ".join(e.get("customers") or []) or "-", str(e.get("requests", 0)),
             str(e.get("failed", 0)), Text(percent(rate), style="bold red" if rate >= 0.1 else ""),
             number(e.get("latency_avg_ms"), " ms", 1), number(e.get("latency_p95_ms"), " ms", 1),
-            str(e.get("in_flight", 0)), last]
+            str(e.get("in_flight", 0)), last, failure]
 
 
 def row_cells(r: dict, now: float) -> list:
