@@ -53,9 +53,9 @@ async def test_dashboard_shows_health_freeswitch_extensions_and_calls_per_minute
     async with app.run_test(size=SIZE) as pilot:
         screen = await loaded(pilot)
         calls = screen.query_one("#metric-calls").query_one(Label)
-        await wait_for(pilot, lambda: str(calls.render()).endswith(" 1 in the hour"), what="the call counted")
+        await wait_for(pilot, lambda: str(calls.render()).endswith(" 1/h"), what="the call counted")
         webhooks = screen.query_one("#metric-attempts").query_one(Label)
-        await wait_for(pilot, lambda: not str(webhooks.render()).endswith(" 0 in the hour"), what="webhooks sent")
+        await wait_for(pilot, lambda: not str(webhooks.render()).endswith(" 0/h"), what="webhooks sent")
         fs = screen.query_one("#card-freeswitch", InfoPanel)
         assert "Connected: yes" in fs.text and "Version: 1.10.12-release" in fs.text
         extensions = screen.query_one("#card-extensions", InfoPanel).text

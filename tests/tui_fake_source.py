@@ -21,12 +21,12 @@ HEALTH = {
     "versions": {"connector": "0.1.0", "python": "3.11.7", "freeswitch": "1.10.12-release~64bit"},
 }
 
-CALLS_PER_MINUTE = [2, 3, 1, 4, 6, 5, 3, 2, 4, 7, 8, 6, 5, 3, 2, 1, 3, 4, 5, 6, 4, 3, 5, 7, 9, 6, 4, 3, 5, 2]
+CALLS_PER_MINUTE = [1, 0, 2, 1, 3, 2, 2, 4, 3, 5, 4, 6, 5, 4, 3, 2, 3, 3, 4, 2, 1, 2, 3, 4, 5, 3, 2, 4, 3, 2, 2, 3, 1, 4, 6, 5, 3, 2, 4, 7, 8, 6, 5, 3, 2, 1, 3, 4, 5, 6, 4, 3, 5, 7, 9, 6, 4, 3, 5, 2]
 METRICS = {
-    "generated_at": NOW, "bucket_s": 60, "start": NOW - 29 * 60 - 20, "minutes": 30,
+    "generated_at": NOW, "bucket_s": 60, "start": NOW - 59 * 60 - 20, "minutes": 60,
     "calls_per_minute": CALLS_PER_MINUTE,
     "attempts_per_minute": [2 * c + (c % 3) for c in CALLS_PER_MINUTE],
-    "failures_per_minute": [1 if i in (9, 10, 24) else 0 for i in range(30)],
+    "failures_per_minute": [1 if i in (12, 39, 40, 54) else 0 for i in range(60)],
     "latency_avg_ms": [None if c == 1 else 60.0 + 7 * c for c in CALLS_PER_MINUTE],
     "latency_max_ms": [None if c == 1 else 90.0 + 20 * c for c in CALLS_PER_MINUTE],
     "events_per_second": 3.2,

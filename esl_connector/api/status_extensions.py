@@ -36,8 +36,9 @@ def active_calls(db: peewee.Database) -> int:
 
 
 def calls_since(db: peewee.Database, since: float) -> dict[tuple[str, str], tuple[int, int]]:
-    """(extension, domain) -> (calls, answered) for calls started at or after ``since``."""
-    answered = peewee.fn.SUM(peewee.Case(None, [(Call.status == ANSWERED, 1)], 0))
+    """(extension, domain) -> (calls, answered) for calls started at or after
+    ``since``; a call in progress counts as answered once it is."""
+    answered = peewee.fn.SUM(peewee.Case(None, [((Call.status == ANSWERED) | (Call.answered_at > 0), 1)], 0))
     query = (Call.select(Call.extension, Call.domain, peewee.fn.COUNT(Call.callid), answered)
              .where(Call.started_at >= since, Call.extension != "")
              .group_by(Call.extension, Call.domain))

@@ -31,7 +31,7 @@ class DashboardScreen(LiveScreen):
             yield MetricPanel("Calls / min", id="metric-calls")
             yield MetricPanel("Webhooks / min", id="metric-attempts")
             yield MetricPanel("Failed / min", id="metric-failures")
-            yield MetricPanel("Latency (avg ms)", id="metric-latency")
+            yield MetricPanel("Latency, avg", id="metric-latency")
         yield LiveTable(["Customer", "Backlog", "Pending", "Retrying", "Delivered", "Dead", "Skipped",
                          "Oldest due", "Last delivered"], id="dashboard-customers")
 
@@ -57,11 +57,11 @@ class DashboardScreen(LiveScreen):
         calls, attempts = m["calls_per_minute"], m["attempts_per_minute"]
         failures, latency = m["failures_per_minute"], m["latency_avg_ms"]
         self.query_one("#metric-calls", MetricPanel).show(
-            calls, f"{calls[-1]} now · {sum_tail(calls, WINDOW):.0f} in the hour")
+            calls, f"{calls[-1]} now · {sum_tail(calls, WINDOW):.0f}/h")
         self.query_one("#metric-attempts", MetricPanel).show(
-            attempts, f"{attempts[-1]} now · {sum_tail(attempts, WINDOW):.0f} in the hour")
+            attempts, f"{attempts[-1]} now · {sum_tail(attempts, WINDOW):.0f}/h")
         self.query_one("#metric-failures", MetricPanel).show(
-            failures, f"{failures[-1]} now · {sum_tail(failures, WINDOW):.0f} in the hour")
+            failures, f"{failures[-1]} now · {sum_tail(failures, WINDOW):.0f}/h")
         self.query_one("#metric-latency", MetricPanel).show(
             latency, f"{number(last_known(latency), ' ms', 1)} last")
 

@@ -30,8 +30,7 @@ ROW_COLUMNS = ["ID", "Status", "Tries", "Event", "Customer", "Extension", "Call"
 
 
 class DeliveriesScreen(LiveScreen):
-    BINDINGS = [("s", "cycle_filter", "Status filter"), ("r", "retry", "Send again"),
-                ("R", "retry_dead", "Replay customer's dead")]
+    BINDINGS = [("s", "cycle_filter", "Status"), ("r", "retry", "Retry"), ("R", "retry_dead", "Retry dead")]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -63,8 +62,8 @@ class DeliveriesScreen(LiveScreen):
         self.query_one("#deliveries-table", LiveTable).set_rows((str(r["id"]), row_cells(r, now)) for r in rows)
         shown = self.status_filter or "all"
         self.query_one("#deliveries-summary", Static).update(
-            f"Outbox: {len(rows)} rows ({shown})   s: filter · r: send again · "
-            "R: replay the customer's dead letters · enter: attempts")
+            f"Outbox: {len(rows)} rows ({shown}) · s: status · r: send again · R: every dead letter "
+            "of the customer · enter: attempts")
 
     def action_cycle_filter(self) -> None:
         self.status_filter = FILTERS[(FILTERS.index(self.status_filter) + 1) % len(FILTERS)]

@@ -14,8 +14,8 @@ from ..messages import OpenCall
 from ..widgets.live_table import LiveTable
 from .base import LiveScreen
 
-COLUMNS = ["Ext", "Customer", "State", "Number", "Direction", "Duration", "Today", "Answered", "Contact",
-           "User agent", "Address", "Updated"]
+COLUMNS = ["Ext", "Customer", "State", "Number", "Dir", "Time", "Today", "Ans%", "Contact", "User agent",
+           "Address", "Updated"]
 
 
 class ExtensionsScreen(LiveScreen):
