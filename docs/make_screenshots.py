@@ -51,8 +51,10 @@ async def settle(pilot, screen_type=None) -> None:
 
 
 async def shoot(url: str) -> None:
+    from tui.screens.attempt import AttemptScreen
     from tui.screens.call_detail import CallDetailScreen
     from tui.screens.delivery_detail import DeliveryDetailScreen
+    from tui.screens.help import HelpScreen
     app = ConnectorApp(StatusClient(url), refresh=1.0)
     async with app.run_test(size=SIZE) as pilot:
         for key, name in (("1", "dashboard"), ("2", "extensions"), ("3", "calls"), ("4", "deliveries")):
@@ -66,9 +68,25 @@ async def shoot(url: str) -> None:
         await pilot.press("enter")
         await settle(pilot, DeliveryDetailScreen)
         app.save_screenshot("tui-delivery.svg", str(OUT))
-        await pilot.press("escape", "3", "down", "down", "enter")
+        await pilot.press("enter")  # its newest attempt
+        await settle(pilot, AttemptScreen)
+        app.save_screenshot("tui-attempt.svg", str(OUT))
+        await pilot.press("escape", "escape", "3", "down", "down", "enter")
         await settle(pilot, CallDetailScreen)
         app.save_screenshot("tui-call.svg", str(OUT))
+        await pilot.press("escape", "2")
+        await settle(pilot)
+        await pilot.press("slash", "f", "l", "a", "k", "y", "enter")
+        await settle(pilot)
+        app.save_screenshot("tui-filter.svg", str(OUT))
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, HelpScreen)
+        app.save_screenshot("tui-keys.svg", str(OUT))
+    small = ConnectorApp(StatusClient(url), refresh=1.0, theme="textual-light")
+    async with small.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        small.save_screenshot("tui-80x24-light.svg", str(OUT))
 
 
 def main() -> None:
