@@ -43,6 +43,7 @@ SCREENS = {"dashboard": "Dashboard", "extensions": "Extensions", "calls": "Calls
 class ConnectorApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "esl-connector"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # app.tcss: fewer cards under 110 columns
     MODES = {"dashboard": DashboardScreen, "extensions": ExtensionsScreen, "calls": CallsScreen,
              "deliveries": DeliveriesScreen}
     BINDINGS = [
