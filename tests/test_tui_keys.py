@@ -92,3 +92,19 @@ async def test_a_narrow_dashboard_keeps_the_freeswitch_deliveries_and_extensions
         assert all(screen.query_one(f"#card-{c}").region.width > 20 for c in ("freeswitch", "delivery", "extensions"))
         await pilot.resize_terminal(150, 40)
         await wait_for(pilot, lambda: screen.query_one("#card-connector").display, what="the 4th card, wide")
+
+
+@synchronous
+async def test_an_answer_not_understood_is_a_banner_not_a_traceback():
+    import httpx
+
+    from tui.client import StatusClient
+    from tui.widgets.banner import Banner
+    weird = httpx.MockTransport(lambda request: httpx.Response(200, json={"what": ["is", "this"]}))
+    a = ConnectorApp(StatusClient("http://pbx:8080", transport=weird), refresh=0.05, start_mode="extensions")
+    async with a.run_test(size=(80, 24)) as pilot:
+        banner = a.screen.query_one(Banner)
+        await wait_for(pilot, lambda: "not understood" in banner.text, what="the banner")
+        await pilot.press("3")  # still running, other screens too
+        await wait_for(pilot, lambda: a.current_mode == "calls" and "not understood" in a.screen.query_one(
+            Banner).text, what="the calls screen says the same")

@@ -25,7 +25,7 @@ from .backoff import Backoff
 from .client import DataSource, SourceError
 from .messages import OpenAttempt, OpenCall, OpenDelivery, SourceAnswered, SourceFailed
 from .screens.attempt import AttemptScreen
-from .screens.base import LiveScreen
+from .screens.base import LiveScreen, unexpected
 from .screens.call_detail import CallDetailScreen
 from .screens.calls import CallsScreen
 from .screens.dashboard import DashboardScreen
@@ -108,6 +108,8 @@ class ConnectorApp(App):
             health, customers = await asyncio.gather(self.source.health(), self.source.delivery_stats())
         except SourceError as exc:
             self._failed(str(exc), exc.status)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            self._failed(unexpected(exc), None)
         else:
             self._answered()
             self.health, self.customers = health, customers

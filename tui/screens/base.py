@@ -26,6 +26,10 @@ from ..widgets.live_table import LiveTable
 from ..widgets.status_bar import StatusBar
 
 
+def unexpected(exc: Exception) -> str:
+    return f"the connector's answer was not understood ({type(exc).__name__}: {exc}): another version?"
+
+
 class LiveScreen(Screen):
     BINDINGS = [Binding("slash", "open_filter", "Filter")]
 
@@ -63,10 +67,12 @@ class LiveScreen(Screen):
     async def _load(self) -> None:
         try:
             data = await self.fetch(self.app.source)
+            self.show(data)
         except SourceError as exc:
             self.post_message(SourceFailed(str(exc), exc.status))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            self.post_message(SourceFailed(unexpected(exc)))  # another version's API? say so, no traceback
         else:
-            self.show(data)
             self.loads += 1
             self.post_message(SourceAnswered())
         finally:
