@@ -1,21 +1,23 @@
 """Screenshots of every TUI screen from a real demo run, for docs/tui.md.
 
 Starts ``esl-connector demo --no-tui`` (simulator, connector, CRM receivers,
-one of them flaky), lets it take calls for ``--seconds``, then drives the TUI
-headless over the demo's status API and saves one SVG per screen in
-docs/images/. Run it with ``make screenshots``.
+one of them flaky), lets it take calls for ``--seconds`` and until a dead
+letter shows, then drives the TUI headless over the demo's status API and saves
+one SVG per screen in docs/images/. Run it with ``make screenshots``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +28,11 @@ from tui.client import StatusClient  # noqa: E402
 
 OUT = ROOT / "docs" / "images"
 SIZE = (150, 42)
+
+
+def dead_letters(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/api/v1/deliveries?status=dead", timeout=5) as answer:
+        return len(json.load(answer)["deliveries"])
 
 
 def start_demo(db: Path, speed: float, rate: float) -> tuple[subprocess.Popen, str]:
@@ -98,6 +105,9 @@ def main() -> None:
         demo, url = start_demo(Path(tmp) / "demo.db", speed=1.0, rate=1.0)  # real time: real clocks
         try:
             time.sleep(args.seconds)
+            deadline = time.monotonic() + args.seconds * 3  # the flaky CRM's 400s: every 9th request
+            while not dead_letters(url) and time.monotonic() < deadline:
+                time.sleep(2)
             asyncio.run(shoot(url))
         finally:
             demo.terminate()
