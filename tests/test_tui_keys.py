@@ -108,3 +108,21 @@ async def test_an_answer_not_understood_is_a_banner_not_a_traceback():
         await pilot.press("3")  # still running, other screens too
         await wait_for(pilot, lambda: a.current_mode == "calls" and "not understood" in a.screen.query_one(
             Banner).text, what="the calls screen says the same")
+
+
+@synchronous
+async def test_a_click_on_a_header_sorts_by_that_column_and_a_second_click_reverses():
+    a = app(refresh=0)
+    async with a.run_test(size=(120, 30)) as pilot:
+        screen = await loaded(pilot)
+        table = screen.query_one("#extensions-table")
+        today = list(table.columns.values())[6]  # "Today"
+        x = sum(c.get_render_width(table) for c in list(table.columns.values())[:6]) + 1
+        await pilot.click(table, offset=(x, 0))
+        await wait_for(pilot, lambda: table.sort_column == 6, what="sorted by Today")
+        assert [r[6] for r in rows(table).values()] == ["0", "3", "7", "9", "14", "21"]  # by value, not text
+        assert str(today.label).startswith("Today ▲")
+        await pilot.click(table, offset=(x, 0))
+        await wait_for(pilot, lambda: table.sort_reverse, what="reversed")
+        assert [int(r[6]) for r in rows(table).values()] == sorted((int(r[6]) for r in rows(table).values()),
+                                                                   reverse=True)
