@@ -1,21 +1,23 @@
 """Screenshots of every TUI screen from a real demo run, for docs/tui.md.
 
 Starts ``esl-connector demo --no-tui`` (simulator, connector, CRM receivers,
-one of them flaky), lets it take calls for ``--seconds``, then drives the TUI
-headless over the demo's status API and saves one SVG per screen in
-docs/images/. Run it with ``make screenshots``.
+one of them flaky), lets it take calls for ``--seconds`` and until a dead
+letter shows, then drives the TUI headless over the demo's status API and saves
+one SVG per screen in docs/images/. Run it with ``make screenshots``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +28,11 @@ from tui.client import StatusClient  # noqa: E402
 
 OUT = ROOT / "docs" / "images"
 SIZE = (150, 42)
+
+
+def dead_letters(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/api/v1/deliveries?status=dead", timeout=5) as answer:
+        return len(json.load(answer)["deliveries"])
 
 
 def start_demo(db: Path, speed: float, rate: float) -> tuple[subprocess.Popen, str]:
@@ -51,8 +58,10 @@ async def settle(pilot, screen_type=None) -> None:
 
 
 async def shoot(url: str) -> None:
+    from tui.screens.attempt import AttemptScreen
     from tui.screens.call_detail import CallDetailScreen
     from tui.screens.delivery_detail import DeliveryDetailScreen
+    from tui.screens.help import HelpScreen
     app = ConnectorApp(StatusClient(url), refresh=1.0)
     async with app.run_test(size=SIZE) as pilot:
         for key, name in (("1", "dashboard"), ("2", "extensions"), ("3", "calls"), ("4", "deliveries")):
@@ -66,9 +75,25 @@ async def shoot(url: str) -> None:
         await pilot.press("enter")
         await settle(pilot, DeliveryDetailScreen)
         app.save_screenshot("tui-delivery.svg", str(OUT))
-        await pilot.press("escape", "3", "down", "down", "enter")
+        await pilot.press("enter")  # its newest attempt
+        await settle(pilot, AttemptScreen)
+        app.save_screenshot("tui-attempt.svg", str(OUT))
+        await pilot.press("escape", "escape", "3", "down", "down", "enter")
         await settle(pilot, CallDetailScreen)
         app.save_screenshot("tui-call.svg", str(OUT))
+        await pilot.press("escape", "2")
+        await settle(pilot)
+        await pilot.press("slash", "f", "l", "a", "k", "y", "enter")
+        await settle(pilot)
+        app.save_screenshot("tui-filter.svg", str(OUT))
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, HelpScreen)
+        app.save_screenshot("tui-keys.svg", str(OUT))
+    small = ConnectorApp(StatusClient(url), refresh=1.0, theme="textual-light")
+    async with small.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        small.save_screenshot("tui-80x24-light.svg", str(OUT))
 
 
 def main() -> None:
@@ -80,6 +105,9 @@ def main() -> None:
         demo, url = start_demo(Path(tmp) / "demo.db", speed=1.0, rate=1.0)  # real time: real clocks
         try:
             time.sleep(args.seconds)
+            deadline = time.monotonic() + args.seconds * 3  # the flaky CRM's 400s: every 9th request
+            while not dead_letters(url) and time.monotonic() < deadline:
+                time.sleep(2)
             asyncio.run(shoot(url))
         finally:
             demo.terminate()

@@ -184,8 +184,9 @@ def demo(calls_per_second, speed, extensions, database, duration, no_tui) -> Non
               help="The connector's configuration: its [http] host, port and api_token.")
 @click.option("--url", help="The connector's HTTP API, http(s)://HOST:PORT (default http://127.0.0.1:8080).")
 @click.option("--token", envvar="ESL_CONNECTOR_API_TOKEN", help="http.api_token (or $ESL_CONNECTOR_API_TOKEN).")
-@click.option("--refresh", type=float, default=2.0, show_default=True, help="Seconds between refreshes.")
-def tui(config_path, url, token, refresh) -> None:
+@click.option("--refresh", type=float, default=1.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--light", is_flag=True, help="Start in the light theme (t switches).")
+def tui(config_path, url, token, refresh, light) -> None:
     """The terminal UI: extensions, calls, deliveries and health of a running
     connector, through its status API."""
     if config_path and url:
@@ -199,7 +200,7 @@ def tui(config_path, url, token, refresh) -> None:
         source = StatusClient(url or DEFAULT_URL, token)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--url") from None
-    ConnectorApp(source, refresh=refresh).run()
+    ConnectorApp(source, refresh=refresh, theme="textual-light" if light else "textual-dark").run()
 
 
 def api_url(http) -> str:

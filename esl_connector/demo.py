@@ -62,7 +62,7 @@ def _customer(code: str, url: str, secret: str, extensions: list[str]) -> dict:
 
 
 def demo_settings(db_path: Path, sim_port: int, receiver_url: str, extensions: list[str],
-                  flaky_url: str | None = None, api_token: str = "") -> dict:
+                  flaky_url: str | None = None, api_token: str = "", delivery: dict | None = None) -> dict:
     steady, rest = split_extensions(extensions) if flaky_url else (extensions, [])
     customers = [_customer("demo", receiver_url, DEMO_SECRET, steady)]
     if rest:
@@ -73,6 +73,7 @@ def demo_settings(db_path: Path, sim_port: int, receiver_url: str, extensions: l
         "logging": {"level": "WARNING"},
         "http": {"port": 0, "api_token": api_token},
         "customers": customers,
+        **({"delivery": delivery} if delivery else {}),
     }
 
 
@@ -115,8 +116,9 @@ class DemoStack:
 
 def start_stack(extensions: list[str], speed: float, db_path: Path, *,
                 on_request: Callable | None = None, flaky: FlakyCrm | None = None,
-                api_token: str = "") -> DemoStack:
-    """Start everything with an empty database; ``flaky`` None: one steady CRM only."""
+                api_token: str = "", delivery: dict | None = None) -> DemoStack:
+    """Start everything with an empty database; ``flaky`` None: one steady CRM only;
+    ``delivery``: the connector's ``[delivery]`` settings (tests shorten ``max_age``)."""
     for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
         stale.unlink(missing_ok=True)  # each demo starts empty: old events would go to a new receiver
     receivers = [CrmReceiver(on_request=on_request).start()]
@@ -126,7 +128,7 @@ def start_stack(extensions: list[str], speed: float, db_path: Path, *,
     sim.pbx.register_all()
     flaky_url = receivers[1].url if flaky is not None else None
     settings = settings_from_dict(demo_settings(db_path, sim.address[1], receivers[0].url, extensions,
-                                                flaky_url, api_token), "demo")
+                                                flaky_url, api_token, delivery), "demo")
     return DemoStack(sim, Connector(settings).start(), receivers)
 
 

@@ -8,11 +8,13 @@ import time
 import pytest
 
 from tui.app import ConnectorApp
+from tui.screens.attempt import AttemptScreen
 from tui.screens.call_detail import CallDetailScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.delivery_detail import DeliveryDetailScreen
+from tui.screens.help import HelpScreen
 
-from tui_fake_source import NOW, FakeSource
+from tui_fake_source import NOW, FakeSource, UnreachableSource
 
 SIZE = (150, 42)
 
@@ -26,8 +28,8 @@ def utc(monkeypatch):
     time.tzset()
 
 
-def app(mode="dashboard"):
-    return ConnectorApp(FakeSource(), refresh=0, clock=lambda: NOW, start_mode=mode)
+def app(mode="dashboard", source=None, theme="textual-dark"):
+    return ConnectorApp(source or FakeSource(), refresh=0, clock=lambda: NOW, start_mode=mode, theme=theme)
 
 
 async def settled(pilot, screen_type=None):
@@ -74,3 +76,41 @@ def test_replaying_dead_letters_asks_first(snap_compare):
             await pilot.pause(0.02)
         await pilot.pause()
     assert snap_compare(app("deliveries"), terminal_size=SIZE, run_before=ask)
+
+
+def test_an_attempts_request_and_response(snap_compare):
+    async def open_attempt(pilot):
+        await settled(pilot)
+        await pilot.press("down", "down", "enter")  # the answered call
+        await settled(pilot, CallDetailScreen)
+        await pilot.press("down", "down", "down", "enter")  # the call log's first attempt: HTTP 503
+        await settled(pilot, AttemptScreen)
+    assert snap_compare(app("calls"), terminal_size=SIZE, run_before=open_attempt)
+
+
+@pytest.mark.parametrize("mode", ["dashboard", "extensions", "deliveries"])
+def test_at_80x24_in_the_light_theme(snap_compare, mode):
+    assert snap_compare(app(mode, theme="textual-light"), terminal_size=(80, 24), run_before=settled)
+
+
+def test_the_keys(snap_compare):
+    async def ask(pilot):
+        await settled(pilot)
+        await pilot.press("question_mark")
+        for _ in range(100):
+            if isinstance(pilot.app.screen, HelpScreen):
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+    assert snap_compare(app("extensions"), terminal_size=(80, 24), run_before=ask)
+
+
+def test_the_banner_when_the_connector_cannot_be_read(snap_compare):
+    async def failed(pilot):
+        for _ in range(100):
+            if pilot.app.source_error:
+                break
+            await pilot.pause(0.02)
+        pilot.app.retry_in = 4.0  # pinned: the countdown depends on the machine's clock
+        await pilot.pause()
+    assert snap_compare(app("extensions", UnreachableSource()), terminal_size=(80, 24), run_before=failed)

@@ -2,9 +2,18 @@
 Textual's asyncio in pytest's): the demo's simulator, connector and CRM
 receivers, with no random traffic, a bearer token, and customer ``flaky``'s
 CRM answering 400 to everything (each of its events is a dead letter at once).
+Deliveries give up after ``MAX_AGE`` seconds, so a retried one is dead soon.
 
 Prints one JSON line ({"api": URL, "token": ..., "extensions": [...]}) when
-ready; stops on SIGTERM or when its standard input closes (pytest is gone).
+ready; then reads commands, one JSON object a line, on its standard input:
+
+    {"do": "inbound", "ring": "101", "answer_after": 40, "talk_time": 60}
+        a PSTN call rings 101 (for up to 120 simulated seconds), which answers after 40 and
+        talks for 60 (the simulator runs at SPEED x)
+    {"do": "flaky", "status": 503}   the flaky CRM answers 503 to everything
+    {"do": "flaky", "status": null}  ... back to 400 to everything
+
+Stops on SIGTERM or when its standard input closes (pytest is gone).
 
     python tests/tui_backend.py DB_PATH
 """
@@ -20,20 +29,51 @@ from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
 from gevent.event import Event  # noqa: E402
+from gevent.fileobject import FileObjectPosix  # noqa: E402
 
 from esl_connector.demo import FlakyCrm, start_stack  # noqa: E402
 
 TOKEN = "tui-test-token-0123456789"
 EXTENSIONS = ["101", "102", "103", "104"]  # demo: 101-102, flaky: 103-104
+SPEED = 20.0
+MAX_AGE = 10.0  # a first retry comes 4-6 s after a failure (room for a slow first attempt); the next: dead
+
+
+class SwitchableCrm:
+    """The flaky CRM's answers: ``status`` when set, else ``FlakyCrm``'s."""
+
+    def __init__(self, flaky: FlakyCrm):
+        self.flaky, self.status = flaky, None
+
+    def __call__(self, request) -> int:
+        return self.status if self.status is not None else self.flaky(request)
+
+
+def run_command(stack, crm: SwitchableCrm, command: dict) -> None:
+    if command["do"] == "inbound":
+        extension = stack.sim.pbx.extension(command["ring"])
+        extension.answer_after = command.get("answer_after", extension.answer_after)
+        extension.talk_time = command.get("talk_time", extension.talk_time)
+        stack.sim.pbx.inbound_call(ring=[command["ring"]], call_timeout=command.get("call_timeout", 120))
+    elif command["do"] == "flaky":
+        crm.status = command["status"]
+
+
+def read_commands(stack, crm: SwitchableCrm, stop: Event) -> None:
+    stdin = FileObjectPosix(sys.stdin.fileno(), "rb", close=False)
+    for line in stdin:
+        if line.strip():
+            run_command(stack, crm, json.loads(line))
+    stop.set()  # EOF: the test process is gone
 
 
 def main(db_path: str) -> None:
-    stack = start_stack(EXTENSIONS, 20.0, Path(db_path), flaky=FlakyCrm(retry_every=0, dead_every=1),
-                        api_token=TOKEN)
+    crm = SwitchableCrm(FlakyCrm(retry_every=0, dead_every=1))
+    stack = start_stack(EXTENSIONS, SPEED, Path(db_path), flaky=crm, api_token=TOKEN,
+                        delivery={"max_age": MAX_AGE})
     stop = Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
-    watcher = gevent.get_hub().threadpool.spawn(sys.stdin.read)  # EOF: the test process is gone
-    watcher.rawlink(lambda _result: stop.set())
+    gevent.spawn(read_commands, stack, crm, stop)
     print(json.dumps({"api": stack.api_url, "token": TOKEN, "extensions": EXTENSIONS}), flush=True)
     try:
         stop.wait()

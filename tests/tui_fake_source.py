@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from tui.client import SourceError
+
 NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC; the snapshot tests run in UTC
 
 HEALTH = {
@@ -15,23 +17,26 @@ HEALTH = {
     "delivery": {"engine": {"running": True, "in_flight": 1},
                  "counts": {"pending": 1, "delivered": 830, "retrying": 2, "dead": 3, "skipped": 5},
                  "backlog": 3},
+    "calls": {"active": 2},
     "versions": {"connector": "0.1.0", "python": "3.11.7", "freeswitch": "1.10.12-release~64bit"},
 }
 
-CALLS_PER_MINUTE = [2, 3, 1, 4, 6, 5, 3, 2, 4, 7, 8, 6, 5, 3, 2, 1, 3, 4, 5, 6, 4, 3, 5, 7, 9, 6, 4, 3, 5, 2]
+CALLS_PER_MINUTE = [1, 0, 2, 1, 3, 2, 2, 4, 3, 5, 4, 6, 5, 4, 3, 2, 3, 3, 4, 2, 1, 2, 3, 4, 5, 3, 2, 4, 3, 2, 2, 3, 1, 4, 6, 5, 3, 2, 4, 7, 8, 6, 5, 3, 2, 1, 3, 4, 5, 6, 4, 3, 5, 7, 9, 6, 4, 3, 5, 2]
 METRICS = {
-    "generated_at": NOW, "bucket_s": 60, "start": NOW - 29 * 60 - 20, "minutes": 30,
+    "generated_at": NOW, "bucket_s": 60, "start": NOW - 59 * 60 - 20, "minutes": 60,
     "calls_per_minute": CALLS_PER_MINUTE,
     "attempts_per_minute": [2 * c + (c % 3) for c in CALLS_PER_MINUTE],
-    "failures_per_minute": [1 if i in (9, 10, 24) else 0 for i in range(30)],
+    "failures_per_minute": [1 if i in (12, 39, 40, 54) else 0 for i in range(60)],
     "latency_avg_ms": [None if c == 1 else 60.0 + 7 * c for c in CALLS_PER_MINUTE],
     "latency_max_ms": [None if c == 1 else 90.0 + 20 * c for c in CALLS_PER_MINUTE],
     "events_per_second": 3.2,
 }
 
 
-def _ext(number, state, callid="", ua="Yealink SIP-T46U 108.86.0.20"):
-    return {"extension": number, "domain": "pbx.example.vn", "state": state, "registered": state != "offline",
+def _ext(number, state, callid="", ua="Yealink SIP-T46U 108.86.0.20", today=(0, 0), call=None):
+    return {"customer": "acme" if number < "105" else "globex", "call": call, "calls_today": today[0],
+            "answered_today": today[1], "answer_rate": round(today[1] / today[0], 4) if today[0] else None,
+            "extension": number, "domain": "pbx.example.vn", "state": state, "registered": state != "offline",
             "contact": "" if state == "offline" else f"sip:{number}@10.0.0.{int(number) - 80}:5060",
             "user_agent": "" if state == "offline" else ua,
             "network_ip": "" if state == "offline" else f"10.0.0.{int(number) - 80}",
@@ -39,9 +44,15 @@ def _ext(number, state, callid="", ua="Yealink SIP-T46U 108.86.0.20"):
             "callid": callid, "updated_at": NOW - 5 * int(number[-1])}
 
 
-EXTENSIONS = [_ext("101", "in_call", "7f3a9c1e-0b2d-4e5f-8a9b-1c2d3e4f5a6b"), _ext("102", "ringing",
-              "c41d2e7a-93b0-4c1e-a2f3-5b6c7d8e9f01"), _ext("103", "idle", ua="Zoiper rv2.10.20"),
-              _ext("104", "idle"), _ext("105", "offline"), _ext("106", "idle", ua="MicroSIP/3.21.3")]
+EXTENSIONS = [
+    _ext("101", "in_call", "7f3a9c1e-0b2d-4e5f-8a9b-1c2d3e4f5a6b", today=(14, 12), call={
+        "callid": "7f3a9c1e-0b2d-4e5f-8a9b-1c2d3e4f5a6b", "direction": "click2call", "state": "active",
+        "phone": "0911222333", "started_at": NOW - 95, "answered_at": NOW - 89}),
+    _ext("102", "ringing", "c41d2e7a-93b0-4c1e-a2f3-5b6c7d8e9f01", today=(9, 6), call={
+        "callid": "c41d2e7a-93b0-4c1e-a2f3-5b6c7d8e9f01", "direction": "inbound", "state": "ringing",
+        "phone": "0904824242", "started_at": NOW - 8, "answered_at": 0.0}),
+    _ext("103", "idle", ua="Zoiper rv2.10.20", today=(21, 20)), _ext("104", "idle", today=(3, 1)),
+    _ext("105", "offline"), _ext("106", "idle", ua="MicroSIP/3.21.3", today=(7, 7))]
 
 
 def _call(callid, started, state, direction, phone, ext, status="", duration=0, billsec=0, userfield=""):
@@ -52,7 +63,8 @@ def _call(callid, started, state, direction, phone, ext, status="", duration=0, 
             "ended_at": started + duration if ended else 0.0, "calldate": "", "status": status,
             "hangup_cause": "NORMAL_CLEARING" if ended else "", "duration": duration, "billsec": billsec,
             "recording": f"/var/lib/freeswitch/recordings/{callid}.wav" if billsec else "",
-            "recordings": [], "userfield": userfield, "legs": [], "params": {}, "created_at": started,
+            "recordings": [], "userfield": userfield, "params": {},
+            "legs": [callid, f"{callid[:8]}-b-leg-{ext}"] if billsec or state == "active" else [callid], "created_at": started,
             "updated_at": started}
 
 
@@ -99,6 +111,11 @@ TIMELINE = {"call": CALLS[2], "events": [
     {**DELIVERIES[4], "attempts": [_attempt(3301, NOW - 399.8, 200, 84.2, "incoming_call")]},
     {**DELIVERIES[1], "attempts": [_attempt(3302, NOW - 253.9, 503, 120.5, "call_answered"),
                                    _attempt(3310, NOW - 248.6, None, 5002.0, "call_answered", "read timeout")]}]}
+REQUEST = {"method": "POST", "url": "https://crm.acme.vn/wsapi/acme/call_answered?secret=***",
+           "headers": {"User-Agent": "esl-connector/0.1.0", "X-Event-Id": "9f1c1206ab",
+                       "Content-Type": "application/json"},
+           "body": '{"callid":"2b9c1f5e-6a0e-4c1b-9a43-8f0b5d0b7c11","phone":"0987654321","extension":"103",'
+                   '"status":"ANSWERED","duration":146,"billsec":131}'}
 CUSTOMER_STATS = [
     {"customer": "acme", "counts": {"pending": 1, "delivered": 512, "retrying": 2, "dead": 0, "skipped": 0},
      "backlog": 3, "oldest_pending_at": NOW - 254, "oldest_pending_age_s": 254.0, "last_delivered_at": NOW - 12},
@@ -110,10 +127,12 @@ CUSTOMER_STATS = [
 ENDPOINTS = [
     {"endpoint": "https://crm.acme.vn:443", "customers": ["acme"], "requests": 214, "succeeded": 209, "failed": 5,
      "error_rate": 0.0234, "latency_avg_ms": 91.4, "latency_p95_ms": 240.8, "last_at": NOW - 12,
-     "last_status_code": 200, "last_error": "", "in_flight": 1},
+     "last_status_code": 200, "last_error": "", "in_flight": 1, "last_failure": "read timeout",
+     "last_failure_at": NOW - 248.6},
     {"endpoint": "https://hooks.globex.io:443", "customers": ["globex"], "requests": 88, "succeeded": 70,
      "failed": 18, "error_rate": 0.2045, "latency_avg_ms": 143.0, "latency_p95_ms": 611.2, "last_at": NOW - 95,
-     "last_status_code": 400, "last_error": "", "in_flight": 0},
+     "last_status_code": 400, "last_error": "", "in_flight": 0, "last_failure": "HTTP 400",
+     "last_failure_at": NOW - 95},
 ]
 
 
@@ -141,7 +160,9 @@ class FakeSource:
         return [d for d in DELIVERIES if status in (None, d["status"])][:limit]
 
     async def delivery(self, key):
-        return {**DELIVERIES[1], "attempts": TIMELINE["events"][1]["attempts"]}
+        attempts = {e["id"]: e["attempts"] for e in TIMELINE["events"]}
+        row = next((d for d in DELIVERIES if str(d["id"]) == str(key)), DELIVERIES[1])
+        return {**row, "attempts": attempts.get(row["id"], []), "requests": [REQUEST]}
 
     async def delivery_stats(self):
         return CUSTOMER_STATS
@@ -157,3 +178,13 @@ class FakeSource:
 
     async def close(self):
         pass
+
+
+class UnreachableSource(FakeSource):
+    """Every request fails as with nothing listening on the port."""
+
+    async def _fail(self, *args, **kwargs):
+        raise SourceError(f"cannot reach the connector at {self.url}: connection refused")
+
+    health = metrics = extensions = calls = call = deliveries = delivery = _fail
+    delivery_stats = endpoint_stats = retry = retry_dead = _fail

@@ -38,6 +38,11 @@ class Backend:
         assert r.status_code == 200, r.text
         return r.json()["callid"]
 
+    def command(self, **command) -> None:
+        """One command to the backend (tests/tui_backend.py: ring an extension, switch the flaky CRM)."""
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+
     def attempts(self, delivery_id) -> int:
         return len(self.get(f"/deliveries/{delivery_id}")["delivery"]["attempts"])
 

@@ -9,6 +9,7 @@ standard library only, never ``esl_connector`` or ``storage``.
 Layout: ``app.py`` wires the screens, the data source and the refresh timer;
 ``client.py`` is the data source (the status API); one screen per module in
 ``screens/``, one widget per module in ``widgets/``; cross-widget messages
-in ``messages.py``; all styling in ``app.tcss``; pure formatting in
-``formatting.py``.
+in ``messages.py``; all styling in ``app.tcss``; pure parts, tested without
+Textual: ``formatting.py``, ``table_view.py`` (the ``/`` filter and the sort)
+and ``backoff.py`` (when to ask again after failures).
 """

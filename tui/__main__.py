@@ -16,12 +16,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", default=os.environ.get("ESL_CONNECTOR_API_TOKEN") or None,
                         help="http.api_token (default: $ESL_CONNECTOR_API_TOKEN)")
     parser.add_argument("--refresh", type=float, default=DEFAULT_REFRESH, help="seconds between refreshes")
+    parser.add_argument("--light", action="store_true", help="start in the light theme (t switches)")
     args = parser.parse_args(argv)
     try:
         source = StatusClient(args.url, args.token)
     except ValueError as exc:
         parser.error(str(exc))
-    ConnectorApp(source, refresh=args.refresh).run()
+    ConnectorApp(source, refresh=args.refresh, theme="textual-light" if args.light else "textual-dark").run()
 
 
 if __name__ == "__main__":

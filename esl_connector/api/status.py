@@ -26,7 +26,7 @@ from storage.models import OUTBOX_STATUSES
 
 from ..delivery import admin as delivery_admin
 from ..settings.config import HttpSettings
-from . import status_metrics, status_views
+from . import status_extensions, status_metrics, status_requests, status_views
 from .recordings import RecordingError, recordings_of
 from .server import ApiError, Route
 
@@ -117,14 +117,18 @@ def bool_arg(request, name: str) -> bool | None:
 
 @protected
 def get_health(request, ctx):
-    return status_views.health(ctx)
+    body = status_views.health(ctx)
+    body["calls"] = {"active": status_extensions.active_calls(ctx.db) if body["database"]["ok"] else None}
+    return body
 
 
 @protected
 def get_extensions(request, ctx):
     state = request.args.get("state") or None
     rows = queries.list_extensions(ctx.db, domain=request.args.get("domain") or None)
-    return {"extensions": [status_views.extension_view(e) for e in rows if state in (None, e.state)]}
+    views = [status_views.extension_view(e) for e in rows if state in (None, e.state)]
+    since = status_extensions.add_figures(views, ctx.db, ctx.directory, ctx.clock())
+    return {"today_since": since, "extensions": views}
 
 
 def _recording_link(ctx):
@@ -186,7 +190,10 @@ def get_delivery(request, ctx, key: str):
     detail = delivery_admin.get_delivery(ctx.db, key)
     if detail is None:
         raise ApiError(404, "delivery_not_found", "no such delivery")
-    return {"delivery": status_views.delivery_view(detail)}
+    delivery = getattr(getattr(ctx, "settings", None), "delivery", None)
+    requests = status_requests.requests_for(detail.event, ctx.db, ctx.directory, ctx.clock(),
+                                            getattr(delivery, "user_agent", "") or "")
+    return {"delivery": {**status_views.delivery_view(detail), "requests": requests}}
 
 
 @protected

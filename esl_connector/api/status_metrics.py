@@ -112,7 +112,8 @@ def _percentile(values: list[float], fraction: float) -> float | None:
 def _empty_endpoint(endpoint: str) -> dict:
     return {"endpoint": endpoint, "customers": [], "requests": 0, "succeeded": 0, "failed": 0,
             "error_rate": 0.0, "latency_avg_ms": None, "latency_p95_ms": None,
-            "last_at": None, "last_status_code": None, "last_error": "", "in_flight": 0}
+            "last_at": None, "last_status_code": None, "last_error": "", "in_flight": 0,
+            "last_failure": "", "last_failure_at": None}
 
 
 def endpoint_stats(db: peewee.Database, now: float, window_s: float, busy: dict[str, int]) -> list[dict]:
@@ -140,6 +141,9 @@ def endpoint_stats(db: peewee.Database, now: float, window_s: float, busy: dict[
         if latency is not None:
             latencies.setdefault(endpoint, []).append(latency)
         s["last_at"], s["last_status_code"], s["last_error"] = at, code, error
+        if not ok:  # the last failure stays shown after later successes
+            s["last_failure"] = error or (f"HTTP {code}" if code is not None else "no answer")
+            s["last_failure_at"] = at
     for endpoint, count in busy.items():
         stats.setdefault(endpoint, _empty_endpoint(endpoint))["in_flight"] = count
     for endpoint, s in stats.items():

@@ -1,5 +1,6 @@
-"""One call and its timeline: every CRM event of the call, in order, each with
-every delivery attempt (enter on an event: the delivery screen)."""
+"""One call and its timeline: its legs (FreeSWITCH channels), every CRM event
+of the call in order, each with every delivery attempt (enter on an event:
+the delivery screen; on an attempt: its request and response)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable
 
 from ..formatting import CALL_STATUS_STYLES, attempt_count, clock_time, date_time, duration, number, styled
-from ..messages import OpenDelivery
+from ..messages import OpenAttempt, OpenDelivery
 from ..widgets.info_panel import InfoPanel
 from ..widgets.live_table import LiveTable
 from .base import LiveScreen
@@ -35,8 +36,8 @@ class CallDetailScreen(LiveScreen):
         self.query_one("#call-timeline", LiveTable).set_rows(timeline_rows(body.get("events") or []))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        key = event.row_key.value or ""
-        self.post_message(OpenDelivery(key.split(":")[1]))
+        kind, delivery, *attempt = (event.row_key.value or "").split(":")
+        self.post_message(OpenAttempt(delivery, attempt[0]) if kind == "attempt" else OpenDelivery(delivery))
 
 
 def call_rows(c: dict, now: float) -> list:
@@ -52,6 +53,7 @@ def call_rows(c: dict, now: float) -> list:
             ("Length", f"{duration(length)} (talk {duration(c.get('billsec')) if ended else '-'})"
                        + (f" · {c['hangup_cause']}" if c.get("hangup_cause") else "")),
             ("Rung", ", ".join(c.get("extensions") or []) or "-"),
+            ("Legs", f"{len(c.get('legs') or [])}: " + ", ".join(c.get("legs") or []) if c.get("legs") else "-"),
             ("Userfield", c.get("userfield") or "-"),
             ("Recording", c.get("recording_url") or c.get("recording") or "-")]
 

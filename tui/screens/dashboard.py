@@ -1,5 +1,5 @@
 """The first screen: the connector's health, FreeSWITCH, deliveries and
-extensions at a glance, and per-minute figures for the last half hour."""
+extensions at a glance, and per-minute figures for the last hour."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ..widgets.metric_panel import MetricPanel
 from .base import LiveScreen
 
 EXTENSION_STATES = ("idle", "ringing", "in_call", "offline")
+WINDOW = 60  # minutes of the charts
 
 
 class DashboardScreen(LiveScreen):
@@ -30,12 +31,12 @@ class DashboardScreen(LiveScreen):
             yield MetricPanel("Calls / min", id="metric-calls")
             yield MetricPanel("Webhooks / min", id="metric-attempts")
             yield MetricPanel("Failed / min", id="metric-failures")
-            yield MetricPanel("Latency (avg ms)", id="metric-latency")
+            yield MetricPanel("Latency, avg", id="metric-latency")
         yield LiveTable(["Customer", "Backlog", "Pending", "Retrying", "Delivered", "Dead", "Skipped",
                          "Oldest due", "Last delivered"], id="dashboard-customers")
 
     async def fetch(self, source) -> tuple:
-        return await asyncio.gather(source.health(), source.metrics(30), source.extensions(),
+        return await asyncio.gather(source.health(), source.metrics(WINDOW), source.extensions(),
                                     source.delivery_stats())
 
     def on_mount(self) -> None:
@@ -56,11 +57,11 @@ class DashboardScreen(LiveScreen):
         calls, attempts = m["calls_per_minute"], m["attempts_per_minute"]
         failures, latency = m["failures_per_minute"], m["latency_avg_ms"]
         self.query_one("#metric-calls", MetricPanel).show(
-            calls, f"{calls[-1]} now · {sum_tail(calls, 30):.0f} in 30 min")
+            calls, f"{calls[-1]} now · {sum_tail(calls, WINDOW):.0f}/h")
         self.query_one("#metric-attempts", MetricPanel).show(
-            attempts, f"{attempts[-1]} now · {sum_tail(attempts, 30):.0f} in 30 min")
+            attempts, f"{attempts[-1]} now · {sum_tail(attempts, WINDOW):.0f}/h")
         self.query_one("#metric-failures", MetricPanel).show(
-            failures, f"{failures[-1]} now · {sum_tail(failures, 30):.0f} in 30 min")
+            failures, f"{failures[-1]} now · {sum_tail(failures, WINDOW):.0f}/h")
         self.query_one("#metric-latency", MetricPanel).show(
             latency, f"{number(last_known(latency), ' ms', 1)} last")
 

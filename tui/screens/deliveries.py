@@ -24,13 +24,13 @@ from .dashboard import customer_cells
 FILTERS = (None, "dead", "retrying", "pending", "delivered", "skipped")
 CUSTOMER_COLUMNS = ["Customer", "Backlog", "Pending", "Retrying", "Delivered", "Dead", "Skipped", "Oldest due",
                     "Last delivered"]
-ENDPOINT_COLUMNS = ["Endpoint", "Customers", "Requests", "Failed", "Errors", "Avg", "p95", "In flight", "Last"]
+ENDPOINT_COLUMNS = ["Endpoint", "Customers", "Requests", "Failed", "Errors", "Avg", "p95", "In flight", "Last",
+                    "Last failure"]
 ROW_COLUMNS = ["ID", "Status", "Tries", "Event", "Customer", "Extension", "Call", "Created", "Last error"]
 
 
 class DeliveriesScreen(LiveScreen):
-    BINDINGS = [("s", "cycle_filter", "Status filter"), ("r", "retry", "Send again"),
-                ("R", "retry_dead", "Replay customer's dead")]
+    BINDINGS = [("s", "cycle_filter", "Status"), ("r", "retry", "Retry"), ("R", "retry_dead", "Retry dead")]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -62,8 +62,8 @@ class DeliveriesScreen(LiveScreen):
         self.query_one("#deliveries-table", LiveTable).set_rows((str(r["id"]), row_cells(r, now)) for r in rows)
         shown = self.status_filter or "all"
         self.query_one("#deliveries-summary", Static).update(
-            f"Outbox: {len(rows)} rows ({shown})   s: filter · r: send again · "
-            "R: replay the customer's dead letters · enter: attempts")
+            f"Outbox: {len(rows)} rows ({shown}) · s: status · r: send again · R: every dead letter "
+            "of the customer · enter: attempts")
 
     def action_cycle_filter(self) -> None:
         self.status_filter = FILTERS[(FILTERS.index(self.status_filter) + 1) % len(FILTERS)]
@@ -116,10 +116,12 @@ def endpoint_cells(e: dict, now: float) -> list:
     last = "-" if e.get("last_at") is None else f"{'HTTP ' + str(code) if code is not None else 'no answer'} " \
                                                f"{ago(e.get('last_at'), now)}"
     rate = e.get("error_rate") or 0.0
+    failure = Text(f"{e['last_failure']} {ago(e.get('last_failure_at'), now)}", style="red") \
+        if e.get("last_failure") else "-"
     return [e["endpoint"], ", ".join(e.get("customers") or []) or "-", str(e.get("requests", 0)),
             str(e.get("failed", 0)), Text(percent(rate), style="bold red" if rate >= 0.1 else ""),
             number(e.get("latency_avg_ms"), " ms", 1), number(e.get("latency_p95_ms"), " ms", 1),
-            str(e.get("in_flight", 0)), last]
+            str(e.get("in_flight", 0)), last, failure]
 
 
 def row_cells(r: dict, now: float) -> list:

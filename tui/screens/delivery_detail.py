@@ -1,4 +1,5 @@
-"""One outbox row (a CRM event) and every attempt to deliver it; r sends it again."""
+"""One outbox row (a CRM event) and every attempt to deliver it; r sends it
+again; enter on an attempt shows its request and response."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import json
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.widgets import DataTable
 
 from ..client import SourceError
 from ..formatting import attempt_count, date_time, number, styled
+from ..messages import OpenAttempt
 from ..widgets.info_panel import InfoPanel
 from ..widgets.live_table import LiveTable
 from .base import LiveScreen
@@ -35,6 +38,9 @@ class DeliveryDetailScreen(LiveScreen):
         self.query_one("#delivery-info", InfoPanel).show(delivery_rows(d))
         self.query_one("#delivery-attempts", LiveTable).set_rows(
             (str(a["id"]), attempt_cells(a)) for a in reversed(d.get("attempts") or []))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.post_message(OpenAttempt(self.key, event.row_key.value))
 
     async def action_retry(self) -> None:
         try:

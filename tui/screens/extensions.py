@@ -1,4 +1,6 @@
-"""Every extension FreeSWITCH knows: presence, registration, current call."""
+"""Every extension FreeSWITCH knows: who owns it, registration, its state,
+the current call (number, direction, live duration), today's calls and
+answer rate."""
 
 from __future__ import annotations
 
@@ -7,12 +9,13 @@ from collections import Counter
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
-from ..formatting import ago, short_id, styled
+from ..formatting import ago, duration, percent, styled
 from ..messages import OpenCall
 from ..widgets.live_table import LiveTable
 from .base import LiveScreen
 
-COLUMNS = ["Extension", "Domain", "State", "Call", "Contact", "User agent", "Address", "Updated"]
+COLUMNS = ["Ext", "Customer", "State", "Number", "Dir", "Time", "Today", "Ans%", "Contact", "User agent",
+           "Address", "Updated"]
 
 
 class ExtensionsScreen(LiveScreen):
@@ -30,11 +33,12 @@ class ExtensionsScreen(LiveScreen):
     def show(self, extensions: list[dict]) -> None:
         now = self.app.clock()
         counts = Counter(e.get("state", "") for e in extensions)
+        table = self.query_one("#extensions-table", LiveTable)
+        shown = f"   filter: {table.filter}" if table.filter else ""
         self.query_one("#extensions-summary", Static).update(
             f"{len(extensions)} extensions: {counts['idle']} idle, {counts['ringing']} ringing, "
-            f"{counts['in_call']} in a call, {counts['offline']} offline   (enter: the current call)")
-        self.query_one("#extensions-table", LiveTable).set_rows(
-            (f"{e['extension']}@{e['domain']}", extension_cells(e, now)) for e in extensions)
+            f"{counts['in_call']} in a call, {counts['offline']} offline{shown}   (enter: the call)")
+        table.set_rows((f"{e['extension']}@{e['domain']}", extension_cells(e, now)) for e in extensions)
         self._calls = {f"{e['extension']}@{e['domain']}": e.get("callid") or "" for e in extensions}
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -45,7 +49,18 @@ class ExtensionsScreen(LiveScreen):
             self.notify("no call on this extension now", timeout=3)
 
 
+def current_call(e: dict, now: float) -> list[str]:
+    """Number, direction and live duration (talk time once answered) of the current call."""
+    call = e.get("call") or {}
+    if not call:
+        return ["-", "-", "-"]
+    since = call.get("answered_at") or call.get("started_at")
+    return [call.get("phone") or "-", call.get("direction") or "-", duration(now - since) if since else "-"]
+
+
 def extension_cells(e: dict, now: float) -> list:
     address = f"{e['network_ip']}:{e['network_port']}" if e.get("network_ip") else "-"
-    return [e["extension"], e.get("domain", ""), styled(e.get("state", "")), short_id(e.get("callid", "")),
-            e.get("contact") or "-", e.get("user_agent") or "-", address, ago(e.get("updated_at"), now)]
+    today = e.get("calls_today")
+    return [e["extension"], e.get("customer") or "-", styled(e.get("state", "")), *current_call(e, now),
+            "-" if today is None else str(today), percent(e.get("answer_rate")), e.get("contact") or "-",
+            e.get("user_agent") or "-", address, ago(e.get("updated_at"), now)]

@@ -1,4 +1,5 @@
-"""One figure over time: a title with the latest value, and a sparkline."""
+"""One figure per minute over the last hour: a title, the latest value and the
+hour's total, and a sparkline."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ class MetricPanel(Vertical):
     def __init__(self, title: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self.border_title = title
+        self.border_subtitle = "last hour"
 
     def compose(self) -> ComposeResult:
         yield Label("-", classes="metric-value")

@@ -1,50 +1,70 @@
-"""The line at the top of every screen: is the connector answering, is
-FreeSWITCH connected, the backlog, the connector's URL, the time."""
+"""The header of every screen, two lines: the connector and FreeSWITCH
+(version, node, events/s), calls in progress, uptime and the last refresh;
+then the outbox per customer (depth and oldest pending age), dead letters
+and the connector's URL."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Static
 
-from ..formatting import clock_time, duration
+from ..formatting import clock_time, duration, number
 
 
 class StatusBar(Static):
     def on_mount(self) -> None:
-        self.watch(self.app, "health", self._redraw, init=False)
-        self.watch(self.app, "source_error", self._redraw, init=False)
+        for name in ("health", "customers", "source_error"):
+            self.watch(self.app, name, self._redraw, init=False)
         self._redraw()
 
     def _redraw(self, _value=None) -> None:
         app = self.app
-        line = Text()
-        line.append(" esl-connector ", style="bold reverse")
-        line.append(" ")
-        if app.source_error:
-            line.append(f"✖ {app.source_error}", style="bold red")
-        elif app.health is None:
-            line.append("connecting…", style="yellow")
+        line = Text(" ")
+        if app.health is None:
+            line.append("no answer yet" if app.source_error else "connecting…", style="yellow")
         else:
-            line.append_text(self._health_text(app.health))
-        line.append(f" │ {app.source.url} │ {clock_time(app.clock())}", style="dim")
+            line.append_text(health_line(app.health, bool(app.source_error)))
+        line.append(f" │ ↻ {clock_time(app.last_refresh)}", style="dim")
+        line.append("\n")
+        line.append_text(outbox_line(app.health or {}, app.customers or []))
+        line.append(f" │ {app.source.url}", style="dim")
         self.text = line.plain  # for tests
         self.update(line)
 
-    @staticmethod
-    def _health_text(h: dict) -> Text:
-        text = Text()
-        ok = h.get("status") == "ok"
+
+def health_line(h: dict, stale: bool) -> Text:
+    text = Text()
+    ok = h.get("status") == "ok"
+    if stale:
+        text.append("● no answer", style="bold red")
+    else:
         text.append("● ok" if ok else "● degraded", style="bold green" if ok else "bold red")
-        fs = h.get("freeswitch") or {}
-        if fs.get("connected"):
-            text.append(f" │ FreeSWITCH {fs.get('version') or '?'} on {fs.get('hostname') or '?'}")
-        else:
-            text.append(" │ FreeSWITCH disconnected", style="bold red")
-        delivery = h.get("delivery") or {}
-        counts = delivery.get("counts") or {}
-        text.append(f" │ backlog {delivery.get('backlog', '-')}")
-        dead = counts.get("dead", 0)
-        text.append(" · ")
-        text.append(f"dead {dead}", style="bold red" if dead else "")
-        text.append(f" │ up {duration(h.get('uptime_s'))}")
-        return text
+    fs = h.get("freeswitch") or {}
+    if fs.get("connected"):
+        version = (fs.get("version") or "?").split("-")[0]  # 1.10.12-release~64bit: the dashboard has it all
+        text.append(f" │ FreeSWITCH {version} on {fs.get('hostname') or '?'}")
+    else:
+        text.append(" │ FreeSWITCH disconnected", style="bold red")
+    text.append(f" │ {number(fs.get('events_per_second'), ' ev/s', 1)}")
+    active = (h.get("calls") or {}).get("active")
+    text.append(f" │ {'-' if active is None else active} call{'' if active == 1 else 's'}")
+    text.append(f" │ up {duration(h.get('uptime_s'))}")
+    return text
+
+
+def outbox_line(h: dict, customers: list[dict]) -> Text:
+    text = Text(" outbox ", style="bold")
+    shown = [c for c in customers if c.get("customer") or c.get("backlog")]
+    for index, c in enumerate(shown):
+        if index:
+            text.append(" · ")
+        backlog = c.get("backlog", 0)
+        text.append(f"{c.get('customer') or '(nobody)'} {backlog}", style="yellow" if backlog else "")
+        if c.get("oldest_pending_age_s") is not None:
+            text.append(f" (oldest {duration(c['oldest_pending_age_s'])})")
+    if not shown:
+        text.append(f"{(h.get('delivery') or {}).get('backlog', '-')} pending")
+    dead = ((h.get("delivery") or {}).get("counts") or {}).get("dead", 0)
+    text.append(" │ ")
+    text.append(f"dead {dead}", style="bold red" if dead else "")
+    return text
