@@ -9,9 +9,11 @@ from gevent import monkey
 from gevent.event import Event
 
 from esl_connector.delivery import admin as delivery_admin
+from esl_connector.delivery import engine as engine_module
 from esl_connector.delivery import recorder as recorder_module
 from esl_connector.delivery.engine import DeliveryEngine
 from esl_connector.records import CALL_LOG, INCOMING_CALL, OUTGOING_CALL
+from storage import queries
 from storage.models import DeliveryAttempt
 
 from delivery_fixtures import (
@@ -299,3 +301,26 @@ def test_an_outcome_that_cannot_be_written_is_not_sent_again_and_again(db, crm, 
     gevent.sleep(0.5)  # several polls later
     assert len(crm.requests) == 1 and engine.status().in_flight == 1
     assert row(db).status == "pending"  # due again after a restart: sent once more then
+
+
+def test_rows_read_while_their_endpoint_is_full_are_sent_from_memory_in_order(db, crm, clock, make_engine,
+                                                                             monkeypatch):
+    """A backlog is read a page at a time: the rows the endpoint cannot take yet
+    wait in memory and go as slots free up, oldest first, without the database
+    being asked for them again (each query costs the engine's one database
+    thread, shared with the outcomes' commits)."""
+    pages = []
+
+    def counted(*args, **kwargs):
+        page = queries.due_for_delivery(*args, **kwargs)
+        pages.append([event.id for event, _ in page])
+        return page
+    monkeypatch.setattr(engine_module, "due_for_delivery", counted)
+    add_events(db, [crm_event(f"c{n}", INCOMING_CALL) for n in range(30)], clock())
+    engine = make_engine(planner({"101": ("acme", crm.url)}), per_endpoint=2, page_size=50)
+    wait_until(lambda: engine.status().delivered == 30, what="the whole backlog delivered")
+    sent = [int(r.query["callid"][1:]) for r in crm.requests]
+    assert sorted(sent) == list(range(30))
+    assert all(abs(n - position) <= 1 for position, n in enumerate(sent))  # oldest first, 2 at a time
+    read = [row_id for page in pages for row_id in page]
+    assert sorted(read) == list(range(1, 31)) and len(read) == 30  # each row read once

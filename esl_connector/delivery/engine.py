@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 # plan_for(event, call_params) -> DeliveryPlan, or None when no customer owns the event.
 Planner = Callable[[StoredEvent, dict], "DeliveryPlan | None"]
 PURGE_EVERY_S = 3600.0
+READY_MAX = 1000  # rows read and kept for their customer's endpoints to free up
 
 
 @dataclass(slots=True)
@@ -104,6 +105,9 @@ class DeliveryEngine:
         self._pool: Pool | None = None
         self._threads: ThreadPool | None = None
         self._in_flight: set[int] = set()
+        # Rows read but not sent yet (their customer's endpoints were full): kept in
+        # id order and offered again before the database is asked for more.
+        self._ready: dict[int, tuple[StoredEvent, dict]] = {}
         self._counts: Counter[str] = Counter()
         self._last_error = ""
         self._next_purge = 0.0
@@ -132,6 +136,7 @@ class DeliveryEngine:
         if self.running:
             return self
         self._stopping = False
+        self._ready.clear()  # read again: the database may have changed while stopped
         self._threads = ThreadPool(1)
         self._pool = Pool(self.workers)
         self._recorder.start(self._died)
@@ -201,37 +206,42 @@ class DeliveryEngine:
             self._wake.wait(wait if not failures else min(30.0, 2.0 ** failures))
 
     def _scan(self) -> None:
-        """Dispatch due rows until the pool is full or none is left: new
-        (pending) rows oldest first, then retries in the order they fell due.
-        A scan woken only by outcomes reads one page of each: paging on past a
-        saturated customer walks its whole backlog (a drain after an outage)
-        and finds nothing new; new rows, replays and poll_interval page on."""
+        """Dispatch due rows until the pool is full or none is left: the rows
+        already read first (oldest first), then new (pending) rows, then
+        retries in the order they fell due. A scan woken only by outcomes reads
+        one page of each: paging on past a saturated customer walks its whole
+        backlog (a drain after an outage) and finds nothing new; new rows,
+        replays and poll_interval page on."""
         full = self._full_scan or time.monotonic() >= self._next_full_scan
         if full:
             self._full_scan, self._next_full_scan = False, time.monotonic() + self.poll_interval
+        self._dispatch_page(list(self._ready.values()))
         now = self.clock()
         for status in (PENDING, RETRYING):
             after = None
             while not self._stopping and self._pool.free_count() > 0:
-                # Read about what the free workers can take, not a whole page: most
-                # wakes free one worker, and rows read but not sent are wasted work.
-                limit = min(self.page_size, 2 * self._pool.free_count() + 8)
-                page = self._db(due_for_delivery, self.db, now, status, after=after, limit=limit,
+                page = self._db(due_for_delivery, self.db, now, status, after=after, limit=self.page_size,
                                 exclude_customers=self.gate.held_back_customers(),
-                                exclude_ids=tuple(self._in_flight))
+                                exclude_ids=(*self._in_flight, *self._ready))
                 if page:
                     last = page[-1][0]
                     after = last.id if status == PENDING else (last.next_attempt_at, last.id)
+                self._ready.update((event.id, (event, params)) for event, params in page)
                 self._dispatch_page(page)
-                if len(page) < limit or not full:
+                if len(page) < self.page_size or not full:
                     break
+        while len(self._ready) > READY_MAX:  # the newest are still due in the database
+            self._ready.popitem()
 
     def _dispatch_page(self, page: list[tuple[StoredEvent, dict]]) -> None:
+        """Offer each row to the gate; what it takes leaves ``_ready``, what it
+        cannot take yet stays there for the next scan."""
         skipped, stamps, expired = [], {}, []
         for event, call_params in page:
             if self._stopping or self._pool.free_count() == 0:
                 break
-            self._consider(event, call_params, skipped, stamps, expired)
+            if self._consider(event, call_params, skipped, stamps, expired):
+                self._ready.pop(event.id, None)
         if expired:
             self._db(store.mark_expired, self.db, expired, self.clock())
             log.info("%d start events expired instead of being sent late (first: %s)",
@@ -245,9 +255,11 @@ class DeliveryEngine:
             self._db(stamp_customers, self.db, stamps)
 
     def _consider(self, event: StoredEvent, call_params: dict, skipped: list, stamps: dict,
-                  expired: list) -> None:
+                  expired: list) -> bool:
+        """True when the row was taken (sent, skipped, expired); False when its
+        customer's endpoints cannot take it now."""
         if event.customer and self.gate.held_back(event.customer):
-            return  # its endpoints filled up or went down during this page: no need to plan it
+            return False  # its endpoints filled up or went down: no need to plan it
         try:
             plan = self.plan_for(event, call_params)
         except Exception as exc:  # noqa: BLE001 - a planner bug must not stop delivery
@@ -256,23 +268,24 @@ class DeliveryEngine:
             self._in_flight.add(event.id)
             self._pool.spawn(self._finish, event, event.customer, failed).link_exception(
                 self._worker_died)
-            return
+            return True
         if plan is None:
             log.info("outbox row %d (%s, call %s) skipped: no customer owns extension %s@%s",
                      event.id, event.event_type, event.callid, event.extension, event.domain)
             skipped.append(event)
-            return
+            return True
         if reason := store.expiry(event, plan, self.clock()):
             expired.append((event.id, plan.customer, reason))
-            return
+            return True
         routed = self.gate.admit(plan)  # down endpoints left out (or probed), slots taken
         if routed is None:
             if event.customer != plan.customer:
-                stamps[event.id] = plan.customer
-            return
+                stamps[event.id] = event.customer = plan.customer
+            return False
         self._in_flight.add(event.id)
         worker = self._pool.spawn(self._deliver, event, routed)
         worker.link_exception(self._worker_died)
+        return True
 
     # -- a worker -------------------------------------------------------------------
 
