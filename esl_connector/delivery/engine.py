@@ -99,6 +99,7 @@ class DeliveryEngine:
         self.gate = EndpointGate(per_endpoint, self.health)
         self._wake = Event()
         self._full_scan, self._next_full_scan = True, 0.0  # see _scan
+        self._new_rows = False
         self._stopping = False
         self._dispatcher: gevent.Greenlet | None = None
         self._recorder = OutcomeRecorder(db, self._db, self._recorded, self._note_db_error, sleep)
@@ -172,9 +173,14 @@ class DeliveryEngine:
         self._stopping = True
         self._wake.set()
 
-    def wake(self, _info=None) -> None:
-        """New rows were committed (StorageWriter.on_commit) or replayed: look now."""
-        self._full_scan = True
+    def wake(self, info=None) -> None:
+        """Look now. From StorageWriter.on_commit (``info``: its CommitInfo): new
+        pending rows. Anything else (a replay, an endpoint back, a test): every
+        due row, retries included."""
+        if info is None:
+            self._full_scan = True
+        else:
+            self._new_rows = True
         self._wake.set()
 
     @property
@@ -209,15 +215,19 @@ class DeliveryEngine:
         """Dispatch due rows until the pool is full or none is left: the rows
         already read first (oldest first), then new (pending) rows, then
         retries in the order they fell due. A scan woken only by outcomes reads
-        one page of each: paging on past a saturated customer walks its whole
-        backlog (a drain after an outage) and finds nothing new; new rows,
-        replays and poll_interval page on."""
+        one page of pending rows: paging on past a saturated customer walks its
+        whole backlog (a drain after an outage) and finds nothing new; new rows
+        page on; replays, a recovered endpoint and poll_interval page on through
+        the retries too."""
         full = self._full_scan or time.monotonic() >= self._next_full_scan
         if full:
             self._full_scan, self._next_full_scan = False, time.monotonic() + self.poll_interval
+        page_on, self._new_rows = full or self._new_rows, False
         self._dispatch_page(list(self._ready.values()))
         now = self.clock()
-        for status in (PENDING, RETRYING):
+        # Retries fall due with time: looked for every poll_interval (and on an
+        # explicit wake), not at every commit or outcome.
+        for status in (PENDING, RETRYING) if full else (PENDING,):
             after = None
             while not self._stopping and self._pool.free_count() > 0:
                 page = self._db(due_for_delivery, self.db, now, status, after=after, limit=self.page_size,
@@ -228,7 +238,7 @@ class DeliveryEngine:
                     after = last.id if status == PENDING else (last.next_attempt_at, last.id)
                 self._ready.update((event.id, (event, params)) for event, params in page)
                 self._dispatch_page(page)
-                if len(page) < self.page_size or not full:
+                if len(page) < self.page_size or not page_on:
                     break
         while len(self._ready) > READY_MAX:  # the newest are still due in the database
             self._ready.popitem()
