@@ -224,6 +224,9 @@ class DeliveryEngine:
             self._full_scan, self._next_full_scan = False, time.monotonic() + self.poll_interval
         page_on, self._new_rows = full or self._new_rows, False
         self._dispatch_page(list(self._ready.values()))
+        if not page_on and len(self._ready) >= self.page_size // 2:
+            return  # outcomes only, and rows enough in hand: no query (a query that
+            # leaves out a busy customer walks its whole backlog to find nothing)
         now = self.clock()
         # Retries fall due with time: looked for every poll_interval (and on an
         # explicit wake), not at every commit or outcome.
@@ -247,11 +250,16 @@ class DeliveryEngine:
         """Offer each row to the gate; what it takes leaves ``_ready``, what it
         cannot take yet stays there for the next scan."""
         skipped, stamps, expired = [], {}, []
+        full: set[str] = set()  # customers that could not take a row in this pass
         for event, call_params in page:
             if self._stopping or self._pool.free_count() == 0:
                 break
+            if event.customer in full:
+                continue  # one check per customer and pass, not one per waiting row
             if self._consider(event, call_params, skipped, stamps, expired):
                 self._ready.pop(event.id, None)
+            elif event.customer:
+                full.add(event.customer)
         if expired:
             self._db(store.mark_expired, self.db, expired, self.clock())
             log.info("%d start events expired instead of being sent late (first: %s)",
