@@ -33,7 +33,6 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import gevent
 from gevent.event import Event
@@ -53,7 +52,7 @@ from .recorder import OutcomeRecorder
 from .retry_schedule import RetrySchedule
 from .sender import HttpSender, SessionPool
 from .store import Transition, mark_skipped, stamp_customers, transition_for
-from .types import DELIVERED, RETRY, DeliveryPlan, Outcome
+from .types import DELIVERED, RETRY, DeliveryPlan, EngineStatus, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -61,22 +60,6 @@ log = logging.getLogger(__name__)
 Planner = Callable[[StoredEvent, dict], "DeliveryPlan | None"]
 PURGE_EVERY_S = 3600.0
 READY_MAX = 1000  # rows read and kept for their customer's endpoints to free up
-
-
-@dataclass(slots=True)
-class EngineStatus:
-    running: bool
-    in_flight: int        # requests being sent
-    recording: int        # sent, their outcome waiting to be committed
-    workers: int
-    busy_endpoints: dict[str, int]
-    delivered: int
-    retried: int
-    dead: int
-    skipped: int
-    requests: int
-    last_error: str
-    endpoints: list[dict] = field(default_factory=list)  # EndpointHealth.snapshot()
 
 
 class DeliveryEngine:

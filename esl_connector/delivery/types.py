@@ -62,3 +62,21 @@ class Outcome:
     attempts: list[AttemptResult]
     reason: str = ""
     retry_after: float | None = None
+
+
+@dataclass(slots=True)
+class EngineStatus:
+    """What the delivery engine reports (``DeliveryEngine.status()``)."""
+
+    running: bool
+    in_flight: int        # requests being sent
+    recording: int        # sent, their outcome waiting to be committed
+    workers: int
+    busy_endpoints: dict[str, int]
+    delivered: int
+    retried: int
+    dead: int
+    skipped: int
+    requests: int
+    last_error: str
+    endpoints: list[dict] = field(default_factory=list)  # EndpointHealth.snapshot()
