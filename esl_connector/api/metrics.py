@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from functools import wraps
-from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import choose_encoder
@@ -29,6 +28,7 @@ from werkzeug.wrappers import Response
 
 from ..delivery.sender import verdict_for_status
 from ..delivery.types import RETRY
+from ..delivery.webhooks import endpoint_of as endpoint_of_url
 from .server import ApiError, Route
 from .status import authorize
 
@@ -39,16 +39,6 @@ PREFIX = "esl_connector_"
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
 REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-
-
-def endpoint_of_url(url: str) -> str:
-    """``scheme://host:port`` of a (redacted) request URL: never a secret."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        port = 0
-    return f"{parts.scheme}://{parts.hostname or ''}:{port}"
 
 
 def attempt_outcome(attempt) -> str:

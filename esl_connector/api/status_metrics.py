@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from urllib.parse import urlsplit
 
 import peewee
 
 from storage.db import connected
 from storage.models import Call, DeliveryAttempt, OutboxEvent
+
+from ..delivery.webhooks import endpoint_of as endpoint_of_url
 
 BUCKET_S = 60
 MAX_ENDPOINT_ATTEMPTS = 20000  # newest attempts of the window looked at, at most
@@ -90,16 +91,6 @@ def series(db: peewee.Database, now: float, minutes: int) -> dict:
     return {"generated_at": now, "bucket_s": BUCKET_S, "start": start, "minutes": minutes,
             "calls_per_minute": calls, "attempts_per_minute": attempts,
             "failures_per_minute": failures, "latency_avg_ms": avg_ms, "latency_max_ms": max_ms}
-
-
-def endpoint_of_url(url: str) -> str:
-    """``scheme://host:port`` of an attempt's URL (as the engine counts endpoints)."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        port = 0
-    return f"{parts.scheme}://{parts.hostname or ''}:{port}"
 
 
 def _percentile(values: list[float], fraction: float) -> float | None:

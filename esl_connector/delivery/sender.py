@@ -41,6 +41,7 @@ from .types import (
     Outcome,
     WebhookRequest,
 )
+from .webhooks import endpoint_of as endpoint_of_url
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,7 @@ def verdict_for(attempt: AttemptResult) -> str:
 
 
 def endpoint_of(request: WebhookRequest) -> str:
-    if request.endpoint:
-        return request.endpoint
-    parts = urlsplit(request.url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{parts.hostname}:{port}"
+    return request.endpoint or endpoint_of_url(request.url)
 
 
 class SessionPool:

@@ -228,11 +228,16 @@ def redacted_url(url: str, params: dict[str, str], masked: set[str], secrets: li
 
 
 def endpoint_of(url: str) -> str:
-    """``https://crm.acme.vn/x`` -> ``https://crm.acme.vn:443``."""
+    """``https://crm.acme.vn/x?secret=..`` -> ``https://crm.acme.vn:443``: what the
+    engine counts concurrency and health by, and never a secret (no path, no query)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     host = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number (a stored, redacted URL)
+        port = 0
+    return f"{parts.scheme}://{host}:{port}"
 
 
 def redact(text: str, secrets: list[str], names: Iterable[str] = ("secret",)) -> str:
