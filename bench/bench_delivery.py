@@ -136,13 +136,14 @@ def run_backlog(args, base: str) -> None:
     db.close()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     engine = DeliveryEngine(db, planner(base), workers=args.workers, per_endpoint=args.per_endpoint)
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     engine.start()
     wait_delivered(db, total)
-    elapsed = time.monotonic() - started
+    elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
     engine.stop()
     print(f"backlog: {total} events in {elapsed:.2f} s = {total / elapsed:,.0f} "
-          f"deliveries/s (workers {args.workers}, per endpoint {args.per_endpoint}), "
+          f"deliveries/s, CPU {cpu / total * 1e6:.0f} us per delivery "
+          f"(workers {args.workers}, per endpoint {args.per_endpoint}), "
           f"{stats(base)['connections']} connections; peak RSS {rss_before:.0f} MiB before "
           f"the engine started, {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} "
           f"MiB after")
@@ -156,13 +157,14 @@ def run_stream(args, base: str) -> None:
     writer.start()
     engine.start()
     calls = int(args.rate * args.duration / 2)
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     for n in range(calls):
         writer.submit(Changes(crm_events=call_events(n)[:1]))
         writer.submit(Changes(crm_events=call_events(n)[1:]))
         gevent.sleep(max(0.0, started + (n + 1) * 2 / args.rate - time.monotonic()))
     writer.flush()
     wait_delivered(db, calls * 2)
+    cpu = time.process_time() - cpu
     arrivals = stats(base)["arrivals"]
     rows = queries.list_outbox(db, limit=calls * 2)
     latencies = {INCOMING_CALL: [], CALL_LOG: []}
@@ -174,6 +176,7 @@ def run_stream(args, base: str) -> None:
         print(f"stream {args.rate:.0f} events/s, {kind:<13}: p50 {percentile(values, 50):6.1f} ms  "
               f"p99 {percentile(values, 99):6.1f} ms  max {max(values):6.1f} ms  "
               f"(commit_window {args.commit_window * 1000:.0f} ms included)")
+    print(f"stream: CPU {cpu / (calls * 2) * 1e6:.0f} us per event written and delivered")
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 Thin on purpose (the wazo-webhookd split): no database, no scheduling. Every
 request has explicit connect and read timeouts plus an overall deadline, runs
-on a keep-alive ``requests.Session`` per endpoint, and becomes an
+on a keep-alive connection pool per endpoint (``connections``), and becomes an
 ``AttemptResult``; the plan's attempts become one ``Outcome``:
 
 * 2xx -> delivered; 408, 425, 429, 5xx, timeouts, connection errors -> retry;
@@ -28,9 +28,17 @@ from urllib.parse import parse_qsl, urlsplit
 
 import gevent
 import requests
-from requests.adapters import HTTPAdapter
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
+from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from ..settings.customers import FAILOVER, PARALLEL
+from .connections import SessionPool, headers_for, needs_session, target_of
 from .retry_schedule import parse_retry_after
 from .types import (
     DELIVERED,
@@ -72,37 +80,6 @@ def endpoint_of(request: WebhookRequest) -> str:
     return request.endpoint or endpoint_of_url(request.url)
 
 
-class SessionPool:
-    """One keep-alive ``requests.Session`` per endpoint, created on first use.
-    Bounded by the number of endpoints configured, not by traffic."""
-
-    def __init__(self, per_endpoint: int = 4, user_agent: str = ""):
-        self.per_endpoint = per_endpoint
-        self.user_agent = user_agent
-        self._sessions: dict[str, requests.Session] = {}
-        # urllib3 logs every request line, query string (secret) included, at DEBUG.
-        logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
-
-    def get(self, endpoint: str) -> requests.Session:
-        session = self._sessions.get(endpoint)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False  # no ~/.netrc credentials or proxy surprises
-            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.per_endpoint,
-                                  max_retries=0, pool_block=False)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            if self.user_agent:
-                session.headers["User-Agent"] = self.user_agent
-            self._sessions[endpoint] = session
-        return session
-
-    def close(self) -> None:
-        for session in self._sessions.values():
-            session.close()
-        self._sessions.clear()
-
-
 class HttpSender:
     def __init__(self, sessions: SessionPool, connect_timeout: float = 5.0,
                  read_timeout: float = 15.0, *, clock: Callable[[], float] = time.time):
@@ -111,6 +88,7 @@ class HttpSender:
         # A CRM that trickles its response byte by byte never trips the read timeout.
         self.deadline = connect_timeout + 2 * read_timeout
         self.clock = clock
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
 
     # -- one plan ---------------------------------------------------------------
 
@@ -158,40 +136,66 @@ class HttpSender:
 
     def send(self, request: WebhookRequest) -> AttemptResult:
         started_at, started = self.clock(), time.perf_counter()
-        session = self.sessions.get(endpoint_of(request))
         status, error, excerpt, retry_after = None, "", "", None
         try:
             with gevent.Timeout(self.deadline, DeadlineExceeded(
                     f"no complete response in {self.deadline:g} s")):
-                response = session.request(
-                    request.method, request.url, params=request.params or None,
-                    headers=request.headers, data=request.body, auth=request.auth,
-                    timeout=(self.connect_timeout, self.read_timeout),
-                    allow_redirects=False, stream=True)
-                try:
-                    body = _read_capped(response)
-                finally:
-                    response.close()
-            status = response.status_code
+                if needs_session(request):
+                    status, body, retry_header = self._send_with_session(request)
+                else:
+                    status, body, retry_header = self._send_on_pool(request)
             excerpt = scrub(body[:EXCERPT_BYTES].decode("utf-8", "replace"), request)
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock())
+            retry_after = parse_retry_after(retry_header, self.clock())
             if 300 <= status < 400:
                 error = "redirects are not followed: fix the URL"
-        except (requests.RequestException, OSError, DeadlineExceeded) as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError,
+                DeadlineExceeded) as exc:
             error = scrub(self._describe_error(exc), request)
         latency_ms = (time.perf_counter() - started) * 1000.0
         return AttemptResult(request.redacted_url, started_at, round(latency_ms, 3), status,
                              error, excerpt, retry_after)
 
+    def _send_on_pool(self, request: WebhookRequest) -> tuple[int, bytes, str | None]:
+        """The request on the endpoint's urllib3 pool: (status, body, Retry-After)."""
+        pool = self.sessions.pool(endpoint_of(request), request.url)
+        response = pool.urlopen(request.method, target_of(request), body=request.body,
+                                headers=headers_for(request, self.sessions.default_headers),
+                                timeout=self._timeout, retries=False, redirect=False,
+                                assert_same_host=False, preload_content=False)
+        try:
+            # read to the end returns the connection to the pool by itself
+            body = response.read(MAX_BODY_BYTES)
+        finally:
+            if not response.closed:  # more than MAX_BODY_BYTES, or an error: drop it
+                response.close()
+            response.release_conn()
+        return response.status, body, response.headers.get("Retry-After")
+
+    def _send_with_session(self, request: WebhookRequest) -> tuple[int, bytes, str | None]:
+        session = self.sessions.get(endpoint_of(request))
+        response = session.request(
+            request.method, request.url, params=request.params or None,
+            headers=request.headers, data=request.body, auth=request.auth,
+            timeout=(self.connect_timeout, self.read_timeout),
+            allow_redirects=False, stream=True)
+        try:
+            body = _read_capped(response)
+        finally:
+            response.close()
+        return response.status_code, body, response.headers.get("Retry-After")
+
     def _describe_error(self, exc: BaseException) -> str:
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return f"connect timeout after {self.connect_timeout:g} s"
-        if isinstance(exc, requests.exceptions.ReadTimeout):
-            return f"read timeout after {self.read_timeout:g} s"
         if isinstance(exc, DeadlineExceeded):
             return str(exc)
-        kind = ("TLS error" if isinstance(exc, requests.exceptions.SSLError)
-                else "connection error" if isinstance(exc, requests.exceptions.ConnectionError)
+        if isinstance(exc, requests.exceptions.ConnectTimeout) or (
+                isinstance(exc, ConnectTimeoutError) and not isinstance(exc, NewConnectionError)):
+            return f"connect timeout after {self.connect_timeout:g} s"
+        if isinstance(exc, (requests.exceptions.ReadTimeout, ReadTimeoutError)):
+            return f"read timeout after {self.read_timeout:g} s"
+        kind = ("TLS error" if isinstance(exc, (requests.exceptions.SSLError, Urllib3SSLError))
+                else "connection error" if isinstance(exc, (requests.exceptions.ConnectionError,
+                                                            NewConnectionError, ProtocolError,
+                                                            OSError))
                 else type(exc).__name__)
         return f"{kind}: {_root_reason(exc)}"
 
