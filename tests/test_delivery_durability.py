@@ -10,7 +10,7 @@ import gevent
 import pytest
 
 from esl_connector.app import Connector
-from esl_connector.delivery import engine as delivery_module
+from esl_connector.delivery.due_rows import DueRows
 from esl_connector.delivery.engine import DeliveryEngine
 from esl_connector.records import CALL_LOG, INCOMING_CALL, Changes
 from esl_connector.settings.config import settings_from_dict
@@ -84,11 +84,12 @@ def test_a_crm_down_for_the_whole_run_loses_nothing_and_gets_all_in_order(backen
     db.connect()
     page_sizes = []
 
-    def spy(*args, **kwargs):
-        page = queries.due_for_delivery(*args, **kwargs)
+    def spy(self, *args, **kwargs):
+        page = read_page(self, *args, **kwargs)
         page_sizes.append(len(page))
         return page
-    monkeypatch.setattr(delivery_module, "due_for_delivery", spy)
+    read_page = DueRows.page
+    monkeypatch.setattr(DueRows, "page", spy)
     engine = DeliveryEngine(db, planner({"101": ("acme", f"http://127.0.0.1:{port}")}),
                             workers=8, per_endpoint=4, page_size=50, poll_interval=0.02,
                             clock=clock, connect_timeout=0.5)

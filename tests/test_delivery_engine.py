@@ -9,7 +9,7 @@ from gevent import monkey
 from gevent.event import Event
 
 from esl_connector.delivery import admin as delivery_admin
-from esl_connector.delivery import engine as engine_module
+from esl_connector.delivery.due_rows import DueRows
 from esl_connector.delivery import recorder as recorder_module
 from esl_connector.delivery.engine import DeliveryEngine
 from esl_connector.records import CALL_LOG, INCOMING_CALL, OUTGOING_CALL
@@ -311,11 +311,12 @@ def test_rows_read_while_their_endpoint_is_full_are_sent_from_memory_in_order(db
     thread, shared with the outcomes' commits)."""
     pages = []
 
-    def counted(*args, **kwargs):
-        page = queries.due_for_delivery(*args, **kwargs)
+    def counted(self, *args, **kwargs):
+        page = read_page(self, *args, **kwargs)
         pages.append([event.id for event, _ in page])
         return page
-    monkeypatch.setattr(engine_module, "due_for_delivery", counted)
+    read_page = DueRows.page
+    monkeypatch.setattr(DueRows, "page", counted)
     add_events(db, [crm_event(f"c{n}", INCOMING_CALL) for n in range(30)], clock())
     engine = make_engine(planner({"101": ("acme", crm.url)}), per_endpoint=2, page_size=50)
     wait_until(lambda: engine.status().delivered == 30, what="the whole backlog delivered")

@@ -41,11 +41,11 @@ from gevent.threadpool import ThreadPool
 
 from storage.batch import TRANSIENT_ERRORS, close_connection
 from storage.models import PENDING, RETRYING
-from storage.queries import due_for_delivery
 from storage.views import StoredEvent
 
 from . import admin as delivery_admin
 from . import store
+from .due_rows import DueRows
 from .gate import EndpointGate, endpoints_of
 from .health import EndpointHealth, HealthPolicy
 from .recorder import OutcomeRecorder
@@ -81,6 +81,7 @@ class DeliveryEngine:
         self.health = EndpointHealth(health, clock=health_clock, wall_clock=clock)
         self.gate = EndpointGate(per_endpoint, self.health)
         self._wake = Event()
+        self._due = DueRows(db)
         self._full_scan, self._next_full_scan = True, 0.0  # see _scan
         self._new_rows = False
         self._stopping = False
@@ -216,7 +217,7 @@ class DeliveryEngine:
         for status in (PENDING, RETRYING) if full else (PENDING,):
             after = None
             while not self._stopping and self._pool.free_count() > 0:
-                page = self._db(due_for_delivery, self.db, now, status, after=after, limit=self.page_size,
+                page = self._db(self._due.page, now, status, after=after, limit=self.page_size,
                                 exclude_customers=self.gate.held_back_customers(),
                                 exclude_ids=(*self._in_flight, *self._ready))
                 if page:
