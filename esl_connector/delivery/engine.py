@@ -236,10 +236,10 @@ class DeliveryEngine:
         skipped, stamps, expired = [], {}, []
         full: set[str] = set()  # customers that could not take a row in this pass
         for event, call_params in page:
-            if self._stopping or self._pool.free_count() == 0:
-                break
             if event.customer in full:
                 continue  # one check per customer and pass, not one per waiting row
+            if self._stopping or self._pool.free_count() == 0:
+                break
             if self._consider(event, call_params, skipped, stamps, expired):
                 self._ready.pop(event.id, None)
             elif event.customer:
