@@ -71,9 +71,9 @@ def target_of(request: WebhookRequest) -> str:
 
 
 class _OneWrite:
-    """Sends a request's headers and its body in ONE write: urllib3 writes the
-    body apart, a second TCP segment the CRM's kernel and server wake up for
-    (TCP_NODELAY is set). ``http.client`` joins a bytes body to the headers."""
+    """Sends a request's headers and its body in ONE write. urllib3 and
+    ``http.client`` write a body apart: a second TCP segment (``TCP_NODELAY``
+    is set) the CRM's kernel and server wake up for, and a second system call."""
 
     _body_with_headers: bytes | None = None
 
@@ -86,9 +86,15 @@ class _OneWrite:
         finally:
             self._body_with_headers = None
 
-    def endheaders(self, message_body=None, **kwargs):
+    def _send_output(self, message_body=None, encode_chunked=False):
         body, self._body_with_headers = self._body_with_headers, None
-        super().endheaders(message_body if body is None else body, **kwargs)
+        if body is None:
+            return super()._send_output(message_body, encode_chunked=encode_chunked)
+        self._buffer.extend((b"", b""))
+        message = b"\r\n".join(self._buffer) + body
+        del self._buffer[:]
+        self.send(message)
+        return None
 
 
 class _Connection(_OneWrite, urllib3.connection.HTTPConnection):
