@@ -175,6 +175,7 @@ class Options:
     drain: float = 60.0            # seconds to wait for the backlog after the load
     connector_config: dict = field(default_factory=dict)  # extra TOML keys {"storage": {"commit_window": 0.02}}
     profile: str = ""              # py-spy raw output file
+    profile_gil: bool = False      # only samples holding the GIL (CPU, not waits)
     keep: bool = False             # keep the temporary directory
     quiet: bool = False
     calls: int = 0                 # override rate x seconds (ingest runs)
@@ -325,7 +326,7 @@ class Run:
             py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             profiler = subprocess.Popen([py_spy, "record", "-p", str(self.connector.proc.pid), "-r", "97",
                                          "-d", str(int(math.ceil(o.seconds))), "-f", "raw", "-o", o.profile,
-                                         "--nonblocking", "--threads"],
+                                         "--nonblocking", "--threads", *(["--gil"] if o.profile_gil else [])],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         busy0, own0 = machine_busy_s(), proc_stats(os.getpid())["cpu_s"]
         go = time.time()
@@ -706,6 +707,9 @@ def main() -> None:
     parser.add_argument("--bisect", type=int, default=1, help="step mode: extra runs between the last good and "
                                                               "the first bad rate")
     parser.add_argument("--profile", metavar="FILE", help="py-spy record the connector during the load (raw)")
+    parser.add_argument("--profile-gil", action="store_true",
+                        help="with --profile: only samples of the thread holding the GIL (Python CPU, "
+                             "no lock or I/O waits)")
     parser.add_argument("--ingest-compare", action="store_true",
                         help="flat-out ingest: the connector against a bare greenswitch loop")
     parser.add_argument("--calls", type=int, default=3000, help="--ingest-compare: calls sent flat out")
@@ -726,7 +730,7 @@ def main() -> None:
         extra.setdefault(section, {})[name] = parsed
     opts = Options(rate=args.rate, seconds=args.seconds, ring=args.ring, talk=args.talk, crm_delay=args.crm_delay,
                    down=args.down, poll=args.poll, drain=args.drain, connector_config=extra,
-                   profile=args.profile or "", keep=args.keep)
+                   profile=args.profile or "", profile_gil=args.profile_gil, keep=args.keep)
     if args.step:
         return step(opts, parse_rates(args.step), args.max_p99, args.bisect)
     result = run_once(opts)
