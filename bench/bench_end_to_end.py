@@ -498,7 +498,9 @@ STAGES = (
     ("JSON/ESL parsing", "parse_event ("), ("ESL socket reads", "ESLConnection.receive_events"),
     ("call tracker", "Tracker.handle"), ("writer.submit", "StorageWriter.submit"),
     ("writer transaction", "write_batch"), ("delivery: due rows query", "DueRows.page"),
+    ("delivery: due rows query", "due_for_delivery"),
     ("delivery: outcome transaction", "apply_transition"), ("delivery: HTTP", "HttpSender."),
+    ("delivery: other", "OutcomeRecorder."),
     ("delivery: other", "DeliveryEngine."), ("HTTP API (health)", "HttpApi"),
     ("threadpool hand-off", "gevent/threadpool.py"), ("gevent hub", "Hub.run"),
 )
