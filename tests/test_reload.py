@@ -9,7 +9,10 @@ SQLite file."""
 import json
 import re
 import signal
+import socket
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -25,7 +28,7 @@ LISTENING = re.compile(r"HTTP API listening on (https?://[0-9.]+:[0-9]+)")
 
 
 def config_text(db, sim_port: int, crm_url: str, *, delivery: str = "", customers: str | None = None,
-                freeswitch: str = "") -> str:
+                freeswitch: str = "", http_port: int = 0) -> str:
     if customers is None:
         customers = f'[[customers]]\ncode = "acme"\ndomain_crm = "{crm_url}"\nsecret = "s3cret-acme"\n' \
                     f'extensions = "{EXTENSIONS[0]}-{EXTENSIONS[-1]}"\n'
@@ -45,7 +48,7 @@ poll_interval = 0.2
 {delivery}
 
 [http]
-port = 0
+port = {http_port}
 api_token = "{API_TOKEN}"
 
 {customers}
@@ -207,4 +210,33 @@ def test_rows_of_a_removed_customer_stay_retrying_and_go_out_when_it_returns(rig
     wait_until(lambda: {status for _t, status, _c, _e in rig.outbox()} == {"delivered"}, timeout=60,
                what="the kept rows delivered")
     assert rig.new.of_type("incoming_call") and rig.new.of_type("call_answered")
+    assert rig.esl_sessions() == 1
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_reload_command_asks_the_running_connector_and_prints_what_changed(healthy_rig):
+    rig, port = healthy_rig, free_port()
+    rig.write(rig.old.url, http_port=port)
+    rig.process.start()
+
+    def reload_command():
+        return subprocess.run([sys.executable, "-m", "esl_connector.cli", "reload", "-c", str(rig.config)],
+                              capture_output=True, text=True, timeout=60)
+    rig.write(rig.new.url, http_port=port, delivery="per_endpoint_concurrency = 2\n")
+    done = reload_command()
+    assert done.returncode == 0, done.stderr
+    assert "customers changed: acme" in done.stdout
+    assert "settings changed:  delivery.per_endpoint_concurrency" in done.stdout
+    assert "need a restart:    -" in done.stdout
+
+    rig.write(rig.new.url, http_port=port, delivery="per_endpoint_concurrency = 0\n")
+    refused = reload_command()  # checked before the connector is asked: it keeps its settings
+    assert refused.returncode == 2
+    assert "delivery.per_endpoint_concurrency: must be between 1 and 1000" in refused.stderr
+    assert "reloading the configuration" not in rig.log.split("configuration reloaded", 1)[1]
     assert rig.esl_sessions() == 1
