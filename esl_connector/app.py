@@ -127,6 +127,7 @@ class Connector:
         """SIGHUP and ``POST /api/v1/admin/reload`` read ``path`` again (``reload.py``);
         ``logs``: the ``logs.LogOutput`` whose level, format and secrets follow it."""
         reloader = Reloader(self, path, logs)
+        reloader.on_result = self.metrics.reloaded
         self.api_context.extras[admin_reload.RELOADER_KEY] = reloader
         return reloader
 

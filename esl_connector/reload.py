@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,11 +89,14 @@ class Reloader:
         self.connector, self.path, self.logs, self.env = connector, path, logs, env
         self._lock = gevent.lock.Semaphore()
         self.last: ReloadResult | None = None
+        self.on_result: Callable[[ReloadResult], None] | None = None  # after each reload (metrics)
 
     def reload(self) -> ReloadResult:
         with self._lock:
             try:
                 self.last = result = self._reload()
+                if self.on_result is not None:
+                    self.on_result(result)
             except Exception:
                 log.exception("the reload of %s failed halfway; restart the connector to be sure "
                               "of the settings in force", self.path)

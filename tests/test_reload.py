@@ -156,6 +156,8 @@ def test_a_bad_file_is_refused_and_the_old_settings_keep_delivering(healthy_rig)
     assert "customers[0].domain_crm" in problems and "credentials in the URL" in problems
     assert "Url-Passw0rd-77" not in problems and "Url-Passw0rd-77" not in rig.log
     assert "delivery.workers: must be between 1 and 1000" in rig.log
+    metrics = requests.get(rig.api() + "/metrics", headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=5).text
+    assert 'esl_connector_config_reloads_total{result="refused"} 2.0' in metrics
 
     call = answered_call(rig.sim)
     call.kill()
@@ -178,6 +180,9 @@ def test_the_reload_api_needs_the_token_and_reports_what_needs_a_restart(healthy
     assert body["changed"] == ["delivery.workers", "delivery.read_timeout"]
     assert body["needs_restart"] == ["freeswitch.heartbeat_timeout"]
     assert "take effect only after a restart: freeswitch.heartbeat_timeout" in rig.log
+    metrics = requests.get(rig.api() + "/metrics", headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=5).text
+    assert 'esl_connector_config_reloads_total{result="applied"} 1.0' in metrics
+    assert "esl_connector_config_needs_restart 1.0" in metrics
     health = requests.get(rig.api() + "/api/v1/health", headers={"Authorization": f"Bearer {API_TOKEN}"},
                           timeout=5).json()
     assert json.dumps(health).count('"workers": 5') == 1
