@@ -214,11 +214,14 @@ def tui(config_path, url, token, refresh, light) -> None:
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True, help=CONFIG_HELP)
 def reload(config_path: str) -> None:
     """Make the running connector read its configuration again (as SIGHUP):
-    customers, [delivery] and [logging] change live; prints what changed."""
+    customers, [delivery] and [logging] change live; prints what changed.
+    The file is checked here first: with a problem, the connector is not asked."""
     import requests
     settings = load_or_exit(config_path)
     token, url = settings.http.api_token, api_url(settings.http)
     local = url.split("://")[1].startswith(("127.", "[::1]", "localhost"))  # the local server's own certificate
+    if local:
+        requests.packages.urllib3.disable_warnings()
     try:
         answer = requests.post(url + "/api/v1/admin/reload", timeout=90, verify=not local,
                                headers={"Authorization": f"Bearer {token}"} if token else {})
