@@ -34,7 +34,8 @@ FORMATS = ("plain", "json")
 URL_USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)[^@/\s]+(?=@)")
 AUTH_HEADER = re.compile(r"(?P<head>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
                          r"(?:(?:basic|bearer|digest|token)\s+)?)[^\s\"',;]+", re.IGNORECASE)
-SECRET_PARAM = re.compile(r"(?P<head>\b[\w\-]*(?:secret|token|password|passwd|api[_\-]?key)"
+SECRET_WORDS = ("secret", "token", "password", "passwd", "api_key", "api-key", "apikey")
+SECRET_PARAM = re.compile(r"(?P<head>(?:secret|token|password|passwd|api[_\-]?key)[\w\-]*"
                           r"(?:=|[\"']\s*:\s*[\"']?))[^\s&\"',;)}]+", re.IGNORECASE)
 # LogRecord's own attributes: anything else on a record is an extra the code passed.
 STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -55,9 +56,14 @@ class Redactor:
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        text = URL_USERINFO.sub(lambda m: m["head"] + MASK, text)
-        text = AUTH_HEADER.sub(lambda m: m["head"] + MASK, text)
-        return SECRET_PARAM.sub(lambda m: m["head"] + MASK, text)
+        lowered = text.lower()  # the patterns only run where their keyword is
+        if "@" in text and "://" in text:
+            text = URL_USERINFO.sub(lambda m: m["head"] + MASK, text)
+        if "authorization" in lowered:
+            text = AUTH_HEADER.sub(lambda m: m["head"] + MASK, text)
+        if any(word in lowered for word in SECRET_WORDS):
+            text = SECRET_PARAM.sub(lambda m: m["head"] + MASK, text)
+        return text
 
 
 class PlainFormatter(logging.Formatter):
