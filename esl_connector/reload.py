@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ class ReloadResult:
     customers_removed: list[str] = field(default_factory=list)
     customers_changed: list[str] = field(default_factory=list)
     rows_kept_for_removed: int = 0  # untried rows stamped with a removed customer
+    at: float = field(default_factory=time.time)
 
     def as_dict(self) -> dict:
         return {"status": "ok" if self.applied else "error", **dataclasses.asdict(self)}
@@ -90,6 +92,13 @@ class Reloader:
         self._lock = gevent.lock.Semaphore()
         self.last: ReloadResult | None = None
         self.on_result: Callable[[ReloadResult], None] | None = None  # after each reload (metrics)
+
+    def status(self) -> dict:
+        """For the health endpoint: the file, and what the last reload did."""
+        last = self.last
+        return {"file": self.path, "last_reload": None if last is None else {
+            "at": round(last.at, 3), "applied": last.applied, "problems": last.problems,
+            "needs_restart": last.needs_restart}}
 
     def reload(self) -> ReloadResult:
         with self._lock:

@@ -186,6 +186,9 @@ def test_the_reload_api_needs_the_token_and_reports_what_needs_a_restart(healthy
     health = requests.get(rig.api() + "/api/v1/health", headers={"Authorization": f"Bearer {API_TOKEN}"},
                           timeout=5).json()
     assert json.dumps(health).count('"workers": 5') == 1
+    assert health["config"]["file"] == str(rig.config)
+    assert health["config"]["last_reload"]["applied"] is True
+    assert health["config"]["last_reload"]["needs_restart"] == ["freeswitch.heartbeat_timeout"]
 
     answered_call(rig.sim).kill()
     wait_until(lambda: rig.new.of_type("call_answered"), timeout=30, what="the call log at the new CRM")

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import gevent
 
+from .context import RELOADER_KEY
 from .server import ApiError, Route, json_response
 from .status import authorize
 
-RELOADER_KEY = "reloader"  # ApiContext.extras: the reload.Reloader, set by the app wiring
+__all__ = ["RELOADER_KEY", "routes"]
 RELOAD_TIMEOUT = 60.0
 
 
