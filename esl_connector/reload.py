@@ -40,6 +40,7 @@ from .settings.customers import CustomerDirectory
 log = logging.getLogger(__name__)
 
 LIVE_SECTIONS = ("customers", "delivery", "logging")
+NOT_USED_BY_RUN = ("simulator",)  # read by `esl-connector simulate` only
 
 
 @dataclass(slots=True)
@@ -72,7 +73,7 @@ def changed_keys(old: Any, new: Any, path: str) -> list[str]:
 
 def restart_keys(old: Settings, new: Settings) -> list[str]:
     """Keys outside the live sections whose new value differs."""
-    return [key for f in dataclasses.fields(Settings) if f.name not in LIVE_SECTIONS
+    return [key for f in dataclasses.fields(Settings) if f.name not in LIVE_SECTIONS + NOT_USED_BY_RUN
             for key in changed_keys(getattr(old, f.name), getattr(new, f.name), f"{f.name}.")]
 
 
