@@ -130,9 +130,18 @@ class Reloader:
                               changed=changed_keys(old.delivery, new.delivery, "delivery.")
                               + changed_keys(old.logging, new.logging, "logging."))
         before = self._swap(new, customers)
-        result.rows_kept_for_removed = apply_customers(self.connector.deliverer, before, self.connector.directory,
-                                                       added + changed)
         self._report(result)
+        try:
+            result.rows_kept_for_removed = apply_customers(self.connector.deliverer, before,
+                                                           self.connector.directory, added + changed)
+        except Exception as exc:  # noqa: BLE001 - the new settings are in force: say what is left
+            log.error("the new settings are in force, but the outbox could not be updated (%s): retrying "
+                      "rows of changed customers wait for their next attempt, and rows of removed ones "
+                      "not tried yet may be skipped", exc)
+        if result.rows_kept_for_removed:
+            log.warning("%d deliveries of removed customers %s are kept retrying until they are "
+                        "configured again or reach delivery.max_age", result.rows_kept_for_removed,
+                        ", ".join(result.customers_removed))
         return result
 
     def _redact(self, text: str) -> str:
@@ -161,10 +170,6 @@ class Reloader:
         log.info("configuration reloaded: customers added %s, removed %s, changed %s; settings changed: %s",
                  ", ".join(result.customers_added) or "none", ", ".join(result.customers_removed) or "none",
                  ", ".join(result.customers_changed) or "none", ", ".join(result.changed) or "none")
-        if result.rows_kept_for_removed:
-            log.warning("%d deliveries of removed customers %s are kept retrying until they are "
-                        "configured again or reach delivery.max_age", result.rows_kept_for_removed,
-                        ", ".join(result.customers_removed))
         if result.needs_restart:
             log.warning("these settings changed but take effect only after a restart: %s",
                         ", ".join(result.needs_restart))
