@@ -20,6 +20,7 @@ from storage import migrate, open_database
 from storage.recovery import load_tracker_snapshot
 from storage.writer import StorageWriter
 
+from .api import admin_reload
 from .api import cdr as cdr_api
 from .api import click2call, metrics, recordings, status_views
 from .api import status as status_api
@@ -34,6 +35,7 @@ from .delivery import webhooks
 from .delivery.engine import DeliveryEngine, Planner
 from .esl.client import ESLError, EventSocketClient
 from .esl.protocol import Event
+from .reload import Reloader
 from .settings.click2call_config import phone_rules, userfield_header, webphone_policy
 from .settings.config import Settings
 from .settings.customer_config import parse_customers
@@ -64,7 +66,7 @@ def tracker_settings(settings: Settings, directory: CustomerDirectory) -> Tracke
 
 def http_routes() -> list:
     return [*metrics.counting_click2call(click2call.routes()), *recordings.routes(), *status_api.routes(),
-            *cdr_api.routes(), *metrics.routes()]
+            *cdr_api.routes(), *metrics.routes(), *admin_reload.routes()]
 
 
 class Connector:
@@ -79,6 +81,7 @@ class Connector:
         self.db = open_database(settings.storage.url)
         migrate(self.db)
         self.writer = StorageWriter(self.db, commit_window=settings.storage.commit_window)
+        self.own_planner = planner is None  # a reload builds the [[customers]] one again
         # Delivery: ``planner`` (plan_for(event, call_params) -> DeliveryPlan | None)
         # replaces the [[customers]] one, for tests and embedding.
         self.deliverer = DeliveryEngine.from_settings(self.db, planner or webhooks.planner(
@@ -119,6 +122,14 @@ class Connector:
         self._resync: gevent.Greenlet | None = None
         self._stopping = False
         self.resyncs = 0
+
+    def enable_reload(self, path: str, logs=None) -> Reloader:
+        """SIGHUP and ``POST /api/v1/admin/reload`` read ``path`` again (``reload.py``);
+        ``logs``: the ``logs.LogOutput`` whose level, format and secrets follow it."""
+        reloader = Reloader(self, path, logs)
+        reloader.on_result = self.metrics.reloaded
+        self.api_context.extras[admin_reload.RELOADER_KEY] = reloader
+        return reloader
 
     def _metrics(self, node: str) -> metrics.ConnectorMetrics:
         """This connector's own registry, fed by the parts and read at scrape time."""

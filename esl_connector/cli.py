@@ -17,11 +17,15 @@ log = logging.getLogger("esl_connector")
 CONFIG_HELP = "TOML configuration file (see conf/esl-connector.toml)."
 
 
-def setup_logging(level: str, filename: str | None = None) -> None:
-    """To stderr, or to ``filename`` (while the TUI owns the terminal)."""
-    target = {"filename": filename} if filename else {"stream": sys.stderr}
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        **target)
+def setup_logging(level: str, filename: str | None = None, settings: Settings | None = None):
+    """To stderr, or to ``filename`` (while the TUI owns the terminal); with
+    ``settings``, in its ``[logging] format`` and with its secrets redacted."""
+    from .logs import configure, secret_values
+    if settings is None:
+        return configure(level, filename=filename)
+    from .settings.customer_config import parse_customers
+    return configure(level, settings.logging.format, secret_values(settings, parse_customers(settings.customers)),
+                     filename)
 
 
 def load_or_exit(path: str | None) -> Settings:
@@ -33,9 +37,9 @@ def load_or_exit(path: str | None) -> Settings:
         sys.exit(2)
 
 
-def run_until_signalled(stop, failed=None):
+def run_until_signalled(stop, failed=None, reload=None):
     """Block the main greenlet until SIGTERM/SIGINT (or ``failed``, an Event,
-    is set), then return ``stop()``."""
+    is set), then return ``stop()``. SIGHUP runs ``reload`` in its own greenlet."""
     import signal
 
     import gevent
@@ -44,6 +48,8 @@ def run_until_signalled(stop, failed=None):
     done = Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(sig, done.set)
+    if reload is not None:
+        gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(reload))
     gevent.wait([done] + ([failed] if failed is not None else []), count=1)
     log.info("%s, stopping", "signal received" if done.is_set() else "fatal failure")
     return stop()
@@ -62,7 +68,7 @@ def run(config_path: str) -> None:
     from gevent import monkey
     monkey.patch_all()
     settings = load_or_exit(config_path)
-    setup_logging(settings.logging.level)
+    logs = setup_logging(settings.logging.level, settings=settings)
     from storage import StorageError
 
     from .api.recordings import RecordingError
@@ -76,7 +82,8 @@ def run(config_path: str) -> None:
         click.echo(f"esl-connector: cannot listen on {settings.http.host}:{settings.http.port} "
                    f"(http.host/http.port): {exc.strerror or exc}", err=True)
         sys.exit(3)
-    committed = run_until_signalled(connector.stop, connector.failed)
+    reloader = connector.enable_reload(config_path, logs)
+    committed = run_until_signalled(connector.stop, connector.failed, reloader.reload)
     if connector.failed.is_set():
         click.echo(f"esl-connector: stopped after a fatal failure: {connector.failure}", err=True)
         sys.exit(4)
@@ -123,7 +130,7 @@ def simulate(config_path, host, port, password, extensions, calls_per_second, sp
     from gevent import monkey
     monkey.patch_all()
     settings = load_or_exit(config_path)
-    setup_logging(settings.logging.level)
+    setup_logging(settings.logging.level, settings=settings)
     sim_cfg = settings.simulator
     try:
         numbers = parse_extension_range(extensions or sim_cfg.extensions)
@@ -201,6 +208,36 @@ def tui(config_path, url, token, refresh, light) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--url") from None
     ConnectorApp(source, refresh=refresh, theme="textual-light" if light else "textual-dark").run()
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True, help=CONFIG_HELP)
+def reload(config_path: str) -> None:
+    """Make the running connector read its configuration again (as SIGHUP):
+    customers, [delivery] and [logging] change live; prints what changed.
+    The file is checked here first: with a problem, the connector is not asked."""
+    import requests
+    settings = load_or_exit(config_path)
+    token, url = settings.http.api_token, api_url(settings.http)
+    local = url.split("://")[1].startswith(("127.", "[::1]", "localhost"))  # the local server's own certificate
+    if local:
+        requests.packages.urllib3.disable_warnings()
+    try:
+        answer = requests.post(url + "/api/v1/admin/reload", timeout=90, verify=not local,
+                               headers={"Authorization": f"Bearer {token}"} if token else {})
+        data = answer.json()
+    except (requests.RequestException, ValueError) as exc:
+        click.echo(f"esl-connector: no answer from the connector at {url}: {exc}", err=True)
+        sys.exit(3)
+    if answer.status_code != 200:
+        click.echo(f"esl-connector: reload refused: {data.get('message', answer.status_code)}", err=True)
+        for problem in data.get("problems", []):
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
+    for label, key in (("customers added", "customers_added"), ("customers removed", "customers_removed"),
+                       ("customers changed", "customers_changed"), ("settings changed", "changed"),
+                       ("need a restart", "needs_restart")):
+        click.echo(f"{label + ':':<19}{', '.join(data.get(key) or []) or '-'}")
 
 
 def api_url(http) -> str:

@@ -44,6 +44,16 @@ def test_check_config_lists_every_problem_with_its_key(tmp_path):
         assert key in out.stderr
 
 
+def test_check_config_checks_the_logging_keys(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[logging]\nlevel = "LOUD"\nformat = "xml"\nstyle = "json"\n')
+    out = cli("check-config", "-c", str(bad))
+    assert out.returncode == 1
+    for problem in ("logging.level: 'LOUD' is not DEBUG, INFO, WARNING or ERROR",
+                    "logging.format: 'xml' is not 'plain' or 'json'", "logging.style: unknown key"):
+        assert problem in out.stderr
+
+
 def test_run_refuses_a_bad_config_with_one_clear_line(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[freeswitch\n")

@@ -297,9 +297,9 @@ def test_the_openapi_document_is_served_valid_and_covers_every_route(env):
     assert served.json() == document
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(document)
-    from esl_connector.api import cdr, click2call, metrics
+    from esl_connector.api import admin_reload, cdr, click2call, metrics
     for route in (status_api.routes() + recordings.routes() + click2call.routes() + cdr.routes()
-                  + metrics.routes()):
+                  + metrics.routes() + admin_reload.routes()):
         path = route.path.replace("<", "{").replace(">", "}")
         assert path in document["paths"], path
         for method in route.methods:

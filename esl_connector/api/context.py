@@ -15,6 +15,9 @@ from typing import Any
 # ``extras`` key of the CDR service (esl_connector.cdrs.service.CdrService):
 # POST /api/v1/cdr hands it what FreeSWITCH posts, the health endpoint shows its status().
 CDR_SERVICE_KEY = "cdr_service"
+# ``extras`` key of the reload.Reloader (when started from a file): POST
+# /api/v1/admin/reload runs it, the health endpoint shows its status().
+RELOADER_KEY = "reloader"
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from functools import wraps
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import choose_encoder
 from werkzeug.wrappers import Response
 
@@ -74,6 +74,10 @@ class ConnectorMetrics:
                                   "(success or the error code answered)", ("result",), registry=r)
         self.commit_seconds = Histogram(f"{PREFIX}writer_commit_seconds", "Duration of the storage writer's "
                                         "transactions", buckets=COMMIT_BUCKETS, registry=r)
+        self.reloads = Counter(f"{PREFIX}config_reloads", "Configuration reloads (SIGHUP or the API), by "
+                               "result (applied, refused)", ("result",), registry=r)
+        self.reload_needs_restart = Gauge(f"{PREFIX}config_needs_restart", "1 when the last reload found "
+                                          "settings that take effect only after a restart", registry=r)
         self._event_counters: dict[str, object] = {}
 
     def watch(self, collector) -> None:
@@ -111,6 +115,12 @@ class ConnectorMetrics:
             if outcome == "delivered":
                 since = max(event.created_at, event.replayed_at or 0.0)
                 self.delivery_latency.labels(customer).observe(max(0.0, attempt.started_at - since))
+
+    def reloaded(self, result) -> None:
+        """The reloader's ``on_result`` (a reload.ReloadResult)."""
+        self.reloads.labels("applied" if result.applied else "refused").inc()
+        if result.applied:
+            self.reload_needs_restart.set(1 if result.needs_restart else 0)
 
     def click2call_result(self, result: str) -> None:
         self.click2call.labels(result).inc()

@@ -20,7 +20,7 @@ from storage.models import DELIVERED, OUTBOX_DUE, OUTBOX_STATUSES, OutboxEvent
 from .. import __version__
 from ..records import OFFLINE
 from ..settings.phones import sip_text
-from .context import CDR_SERVICE_KEY
+from .context import CDR_SERVICE_KEY, RELOADER_KEY
 from .status_metrics import EventRate
 
 log = logging.getLogger(__name__)
@@ -211,6 +211,7 @@ def health(ctx) -> dict:
                      "endpoints_down": sum(1 for e in (engine or {}).get("endpoints", [])
                                            if e.get("state") != "healthy")},
         "cdr": cdrs.status() if cdrs is not None else None,
+        "config": reloader.status() if (reloader := ctx.extras.get(RELOADER_KEY)) is not None else None,
         "versions": {"connector": __version__, "python": platform.python_version(),
                      "freeswitch": fs_version},
     }

@@ -88,6 +88,13 @@ class CallTracker(OutsideEnds):
         self._alias: dict[str, str] = {}  # callid of a call merged away -> the call it joined
         self._merged: list[CallRecord] = []
 
+    def use_userfield_header(self, name: str) -> None:
+        """A reload changed the webphones' userfield header: calls from now on use it."""
+        self.settings.userfield_header = name
+        self._header_var = f"sip_h_{name}" if name else ""
+        self._capture = (*self._keep_vars, *filter(None, [self._header_var]), "sip_call_id", "sip_via_protocol",
+                         CLICK2CALL_MARKER)
+
     # -- public ---------------------------------------------------------
     def handle(self, event: Event) -> Changes:
         changes = Changes()

@@ -53,6 +53,7 @@ from .retry_schedule import RetrySchedule
 from .sender import HttpSender, SessionPool
 from .store import Transition, mark_skipped, stamp_customers, transition_for
 from .types import DELIVERED, RETRY, DeliveryPlan, EngineStatus, Outcome
+from .webhooks import CustomerRemoved
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +266,8 @@ class DeliveryEngine:
         try:
             plan = self.plan_for(event, call_params)
         except Exception as exc:  # noqa: BLE001 - a planner bug must not stop delivery
-            log.exception("cannot build the webhook for outbox row %d", event.id)
+            (log.warning if isinstance(exc, CustomerRemoved) else log.exception)(
+                "cannot build the webhook for outbox row %d: %s", event.id, exc)
             failed = Outcome(RETRY, [], f"cannot build the request: {type(exc).__name__}: {exc}")
             self._in_flight.add(event.id)
             self._pool.spawn(self._finish, event, event.customer, failed).link_exception(

@@ -183,6 +183,16 @@ class EndpointHealth:
         s.consecutive_failures, s.probes = 0, 0
         return was_down
 
+    def forget(self, customer: str, keep: frozenset[str] = frozenset()) -> None:
+        """A reload left ``customer`` with other endpoints (or none): drop the
+        state of those it no longer uses, so that an endpoint that was down
+        and is no longer configured holds none of its rows back."""
+        for endpoint in self._by_customer.get(customer, set()) - keep:
+            self._states.pop((customer, endpoint), None)
+            self._by_customer[customer].discard(endpoint)
+        if not self._by_customer.get(customer, True):
+            del self._by_customer[customer]
+
     # -- for the admin ----------------------------------------------------------------
 
     def snapshot(self) -> list[dict]:

@@ -92,6 +92,11 @@ class HttpSender:
 
     # -- one plan ---------------------------------------------------------------
 
+    def set_timeouts(self, connect_timeout: float, read_timeout: float) -> None:
+        """New timeouts (a reload) for the requests sent from now on."""
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        self.deadline = connect_timeout + 2 * read_timeout
+
     def send_plan(self, plan: DeliveryPlan) -> Outcome:
         if plan.mode == PARALLEL and len(plan.requests) > 1:
             return self._parallel(plan.requests)

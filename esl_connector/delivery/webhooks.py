@@ -67,6 +67,14 @@ MIN_REDACTED = 4
 RecordingUrl = Callable[[str, Customer, float], str]
 
 
+class CustomerRemoved(Exception):
+    """The row's customer is no longer in the configuration: kept, not sent."""
+
+    def __init__(self, code: str):
+        super().__init__(f"customer {code} is no longer in the configuration; the row is kept "
+                         f"and sent if the customer is configured again")
+
+
 class BearerAuth(AuthBase):
     """``Authorization: Bearer <token>``."""
 
@@ -163,10 +171,15 @@ def planner(directory: CustomerDirectory, *, user_agent: str = "",
             clock: Callable[[], float] = time.time,
             recording_url: RecordingUrl | None = None) -> Callable[..., DeliveryPlan | None]:
     """The delivery engine's ``plan_for(event, call_params)``: the plan for the
-    customer owning the event's extension, None when nobody owns it."""
+    customer owning the event's extension, None when nobody owns it. A row
+    already planned for a customer no longer configured (a reload or restart
+    removed it) whose extension nobody owns now is not skipped: it raises
+    ``CustomerRemoved`` and stays retrying, sent if the customer comes back."""
     def plan_for(event, call_params: dict | None = None) -> DeliveryPlan | None:
         customer = directory.owner(event.extension, event.domain)
         if customer is None:
+            if event.customer and directory.get(event.customer) is None:
+                raise CustomerRemoved(event.customer)
             return None
         return build_plan(event, customer, call_params, now=clock(), user_agent=user_agent or USER_AGENT,
                           recording_url=recording_url)

@@ -69,6 +69,7 @@ class StorageSettings:
 @dataclass(slots=True)
 class LoggingSettings:
     level: str = "INFO"
+    format: str = "plain"  # or "json": one JSON object per line (esl_connector/logs.py)
 
 
 @dataclass(slots=True)
@@ -232,6 +233,8 @@ def _validate(s: Settings, problems: list[str]) -> None:
         problems.append("storage.commit_window: must be between 0 and 5 seconds")
     if s.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"logging.level: {s.logging.level!r} is not DEBUG, INFO, WARNING or ERROR")
+    if s.logging.format not in ("plain", "json"):
+        problems.append(f"logging.format: {s.logging.format!r} is not 'plain' or 'json'")
     try:
         parse_extension_range(s.simulator.extensions)
     except ValueError as exc:

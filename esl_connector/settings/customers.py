@@ -259,10 +259,16 @@ class CustomerDirectory:
     """Which customer an event belongs to (the rule is in the module doc)."""
 
     def __init__(self, customers: Iterable[Customer]):
-        self.customers = list(customers)
-        self._by_code = {c.code: c for c in self.customers}
-        self._explicit = [c for c in self.customers if c.extensions]
-        self._by_domain = {d: c for c in self.customers if not c.extensions for d in c.domains}
+        self.replace(customers)
+
+    def replace(self, customers: Iterable[Customer]) -> None:
+        """Take a new set of customers (a reload). The indexes are built first
+        and bound without yielding, so no greenlet ever sees half of each."""
+        listed = list(customers)
+        by_code = {c.code: c for c in listed}
+        explicit = [c for c in listed if c.extensions]
+        by_domain = {d: c for c in listed if not c.extensions for d in c.domains}
+        self.customers, self._by_code, self._explicit, self._by_domain = listed, by_code, explicit, by_domain
 
     def owner(self, extension: str, domain: str) -> Customer | None:
         for customer in self._explicit:
