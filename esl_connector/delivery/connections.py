@@ -121,6 +121,15 @@ class SessionPool:
         # urllib3 logs every request line, query string (secret) included, at DEBUG.
         logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
 
+    def set_user_agent(self, user_agent: str) -> None:
+        """A new default User-Agent (a reload), for every request from now on."""
+        self.user_agent = user_agent
+        self.default_headers = dict(default_headers())
+        if user_agent:
+            self.default_headers["User-Agent"] = user_agent
+        for session in self._sessions.values():
+            session.headers["User-Agent"] = user_agent or requests.utils.default_user_agent()
+
     def pool(self, endpoint: str, url: str) -> urllib3.HTTPConnectionPool:
         pool = self._pools.get(endpoint)
         if pool is None:

@@ -43,10 +43,7 @@ def apply_delivery_settings(engine, d) -> None:
     engine.schedule = dataclasses.replace(engine.schedule, max_age=d.max_age)
     engine.dead_retention, engine.poll_interval = d.dead_retention, d.poll_interval
     engine.health.policy = HealthPolicy(d.failure_threshold, d.probe_interval, d.probe_max_interval)
-    engine.sessions.user_agent = d.user_agent
-    for session in engine.sessions._sessions.values():
-        if d.user_agent:
-            session.headers["User-Agent"] = d.user_agent
+    engine.sessions.set_user_agent(d.user_agent)
     engine.wake()  # a shorter poll interval or more workers count from now
 
 

@@ -96,6 +96,7 @@ class HttpSender:
         """New timeouts (a reload) for the requests sent from now on."""
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         self.deadline = connect_timeout + 2 * read_timeout
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
 
     def send_plan(self, plan: DeliveryPlan) -> Outcome:
         if plan.mode == PARALLEL and len(plan.requests) > 1:
