@@ -32,6 +32,7 @@ from requests.adapters import HTTPAdapter
 
 from ..settings.customers import FAILOVER, PARALLEL
 from .retry_schedule import parse_retry_after
+from .sent_request import as_sent
 from .types import (
     DELIVERED,
     GIVE_UP,
@@ -152,14 +153,17 @@ class HttpSender:
 
     def _crashed(self, request: WebhookRequest, exc: BaseException | None) -> AttemptResult:
         return AttemptResult(request.redacted_url, self.clock(), 0.0, None,
-                             scrub(f"internal error: {exc!r}", request), "")
+                             scrub(f"internal error: {exc!r}", request), "",
+                             endpoint=endpoint_of(request),
+                             request=as_sent(request, None, secret_values(request)))
 
     # -- one request --------------------------------------------------------------
 
     def send(self, request: WebhookRequest) -> AttemptResult:
         started_at, started = self.clock(), time.perf_counter()
-        session = self.sessions.get(endpoint_of(request))
-        status, error, excerpt, retry_after = None, "", "", None
+        endpoint = endpoint_of(request)
+        session = self.sessions.get(endpoint)
+        status, error, excerpt, retry_after, sent_headers = None, "", "", None, None
         try:
             with gevent.Timeout(self.deadline, DeadlineExceeded(
                     f"no complete response in {self.deadline:g} s")):
@@ -168,6 +172,7 @@ class HttpSender:
                     headers=request.headers, data=request.body, auth=request.auth,
                     timeout=(self.connect_timeout, self.read_timeout),
                     allow_redirects=False, stream=True)
+                sent_headers = response.request.headers
                 try:
                     body = _read_capped(response)
                 finally:
@@ -179,9 +184,11 @@ class HttpSender:
                 error = "redirects are not followed: fix the URL"
         except (requests.RequestException, OSError, DeadlineExceeded) as exc:
             error = scrub(self._describe_error(exc), request)
+            sent_headers = getattr(getattr(exc, "request", None), "headers", None)
         latency_ms = (time.perf_counter() - started) * 1000.0
         return AttemptResult(request.redacted_url, started_at, round(latency_ms, 3), status,
-                             error, excerpt, retry_after)
+                             error, excerpt, retry_after, endpoint,
+                             as_sent(request, sent_headers, secret_values(request)))
 
     def _describe_error(self, exc: BaseException) -> str:
         if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -247,6 +254,7 @@ def secret_values(request: WebhookRequest) -> list[str]:
     for name, value in request.headers.items():
         if _SENSITIVE_HEADER.search(name):
             values += [value, *value.split(" ", 1)[1:]]  # "Bearer <token>": the token too
+    values += request.secrets
     if request.auth is not None:
         attributes = getattr(request.auth, "__dict__", {})
         values += [v for v in attributes.values() if isinstance(v, str)]

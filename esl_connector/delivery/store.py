@@ -48,6 +48,7 @@ class Transition:
     delivered_at: float | None = None
     finished_at: float | None = None
     log: list[wt.AttemptResult] = field(default_factory=list)
+    endpoint: str = ""  # where it went ("" : unchanged), ``endpoints_of``
 
 
 def transition_for(event: StoredEvent, customer: str, outcome: wt.Outcome, now: float,
@@ -59,7 +60,8 @@ def transition_for(event: StoredEvent, customer: str, outcome: wt.Outcome, now: 
     the attempt still counts, and so does the age limit."""
     attempts = event.attempts + 1
     t = Transition(event.id, event.attempts, RETRYING, attempts, event.next_attempt_at,
-                   outcome.reason[:MAX_ERROR_CHARS], customer, log=list(outcome.attempts))
+                   outcome.reason[:MAX_ERROR_CHARS], customer, log=list(outcome.attempts),
+                   endpoint=endpoints_of(outcome))
     if outcome.verdict == wt.DELIVERED:
         t.status, t.delivered_at, t.finished_at, t.last_error = DELIVERED, now, now, ""
     elif outcome.verdict == wt.GIVE_UP:
@@ -77,6 +79,15 @@ def transition_for(event: StoredEvent, customer: str, outcome: wt.Outcome, now: 
         else:
             t.next_attempt_at = at
     return t
+
+
+def endpoints_of(outcome: wt.Outcome) -> str:
+    """The endpoints (space separated, in plan order) a row went to: those that
+    took it when delivered, every one tried otherwise ("" when none was)."""
+    attempts = outcome.attempts
+    if outcome.verdict == wt.DELIVERED:
+        attempts = [a for a in attempts if a.status_code is not None and 200 <= a.status_code < 300]
+    return " ".join(dict.fromkeys(a.endpoint for a in attempts if a.endpoint))
 
 
 def _text(value: str, limit: int = MAX_ERROR_CHARS) -> str:
@@ -103,14 +114,15 @@ def apply_transitions(db: peewee.Database, transitions: list[Transition]) -> lis
     return written
 
 
-_ATTEMPTS_PER_INSERT = 500  # 7 columns each: well below any bound-parameter limit
+_ATTEMPTS_PER_INSERT = 500  # 8 columns each: well below any bound-parameter limit
 
 
 def _update_row(db: peewee.Database, t: Transition) -> bool:
+    went = {"endpoint": t.endpoint} if t.endpoint else {}
     return bool(OutboxEvent.update(status=t.status, attempts=t.attempts,
                                    next_attempt_at=t.next_attempt_at,
                                    last_error=_text(t.last_error), customer=t.customer,
-                                   delivered_at=t.delivered_at, finished_at=t.finished_at)
+                                   delivered_at=t.delivered_at, finished_at=t.finished_at, **went)
                 .where(OutboxEvent.id == t.outbox_id, OutboxEvent.status.in_(OUTBOX_DUE),
                        OutboxEvent.attempts == t.expect_attempts)
                 .execute(db))
@@ -119,7 +131,8 @@ def _update_row(db: peewee.Database, t: Transition) -> bool:
 def _attempt_row(t: Transition, a: wt.AttemptResult) -> dict:
     return {"outbox": t.outbox_id, "at": a.started_at, "url": _text(a.url, len(a.url)),
             "status_code": a.status_code, "latency_ms": a.latency_ms, "error": _text(a.error),
-            "response_excerpt": _text(a.response_excerpt, len(a.response_excerpt))}
+            "response_excerpt": _text(a.response_excerpt, len(a.response_excerpt)),
+            "request": a.request}
 
 
 def mark_skipped(db: peewee.Database, events: list[StoredEvent], now: float) -> None:
