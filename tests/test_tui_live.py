@@ -199,9 +199,10 @@ async def test_a_dead_letter_is_sent_again_from_the_tui(backend):
         before = backend.attempts(dead["id"])
         await pilot.press("r")
         await wait_for(pilot, lambda: backend.attempts(dead["id"]) == before + 1, what="one more attempt")
-        endpoints = screen.query_one("#delivery-endpoints")
-        await wait_for(pilot, lambda: [(r[1], r[4]) for r in rows(endpoints).values() if r[1] == "flaky"] == [
-            ("flaky", "100.0%")], what="the flaky endpoint's error rate")
+        customers = screen.query_one("#delivery-customers")
+        flaky_crm = f"flaky {backend.flaky_endpoints[0]}"  # the row of flaky's CRM endpoint
+        await wait_for(pilot, lambda: flaky_crm in rows(customers) and rows(customers)[flaky_crm][10] == "100.0%",
+                       what="the flaky endpoint's error rate")
 
 
 @synchronous
