@@ -13,6 +13,7 @@ webhook received.
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from .app import Connector
 from .crm_receiver import CrmReceiver
 from .settings.config import settings_from_dict
 from .simulator import Simulator, run_traffic
+from .simulator.traffic import start_one
 
 DEMO_SECRET = "demo-secret"            # the CRM's secret, sent with every webhook
 DEMO_CLICK2CALL_SECRET = "demo-click2call"  # the PBX's secret, for the CRM's click-to-call
@@ -129,7 +131,19 @@ def start_stack(extensions: list[str], speed: float, db_path: Path, *,
     flaky_url = receivers[1].url if flaky is not None else None
     settings = settings_from_dict(demo_settings(db_path, sim.address[1], receivers[0].url, extensions,
                                                 flaky_url, api_token, delivery), "demo")
-    return DemoStack(sim, Connector(settings).start(), receivers)
+    connector = Connector(settings).start()
+    gevent.spawn(_register_again, sim, connector)
+    return DemoStack(sim, connector, receivers)
+
+
+def _register_again(sim: Simulator, connector: Connector, timeout: float = 10.0) -> None:
+    """The phones register again once the connector has read FreeSWITCH's
+    registrations, as phones do every few minutes: that list has no user
+    agent, a REGISTER does, and the TUI shows it."""
+    deadline = time.monotonic() + timeout
+    while not connector.resyncs and time.monotonic() < deadline:
+        gevent.sleep(0.05)
+    sim.pbx.register_all()
 
 
 def _introduce(stack: DemoStack, extensions: list[str], echo: Callable[[str], None]) -> None:
@@ -153,6 +167,7 @@ def run_demo(extensions: list[str], calls_per_second: float, speed: float, db_pa
     import signal
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
+    start_one(stack.sim.pbx, random.Random(), extensions)  # something to see at once, then the traffic
     workers = [gevent.spawn(run_traffic, stack.sim.pbx, calls_per_second, extensions, None, None)]
     viewer = None
     try:

@@ -234,10 +234,10 @@ async def test_every_dead_letter_of_a_customer_is_replayed_after_a_yes(backend):
 async def test_a_failing_delivery_is_retrying_then_dead_then_delivered_when_sent_again(backend):
     backend.command(do="flaky", status=503)  # flaky's CRM: 503, retried until the backend's max_age
     try:
-        callid = backend.click_to_call("104", "flaky")
         app = make_app(backend, "deliveries")
         async with app.run_test(size=SIZE) as pilot:
-            screen = await loaded(pilot)
+            screen = await loaded(pilot)  # up before the call: its retrying state lasts ~5 s
+            callid = backend.click_to_call("104", "flaky")
             table = screen.query_one("#deliveries-table")
             await pilot.press("slash", *callid[:8])  # the call's rows only
             await pilot.press("enter")

@@ -36,7 +36,7 @@ from gevent.fileobject import FileObjectPosix  # noqa: E402
 
 from esl_connector.app import Connector  # noqa: E402
 from esl_connector.crm_receiver import CrmReceiver  # noqa: E402
-from esl_connector.demo import DemoStack, FlakyCrm, demo_settings  # noqa: E402
+from esl_connector.demo import DemoStack, FlakyCrm, _register_again, demo_settings  # noqa: E402
 from esl_connector.settings.config import settings_from_dict  # noqa: E402
 from esl_connector.simulator import Simulator  # noqa: E402
 
@@ -65,7 +65,9 @@ def start_stack(crm: SwitchableCrm, logs: SwitchableCrm, db_path: Path) -> DemoS
                          {"max_age": MAX_AGE})
     flaky = next(c for c in data["customers"] if c["code"] == "flaky")
     flaky["events"] = {"call_answered": {"url": f"{receivers[2].url}/wsapi/flaky/call_answered"}}
-    return DemoStack(sim, Connector(settings_from_dict(data, "tui-test")).start(), receivers)
+    connector = Connector(settings_from_dict(data, "tui-test")).start()
+    gevent.spawn(_register_again, sim, connector)
+    return DemoStack(sim, connector, receivers)
 
 
 def run_command(stack, crm: SwitchableCrm, logs: SwitchableCrm, command: dict) -> None:

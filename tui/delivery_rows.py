@@ -12,7 +12,7 @@ from rich.text import Text
 
 from .formatting import ago, duration, number, percent
 
-COLUMNS = ["Customer", "Endpoint", "Backlog", "Pending", "Retrying", "Delivered", "Dead", "Oldest due",
+COLUMNS = ["Customer", "Endpoint", "Backlog", "Retrying", "Dead", "Pending", "Delivered", "Oldest due",
            "Last delivered", "Req 1h", "Errors", "Avg", "p95", "Last failure"]
 ALL = "(all)"
 
@@ -36,10 +36,9 @@ def rows(customers: list[dict], endpoints: list[dict], now: float) -> Iterator[t
 def count_cells(s: dict, now: float) -> list:
     counts = s.get("counts") or {}
     dead, retrying = counts.get("dead", 0), counts.get("retrying", 0)
-    return [str(s.get("backlog", 0)), str(counts.get("pending", 0)),
-            Text(str(retrying), style="yellow" if retrying else ""), str(counts.get("delivered", 0)),
-            Text(str(dead), style="bold red" if dead else ""),
-            duration(s.get("oldest_pending_age_s")) if s.get("oldest_pending_at") else "-",
+    return [str(s.get("backlog", 0)), Text(str(retrying), style="yellow" if retrying else ""),
+            Text(str(dead), style="bold red" if dead else ""), str(counts.get("pending", 0)),
+            str(counts.get("delivered", 0)), duration(s.get("oldest_pending_age_s")) if s.get("oldest_pending_at") else "-",
             ago(s.get("last_delivered_at"), now)]
 
 

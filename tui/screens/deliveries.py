@@ -21,7 +21,7 @@ from .base import LiveScreen
 from .confirm import ConfirmScreen
 
 FILTERS = (None, "dead", "retrying", "pending", "delivered", "skipped")
-ROW_COLUMNS = ["ID", "Status", "Tries", "Event", "Customer", "Endpoint", "Extension", "Call", "Created",
+ROW_COLUMNS = ["ID", "Status", "Tries", "Event", "Customer", "Extension", "Call", "Created", "Endpoint",
                "Last error"]
 
 
@@ -105,5 +105,6 @@ class DeliveriesScreen(LiveScreen):
 
 def row_cells(r: dict, now: float) -> list:
     return [str(r["id"]), styled(r.get("status", "")), str(r.get("attempts", 0)), r.get("event_type", ""),
-            r.get("customer") or "-", r.get("endpoint") or "-", f"{r.get('extension', '')}@{r.get('domain', '')}",
-            short_id(r.get("callid", "")), clock_time(r.get("created_at")), r.get("last_error") or ""]
+            r.get("customer") or "-", f"{r.get('extension', '')}@{r.get('domain', '')}",
+            short_id(r.get("callid", "")), clock_time(r.get("created_at")), r.get("endpoint") or "-",
+            r.get("last_error") or ""]
