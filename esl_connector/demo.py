@@ -4,7 +4,8 @@ The built-in FreeSWITCH simulator generates calls; the connector follows them
 over a real Event Socket connection, stores them in SQLite and derives the CRM
 events; two local CRM receivers show what a CRM gets: customer ``demo``'s
 always answers, customer ``flaky``'s fails now and then (503: retried; 400: a
-dead letter at once), so retries and dead letters show.
+dead letter at once), so retries and dead letters show. ``flaky``'s call logs
+go to the steady receiver: a customer with two CRM endpoints, one failing.
 
 On a terminal the TUI (``python -m tui``, a separate process) shows it all and
 quitting it stops everything; otherwise, or with ``--no-tui``, one line per
@@ -69,6 +70,7 @@ def demo_settings(db_path: Path, sim_port: int, receiver_url: str, extensions: l
     customers = [_customer("demo", receiver_url, DEMO_SECRET, steady)]
     if rest:
         customers.append(_customer("flaky", flaky_url, FLAKY_SECRET, rest))
+        customers[-1]["events"] = {"call_answered": {"url": f"{receiver_url}/wsapi/flaky/call_answered"}}
     return {
         "freeswitch": {"host": "127.0.0.1", "port": sim_port, "password": "ClueCon", "resync_delay": 0.2},
         "storage": {"url": f"sqlite:///{db_path}", "commit_window": 0.0},
