@@ -157,6 +157,11 @@ ENDPOINTS = [
 ]
 
 
+for _endpoint in ENDPOINTS:  # one customer per endpoint here: its share is the whole
+    _endpoint["by_customer"] = [{k: v for k, v in _endpoint.items() if k not in ("customers", "in_flight")}
+                                | {"customer": c} for c in _endpoint["customers"]]
+
+
 class FakeSource:
     """The ``tui.client.DataSource`` methods, answering the fixed data above."""
 

@@ -2,7 +2,9 @@
 CRM endpoint of that customer. Counts come from ``/deliveries/stats`` (its
 ``endpoints``), requests, errors and latency of the last hour from
 ``/deliveries/endpoints``. Row keys: the customer's code, and
-``"<code> <endpoint>"`` for an endpoint row (``customer_of`` reads one back)."""
+``"<code> <endpoint>"`` for an endpoint row (``customer_of`` reads one back).
+An endpoint's traffic is the customer's own share of it (``by_customer``): two
+customers sharing a CRM host each see their requests only."""
 
 from __future__ import annotations
 
@@ -22,15 +24,15 @@ def customer_of(key: str | None) -> str | None:
 
 
 def rows(customers: list[dict], endpoints: list[dict], now: float) -> Iterator[tuple[str, list]]:
-    traffic = {e["endpoint"]: e for e in endpoints}
+    traffic = {(share["customer"], e["endpoint"]): share for e in endpoints for share in e.get("by_customer") or []}
     for c in customers:
         code = c["customer"]
-        mine = [traffic[e["endpoint"]] for e in c.get("endpoints") or [] if e["endpoint"] in traffic]
+        mine = [traffic[code, e["endpoint"]] for e in c.get("endpoints") or [] if (code, e["endpoint"]) in traffic]
         yield code, [code or "(nobody)", ALL, *count_cells(c, now), *traffic_cells(summed(mine), now)]
         for e in c.get("endpoints") or []:
             yield (f"{code} {e['endpoint']}",
                    [code or "(nobody)", e["endpoint"] or "(none configured)", *count_cells(e, now),
-                    *traffic_cells(traffic.get(e["endpoint"]), now)])
+                    *traffic_cells(traffic.get((code, e["endpoint"])), now)])
 
 
 def count_cells(s: dict, now: float) -> list:
