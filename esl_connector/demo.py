@@ -4,7 +4,8 @@ The built-in FreeSWITCH simulator generates calls; the connector follows them
 over a real Event Socket connection, stores them in SQLite and derives the CRM
 events; two local CRM receivers show what a CRM gets: customer ``demo``'s
 always answers, customer ``flaky``'s fails now and then (503: retried; 400: a
-dead letter at once), so retries and dead letters show.
+dead letter at once), so retries and dead letters show. ``flaky``'s call logs
+go to the steady receiver: a customer with two CRM endpoints, one failing.
 
 On a terminal the TUI (``python -m tui``, a separate process) shows it all and
 quitting it stops everything; otherwise, or with ``--no-tui``, one line per
@@ -13,6 +14,7 @@ webhook received.
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import time
@@ -27,6 +29,7 @@ from .app import Connector
 from .crm_receiver import CrmReceiver
 from .settings.config import settings_from_dict
 from .simulator import Simulator, run_traffic
+from .simulator.traffic import start_one
 
 DEMO_SECRET = "demo-secret"            # the CRM's secret, sent with every webhook
 DEMO_CLICK2CALL_SECRET = "demo-click2call"  # the PBX's secret, for the CRM's click-to-call
@@ -67,6 +70,7 @@ def demo_settings(db_path: Path, sim_port: int, receiver_url: str, extensions: l
     customers = [_customer("demo", receiver_url, DEMO_SECRET, steady)]
     if rest:
         customers.append(_customer("flaky", flaky_url, FLAKY_SECRET, rest))
+        customers[-1]["events"] = {"call_answered": {"url": f"{receiver_url}/wsapi/flaky/call_answered"}}
     return {
         "freeswitch": {"host": "127.0.0.1", "port": sim_port, "password": "ClueCon", "resync_delay": 0.2},
         "storage": {"url": f"sqlite:///{db_path}", "commit_window": 0.0},
@@ -129,7 +133,19 @@ def start_stack(extensions: list[str], speed: float, db_path: Path, *,
     flaky_url = receivers[1].url if flaky is not None else None
     settings = settings_from_dict(demo_settings(db_path, sim.address[1], receivers[0].url, extensions,
                                                 flaky_url, api_token, delivery), "demo")
-    return DemoStack(sim, Connector(settings).start(), receivers)
+    connector = Connector(settings).start()
+    gevent.spawn(_register_again, sim, connector)
+    return DemoStack(sim, connector, receivers)
+
+
+def _register_again(sim: Simulator, connector: Connector, timeout: float = 10.0) -> None:
+    """The phones register again once the connector has read FreeSWITCH's
+    registrations, as phones do every few minutes: that list has no user
+    agent, a REGISTER does, and the TUI shows it."""
+    deadline = time.monotonic() + timeout
+    while not connector.resyncs and time.monotonic() < deadline:
+        gevent.sleep(0.05)
+    sim.pbx.register_all()
 
 
 def _introduce(stack: DemoStack, extensions: list[str], echo: Callable[[str], None]) -> None:
@@ -153,6 +169,7 @@ def run_demo(extensions: list[str], calls_per_second: float, speed: float, db_pa
     import signal
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
+    start_one(stack.sim.pbx, random.Random(), extensions)  # something to see at once, then the traffic
     workers = [gevent.spawn(run_traffic, stack.sim.pbx, calls_per_second, extensions, None, None)]
     viewer = None
     try:

@@ -85,11 +85,24 @@ def _v4_tracker_state(db: peewee.Database, migrator: SchemaMigrator) -> None:
     )
 
 
+def _v5_attempt_requests(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    """What went out and where: each delivery attempt's request as sent
+    (method, redacted URL and headers, capped scrubbed body; NULL for the
+    attempts recorded before), and the CRM endpoint(s) an outbox row is
+    delivered to (per-endpoint counts of pending and retrying rows)."""
+    run_operations(migrator.add_column("delivery_attempts", "request", JSONField(null=True)))
+    # Not migrator.add_column: on SQLite it makes a NOT NULL column by copying the
+    # table, and dropping the old outbox would cascade to every delivery attempt.
+    # ADD COLUMN ... NOT NULL DEFAULT is plain SQL on both (and no rewrite on PostgreSQL).
+    db.execute_sql("ALTER TABLE outbox ADD COLUMN endpoint TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "delivery: outbox customer, replayed_at, finished_at", _v2_delivery),
     Migration(3, "cdrs: cdr_legs, cdr_files", _v3_cdrs),
     Migration(4, "restart recovery: calls end_source, tracker_state", _v4_tracker_state),
+    Migration(5, "delivery: attempts' requests, outbox endpoint", _v5_attempt_requests),
 )
 
 

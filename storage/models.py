@@ -121,6 +121,9 @@ class OutboxEvent(BaseModel):
     customer = peewee.CharField(default="", max_length=64)
     replayed_at = peewee.DoubleField(default=0.0)
     finished_at = peewee.DoubleField(null=True)
+    # v5: the CRM endpoint(s) (scheme://host:port, space separated) the row is
+    # delivered to, set when it is planned ("" before); per-endpoint counts.
+    endpoint = peewee.TextField(default="")
 
     class Meta:
         table_name = "outbox"
@@ -140,6 +143,9 @@ class DeliveryAttempt(BaseModel):
     latency_ms = peewee.DoubleField(null=True)
     error = peewee.TextField(default="")
     response_excerpt = peewee.TextField(default="")
+    # v5: the request as sent: {"method", "url", "headers", "body", "body_bytes",
+    # "truncated"}, secrets as ***; NULL for attempts recorded before v5.
+    request = JSONField(null=True)
 
     class Meta:
         table_name = "delivery_attempts"

@@ -26,6 +26,7 @@ class StoredEvent:
     customer: str = ""  # the customer it was planned for; "" before its first attempt
     replayed_at: float = 0.0
     finished_at: float | None = None
+    endpoint: str = ""  # the CRM endpoint(s) it is delivered to, space separated; "" before planned
 
 
 @dataclass(slots=True)

@@ -1,6 +1,7 @@
 """delivery_http: outcome classes, failover and parallel semantics, keep-alive,
 secrets kept out of errors, excerpts and logs; retry_schedule."""
 
+import json
 import logging
 import random
 from email.utils import formatdate
@@ -145,3 +146,30 @@ def test_retry_after_parsing():
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after("", now) is None and parse_retry_after(None, now) is None
     assert parse_retry_after("-5", now) is None
+
+
+def test_each_attempt_keeps_its_request_as_sent_with_every_secret_masked(crms, sender):
+    from esl_connector.delivery.sent_request import BODY_CAP
+    from esl_connector.delivery.webhooks import ApiKeyAuth
+
+    key, short = "api-key-9f31c7", "xy"  # a secret too short to replace in free text: masked by name
+    body = json.dumps({"secret": short, "note": f"carries {SECRET}", "pad": "p" * 40000}).encode()
+    request = WebhookRequest("POST", f"{crms[0].url}/crm", f"{crms[0].url}/crm?token=***&id=7",
+                             params={"token": key, "id": "7"},
+                             headers={"Content-Type": "application/json", "X-Event-Id": "e1"},
+                             body=body, auth=ApiKeyAuth(key, "X-Api-Key"), secrets=(SECRET,))
+    attempt = sender.send(request)
+    stored = attempt.request
+    assert attempt.status_code == 200 and attempt.endpoint == crms[0].url
+    assert (stored["method"], stored["url"]) == ("POST", f"{crms[0].url}/crm?token=***&id=7")
+    assert stored["headers"]["X-Api-Key"] == "***" and stored["headers"]["X-Event-Id"] == "e1"
+    assert stored["headers"]["Content-Length"] == str(len(body))
+    assert (stored["body_bytes"], stored["truncated"]) == (len(body), True)
+    assert len(stored["body"].encode()) <= BODY_CAP
+    assert stored["body"].startswith('{"secret": "***", "note": "carries ***"')
+    assert key not in json.dumps(stored) and SECRET not in json.dumps(stored)
+
+    basic = WebhookRequest("GET", f"{closed_url()}/crm", "(refused)", auth=HTTPBasicAuth("acme", "p4ssw0rd-9"))
+    refused = sender.send(basic)
+    assert refused.status_code is None and refused.request["headers"]["Authorization"] == "Basic ***"
+    assert "p4ssw0rd-9" not in json.dumps(refused.request) and refused.request["body"] is None

@@ -55,3 +55,17 @@ def test_an_endpoint_keeps_its_last_failure_after_a_success(env):  # noqa: F811
     finish(env.db, 1, "delivered", "acme", 200, now - 10)
     [crm] = [e for e in get(env, "/deliveries/endpoints").json()["endpoints"] if e["requests"]]
     assert (crm["last_status_code"], crm["last_failure"], crm["last_failure_at"]) == (200, "HTTP 503", now - 20)
+
+
+def test_an_endpoint_shared_by_two_customers_shows_each_ones_share(env):  # noqa: F811
+    now = env.clock.now
+    finish(env.db, 2, "retrying", "acme", 503, now - 20)  # finish(): every CRM at the same host
+    finish(env.db, 1, "delivered", "acme", 200, now - 10)
+    finish(env.db, 3, "dead", "beta", 404, now - 5)
+    [crm] = [e for e in get(env, "/deliveries/endpoints").json()["endpoints"] if e["requests"]]
+    shares = {c["customer"]: c for c in crm["by_customer"]}
+    assert crm["customers"] == ["acme", "beta"] == list(shares) and crm["requests"] == 3
+    acme, beta = shares["acme"], shares["beta"]
+    assert (acme["requests"], acme["failed"], acme["error_rate"], acme["last_failure"]) == (2, 1, 0.5, "HTTP 503")
+    assert (beta["requests"], beta["failed"], beta["error_rate"], beta["last_failure"]) == (1, 1, 1.0, "HTTP 404")
+    assert acme["endpoint"] == beta["endpoint"] == crm["endpoint"] and acme["latency_avg_ms"] == 12.5

@@ -124,3 +124,22 @@ def test_processes_migrating_at_once_apply_each_migration_once(backend):
         pool.kill()
     assert backend.rows("SELECT version FROM schema_version ORDER BY version") == [
         (m.version,) for m in MIGRATIONS]
+
+
+def test_v5_keeps_the_attempts_recorded_before_it_without_a_request(db):
+    """Attempts written by a v4 connector have no stored request (NULL: the
+    status API says so rather than rebuild one) and their rows no endpoint."""
+    from esl_connector.delivery.admin import get_delivery
+
+    migrate(db, MIGRATIONS[:4])
+    with db.connection_context():
+        db.execute_sql("INSERT INTO outbox (event_id, event_type, callid, extension, domain, params, "
+                       "occurred_at, created_at, status, attempts, next_attempt_at, last_error, "
+                       "customer, replayed_at) VALUES ('e1', 'incoming_call', 'c1', '101', 'd1', "
+                       "'{}', 1, 1, 'dead', 1, 0, 'HTTP 400', 'acme', 0)")
+        db.execute_sql("INSERT INTO delivery_attempts (outbox_id, at, url, status_code, latency_ms, "
+                       "error, response_excerpt) VALUES (1, 2, 'http://crm/x?secret=***', 400, 3, '', 'no')")
+    assert migrate(db) == 5
+    detail = get_delivery(db, 1)
+    assert detail.event.endpoint == "" and detail.event.status == "dead"
+    assert [(a.status_code, a.request) for a in detail.attempts] == [(400, None)]

@@ -43,3 +43,14 @@ def test_the_clients_errors_are_one_line_an_operator_can_act_on():
     assert errors == [("HTTP 401 unauthorized: a valid bearer token is required", 401),
                       ("http://pbx:8080 answered HTTP 200 without JSON: is it the connector's HTTP port?", 200)]
     assert retried == 3
+
+
+def test_an_attempt_recorded_before_requests_were_kept_says_so_and_invents_nothing():
+    from tui.screens.attempt import request_rows
+
+    row = {"event_type": "incoming_call", "customer": "acme", "extension": "101", "domain": "d1"}
+    old = {"id": 1, "at": 0.0, "url": "https://crm.acme.vn/x?secret=***", "request": None}
+    shown = dict((name, getattr(value, "plain", value)) for name, value in request_rows(row, old))
+    assert shown["URL"] == "https://crm.acme.vn/x?secret=***" and "Method" not in shown
+    assert shown["Request"].startswith("not stored: this attempt was recorded before")
+    assert dict(request_rows(row, None))["Request"] == "not tried yet"

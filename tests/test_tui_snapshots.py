@@ -69,7 +69,7 @@ def test_a_delivery_and_its_attempts(snap_compare):
 def test_replaying_dead_letters_asks_first(snap_compare):
     async def ask(pilot):
         await settled(pilot)
-        await pilot.press("down", "R")  # customer globex
+        await pilot.press("down", "down", "down", "R")  # customer globex (acme has two endpoint rows)
         for _ in range(100):
             if isinstance(pilot.app.screen, ConfirmScreen):
                 break

@@ -81,10 +81,11 @@ CALLS = [
 ]
 
 
-def _attempt(aid, at, code, latency, url_event, error=""):
+def _attempt(aid, at, code, latency, url_event, error="", request=None):
     return {"id": aid, "at": at, "status_code": code, "latency_ms": latency, "error": error,
             "url": f"https://crm.acme.vn/wsapi/acme/{url_event}?secret=***&phone=0987654321&extension=103",
-            "response_excerpt": '{"status":"success"}' if code == 200 else '{"status":"error"}'}
+            "response_excerpt": '{"status":"success"}' if code == 200 else '{"status":"error"}',
+            "request": request}
 
 
 def _row(rid, event_type, callid, status, customer, attempts, created, error="", ext="103"):
@@ -93,7 +94,9 @@ def _row(rid, event_type, callid, status, customer, attempts, created, error="",
             "occurred_at": created, "created_at": created, "status": status, "attempts": attempts,
             "next_attempt_at": created + 300 if status == "retrying" else created,
             "last_error": error, "delivered_at": created + 1 if status == "delivered" else None,
-            "customer": customer, "replayed_at": 0.0, "finished_at": None}
+            "customer": customer, "replayed_at": 0.0, "finished_at": None,
+            "endpoint": "" if status in ("pending", "skipped") else
+            ("https://crm.acme.vn:443" if customer == "acme" else "https://hooks.globex.io:443")}
 
 
 ANSWERED = CALLS[2]["callid"]
@@ -107,33 +110,56 @@ DELIVERIES = [
     _row(1202, "incoming_call", "0c0c0c0c-1111-2222-3333-444455556666", "skipped", "", 0, NOW - 900,
          "no customer owns extension 199@pbx.example.vn", ext="199"),
 ]
-TIMELINE = {"call": CALLS[2], "events": [
-    {**DELIVERIES[4], "attempts": [_attempt(3301, NOW - 399.8, 200, 84.2, "incoming_call")]},
-    {**DELIVERIES[1], "attempts": [_attempt(3302, NOW - 253.9, 503, 120.5, "call_answered"),
-                                   _attempt(3310, NOW - 248.6, None, 5002.0, "call_answered", "read timeout")]}]}
 REQUEST = {"method": "POST", "url": "https://crm.acme.vn/wsapi/acme/call_answered?secret=***",
-           "headers": {"User-Agent": "esl-connector/0.1.0", "X-Event-Id": "9f1c1206ab",
-                       "Content-Type": "application/json"},
+           "headers": {"User-Agent": "esl-connector/0.1.0", "Accept-Encoding": "gzip, deflate",
+                       "Accept": "*/*", "Connection": "keep-alive", "X-Event-Id": "9f1c1206ab",
+                       "Content-Type": "application/json", "Authorization": "Bearer ***",
+                       "Content-Length": "137"},
            "body": '{"callid":"2b9c1f5e-6a0e-4c1b-9a43-8f0b5d0b7c11","phone":"0987654321","extension":"103",'
-                   '"status":"ANSWERED","duration":146,"billsec":131}'}
+                   '"status":"ANSWERED","duration":146,"billsec":131}', "body_bytes": 137, "truncated": False}
+TIMELINE = {"call": CALLS[2], "events": [
+    {**DELIVERIES[4], "attempts": [_attempt(3301, NOW - 399.8, 200, 84.2, "incoming_call")]},  # before v5: no request
+    {**DELIVERIES[1], "attempts": [_attempt(3302, NOW - 253.9, 503, 120.5, "call_answered",
+                                            request=REQUEST),
+                                   _attempt(3310, NOW - 248.6, None, 5002.0, "call_answered", "read timeout",
+                                            request=REQUEST)]}]}
+
+
+def _stats(customer, counts, oldest=None, last=None, endpoint=None):
+    stats = {"customer": customer, "counts": {"pending": 0, "delivered": 0, "retrying": 0, "dead": 0,
+                                              "skipped": 0, "expired": 0, **counts},
+             "backlog": counts.get("pending", 0) + counts.get("retrying", 0),
+             "oldest_pending_at": NOW - oldest if oldest else None, "oldest_pending_age_s": oldest,
+             "last_delivered_at": NOW - last if last else None}
+    return {**stats, "endpoint": endpoint} if endpoint is not None else stats
+
+
 CUSTOMER_STATS = [
-    {"customer": "acme", "counts": {"pending": 1, "delivered": 512, "retrying": 2, "dead": 0, "skipped": 0},
-     "backlog": 3, "oldest_pending_at": NOW - 254, "oldest_pending_age_s": 254.0, "last_delivered_at": NOW - 12},
-    {"customer": "globex", "counts": {"pending": 0, "delivered": 318, "retrying": 0, "dead": 3, "skipped": 0},
-     "backlog": 0, "oldest_pending_at": None, "oldest_pending_age_s": None, "last_delivered_at": NOW - 95},
-    {"customer": "", "counts": {"pending": 0, "delivered": 0, "retrying": 0, "dead": 0, "skipped": 5},
-     "backlog": 0, "oldest_pending_at": None, "oldest_pending_age_s": None, "last_delivered_at": None},
+    {**_stats("acme", {"pending": 1, "delivered": 512, "retrying": 2}, 254.0, 12), "endpoints": [
+        _stats("acme", {"delivered": 380, "retrying": 2}, 254.0, 40, "https://crm.acme.vn:443"),
+        _stats("acme", {"pending": 1, "delivered": 132}, 8.0, 12, "https://logs.acme.vn:443")]},
+    {**_stats("globex", {"delivered": 318, "dead": 3}, None, 95), "endpoints": [
+        _stats("globex", {"delivered": 318, "dead": 3}, None, 95, "https://hooks.globex.io:443")]},
+    {**_stats("", {"skipped": 5}), "endpoints": [_stats("", {"skipped": 5}, endpoint="")]},
 ]
 ENDPOINTS = [
     {"endpoint": "https://crm.acme.vn:443", "customers": ["acme"], "requests": 214, "succeeded": 209, "failed": 5,
      "error_rate": 0.0234, "latency_avg_ms": 91.4, "latency_p95_ms": 240.8, "last_at": NOW - 12,
      "last_status_code": 200, "last_error": "", "in_flight": 1, "last_failure": "read timeout",
      "last_failure_at": NOW - 248.6},
+    {"endpoint": "https://logs.acme.vn:443", "customers": ["acme"], "requests": 61, "succeeded": 61, "failed": 0,
+     "error_rate": 0.0, "latency_avg_ms": 58.2, "latency_p95_ms": 122.4, "last_at": NOW - 12,
+     "last_status_code": 200, "last_error": "", "in_flight": 0, "last_failure": "", "last_failure_at": None},
     {"endpoint": "https://hooks.globex.io:443", "customers": ["globex"], "requests": 88, "succeeded": 70,
      "failed": 18, "error_rate": 0.2045, "latency_avg_ms": 143.0, "latency_p95_ms": 611.2, "last_at": NOW - 95,
      "last_status_code": 400, "last_error": "", "in_flight": 0, "last_failure": "HTTP 400",
      "last_failure_at": NOW - 95},
 ]
+
+
+for _endpoint in ENDPOINTS:  # one customer per endpoint here: its share is the whole
+    _endpoint["by_customer"] = [{k: v for k, v in _endpoint.items() if k not in ("customers", "in_flight")}
+                                | {"customer": c} for c in _endpoint["customers"]]
 
 
 class FakeSource:

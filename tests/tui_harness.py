@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -24,6 +24,7 @@ class Backend:
     token: str
     extensions: list[str]
     process: subprocess.Popen
+    flaky_endpoints: list[str] = field(default_factory=list)  # flaky's CRM, then its call-log receiver
 
     def get(self, path: str, **params):
         r = requests.get(f"{self.api}/api/v1{path}", params=params,
@@ -63,7 +64,7 @@ def start_backend(db_path: Path) -> Backend:
         process.wait(timeout=5)
         raise RuntimeError(f"the TUI test backend did not start (exit status {process.returncode})")
     info = json.loads(line)
-    backend = Backend(info["api"], info["token"], info["extensions"], process)
+    backend = Backend(info["api"], info["token"], info["extensions"], process, info["flaky_endpoints"])
     wait_sync(lambda: sorted(e["extension"] for e in backend.get("/extensions")["extensions"]
                              if e["registered"]) == backend.extensions, what="every extension registered")
     return backend

@@ -107,11 +107,35 @@ def _empty_endpoint(endpoint: str) -> dict:
             "last_failure": "", "last_failure_at": None}
 
 
+def _count(s: dict, latencies: list[float], at: float, code: int | None, latency: float | None,
+           error: str) -> None:
+    """One attempt into ``s`` (oldest first)."""
+    ok = code is not None and 200 <= code < 300
+    s["requests"] += 1
+    s["succeeded" if ok else "failed"] += 1
+    if latency is not None:
+        latencies.append(latency)
+    s["last_at"], s["last_status_code"], s["last_error"] = at, code, error
+    if not ok:  # the last failure stays shown after later successes
+        s["last_failure"] = error or (f"HTTP {code}" if code is not None else "no answer")
+        s["last_failure_at"] = at
+
+
+def _summarise(s: dict, latencies: list[float]) -> dict:
+    if s["requests"]:
+        s["error_rate"] = round(s["failed"] / s["requests"], 4)
+    if latencies:
+        s["latency_avg_ms"] = round(sum(latencies) / len(latencies), 1)
+        s["latency_p95_ms"] = _percentile(latencies, 0.95)
+    return s
+
+
 def endpoint_stats(db: peewee.Database, now: float, window_s: float, busy: dict[str, int]) -> list[dict]:
     """Per CRM endpoint (``scheme://host:port``), the delivery attempts of the
     last ``window_s`` seconds: requests, 2xx and others, error rate, average
     and 95th percentile latency, the last attempt's outcome, and requests in
-    flight now (``busy``, from the engine). Endpoints busy now but without
+    flight now (``busy``, from the engine); ``by_customer``: the same figures
+    for each customer's requests there. Endpoints busy now but without
     attempts in the window are listed too."""
     a = DeliveryAttempt
     query = (a.select(a.url, a.at, a.status_code, a.latency_ms, a.error, OutboxEvent.customer)
@@ -120,30 +144,23 @@ def endpoint_stats(db: peewee.Database, now: float, window_s: float, busy: dict[
     with connected(db):
         rows = list(query.tuples().execute(db))
     stats: dict[str, dict] = {}
-    latencies: dict[str, list[float]] = {}
+    shares: dict[tuple[str, str], dict] = {}
+    latencies: dict[object, list[float]] = {}
     for url, at, code, latency, error, customer in reversed(rows):  # oldest first
         endpoint = endpoint_of_url(url)
         s = stats.setdefault(endpoint, _empty_endpoint(endpoint))
-        ok = code is not None and 200 <= code < 300
-        s["requests"] += 1
-        s["succeeded" if ok else "failed"] += 1
+        _count(s, latencies.setdefault(endpoint, []), at, code, latency, error)
+        share = shares.setdefault((endpoint, customer), {**_empty_endpoint(endpoint), "customer": customer})
+        _count(share, latencies.setdefault((endpoint, customer), []), at, code, latency, error)
         if customer and customer not in s["customers"]:
             s["customers"].append(customer)
-        if latency is not None:
-            latencies.setdefault(endpoint, []).append(latency)
-        s["last_at"], s["last_status_code"], s["last_error"] = at, code, error
-        if not ok:  # the last failure stays shown after later successes
-            s["last_failure"] = error or (f"HTTP {code}" if code is not None else "no answer")
-            s["last_failure_at"] = at
     for endpoint, count in busy.items():
         stats.setdefault(endpoint, _empty_endpoint(endpoint))["in_flight"] = count
     for endpoint, s in stats.items():
-        values = latencies.get(endpoint, [])
-        if s["requests"]:
-            s["error_rate"] = round(s["failed"] / s["requests"], 4)
-        if values:
-            s["latency_avg_ms"] = round(sum(values) / len(values), 1)
-            s["latency_p95_ms"] = _percentile(values, 0.95)
-    for s in stats.values():
+        _summarise(s, latencies.get(endpoint, []))
         s["customers"].sort()
+        s["by_customer"] = []
+    for (endpoint, customer), share in sorted(shares.items()):
+        del share["customers"], share["in_flight"]
+        stats[endpoint]["by_customer"].append(_summarise(share, latencies[(endpoint, customer)]))
     return sorted(stats.values(), key=lambda s: s["endpoint"])

@@ -1,9 +1,9 @@
-"""The request a delivery sends, as an operator may see it: method, URL,
-headers and body, every secret replaced by ``***``.
+"""The request a delivery WOULD send now, as an operator may see it: method,
+URL, headers and body, every secret replaced by ``***``.
 
-Attempts store the redacted URL, the status, the latency, the error and an
-excerpt of the response; the body and headers are not stored. They are built
-here again from the outbox row, the call's pass-through parameters and the
+What each attempt really sent is stored with it (``delivery.sent_request``);
+this is for a row not tried yet, or to compare with the settings of now. It is
+built from the outbox row, the call's pass-through parameters and the
 customer's settings of now (``webhooks.build_plan``, what the engine does),
 then redacted. Read side only, no HTTP (``status`` serves it).
 """

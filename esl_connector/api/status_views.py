@@ -18,6 +18,7 @@ from storage.db import connected
 from storage.models import DELIVERED, OUTBOX_DUE, OUTBOX_STATUSES, OutboxEvent
 
 from .. import __version__
+from ..delivery.webhooks import endpoint_of
 from ..records import OFFLINE
 from ..settings.phones import sip_text
 from .context import CDR_SERVICE_KEY, RELOADER_KEY
@@ -90,28 +91,64 @@ def _fold(stats: dict, status: str, count: int, oldest: float | None, last: floa
         stats["last_delivered_at"] = last
 
 
-def delivery_stats(db: peewee.Database, directory, now: float) -> list[dict]:
-    """Per customer: counts by status, backlog (pending + retrying), oldest
-    due row (created_at) and its age, last delivery. Rows not yet planned
-    (customer "") are counted for the customer owning their extension today;
-    rows nobody owns are under customer ""."""
-    by_customer = {c.code: _empty_stats(c.code) for c in getattr(directory, "customers", [])}
+def _planned_endpoint(directory, code: str, extension: str, domain: str, event_type: str) -> str:
+    """Where a row not sent yet will go: its customer's endpoint(s) for its
+    event type, as the settings of now say ("" when none)."""
+    if directory is None:
+        return ""
+    customer = directory.get(code) if code else directory.owner(extension, domain)
+    settings = customer.events.get(event_type) if customer is not None else None
+    return " ".join(dict.fromkeys(endpoint_of(url) for url in settings.urls)) if settings else ""
+
+
+def _outbox_groups(db: peewee.Database, directory) -> list[tuple]:
+    """(customer, endpoints, status, count, oldest created_at, last delivered_at)
+    over the whole outbox. Rows not yet planned (customer "") go to the customer
+    owning their extension today; rows not yet sent (endpoint "") to the
+    endpoints their customer's settings give their event type."""
     aggregates = (OutboxEvent.status, peewee.fn.COUNT(OutboxEvent.id),
                   peewee.fn.MIN(OutboxEvent.created_at), peewee.fn.MAX(OutboxEvent.delivered_at))
-    planned = (OutboxEvent.select(OutboxEvent.customer, *aggregates)
-               .where(OutboxEvent.customer != "").group_by(OutboxEvent.customer, OutboxEvent.status))
-    unplanned = (OutboxEvent.select(OutboxEvent.extension, OutboxEvent.domain, *aggregates)
+    planned = (OutboxEvent.select(OutboxEvent.customer, OutboxEvent.endpoint, OutboxEvent.event_type,
+                                  *aggregates)
+               .where(OutboxEvent.customer != "")
+               .group_by(OutboxEvent.customer, OutboxEvent.endpoint, OutboxEvent.event_type,
+                         OutboxEvent.status))
+    unplanned = (OutboxEvent.select(OutboxEvent.extension, OutboxEvent.domain, OutboxEvent.event_type,
+                                    *aggregates)
                  .where(OutboxEvent.customer == "")
-                 .group_by(OutboxEvent.extension, OutboxEvent.domain, OutboxEvent.status))
+                 .group_by(OutboxEvent.extension, OutboxEvent.domain, OutboxEvent.event_type,
+                           OutboxEvent.status))
     with connected(db):
         rows = list(planned.tuples().execute(db))
         loose = list(unplanned.tuples().execute(db))
-    for extension, domain, *aggregate in loose:
+    groups = []
+    for customer, endpoint, event_type, *aggregate in rows:
+        endpoint = endpoint or _planned_endpoint(directory, customer, "", "", event_type)
+        groups.append((customer, endpoint, *aggregate))
+    for extension, domain, event_type, *aggregate in loose:
         owner = directory.owner(extension, domain) if directory is not None else None
-        rows.append((owner.code if owner else "", *aggregate))
-    for customer, status, count, oldest, last in rows:
+        endpoint = _planned_endpoint(directory, owner.code, "", "", event_type) if owner else ""
+        groups.append((owner.code if owner else "", endpoint, *aggregate))
+    return groups
+
+
+def delivery_stats(db: peewee.Database, directory, now: float) -> list[dict]:
+    """Per customer, and per endpoint of each customer (``endpoints``): counts
+    by status, backlog (pending + retrying), oldest due row (created_at) and
+    its age, last delivery. A row going to several endpoints (failover,
+    parallel) counts on each of them; rows nobody owns are under customer ""."""
+    by_customer = {c.code: _empty_stats(c.code) for c in getattr(directory, "customers", [])}
+    by_endpoint: dict[tuple[str, str], dict] = {}
+    for customer, endpoints, status, count, oldest, last in _outbox_groups(db, directory):
         _fold(by_customer.setdefault(customer, _empty_stats(customer)), status, count, oldest, last)
+        for endpoint in endpoints.split() or [""]:
+            stats = by_endpoint.setdefault((customer, endpoint), {"endpoint": endpoint, **_empty_stats(customer)})
+            _fold(stats, status, count, oldest, last)
     for stats in by_customer.values():
+        stats["endpoints"] = []
+    for (customer, _), stats in sorted(by_endpoint.items()):
+        by_customer[customer]["endpoints"].append(stats)
+    for stats in [*by_customer.values(), *by_endpoint.values()]:
         if stats["oldest_pending_at"] is not None:
             stats["oldest_pending_age_s"] = round(max(0.0, now - stats["oldest_pending_at"]), 3)
     return sorted(by_customer.values(), key=lambda s: (s["customer"] == "", s["customer"]))
@@ -120,18 +157,18 @@ def delivery_stats(db: peewee.Database, directory, now: float) -> list[dict]:
 def endpoint_health(ctx, now: float) -> list[dict]:
     """Every endpoint (scheme://host:port) of every customer the delivery
     engine has sent to: its health (``delivery.health``) and the backlog and
-    oldest due row of the customer it serves (rows are counted per customer:
-    a customer with several endpoints shows the same backlog on each)."""
+    oldest due row of that customer's rows going to that endpoint."""
     engine = as_dict(ctx.delivery.status()) if ctx.delivery is not None else {}
     if not engine.get("endpoints"):
         return []
-    stats = {s["customer"]: s for s in delivery_stats(ctx.db, ctx.directory, now)}
+    stats = {(s["customer"], e["endpoint"]): e for s in delivery_stats(ctx.db, ctx.directory, now)
+             for e in s["endpoints"]}
     shown = []
     for endpoint in engine["endpoints"]:
-        customer = stats.get(endpoint["customer"]) or _empty_stats(endpoint["customer"])
-        shown.append({**endpoint, "backlog": customer["backlog"],
-                      "oldest_pending_at": customer["oldest_pending_at"],
-                      "oldest_pending_age_s": customer["oldest_pending_age_s"]})
+        rows = stats.get((endpoint["customer"], endpoint["endpoint"])) or _empty_stats(endpoint["customer"])
+        shown.append({**endpoint, "backlog": rows["backlog"],
+                      "oldest_pending_at": rows["oldest_pending_at"],
+                      "oldest_pending_age_s": rows["oldest_pending_age_s"]})
     return shown
 
 

@@ -49,6 +49,9 @@ class StoredAttempt:
     latency_ms: float | None
     error: str
     response_excerpt: str
+    # v5: the request as sent (method, url, headers, body..., secrets as ***);
+    # None for an attempt recorded before requests were kept.
+    request: dict | None = None
 
 
 @dataclass(slots=True)
@@ -100,7 +103,8 @@ def get_delivery(db: peewee.Database, key: int | str) -> DeliveryDetail | None:
         return None
     query = (DeliveryAttempt.select(DeliveryAttempt.id, DeliveryAttempt.at, DeliveryAttempt.url,
                                     DeliveryAttempt.status_code, DeliveryAttempt.latency_ms,
-                                    DeliveryAttempt.error, DeliveryAttempt.response_excerpt)
+                                    DeliveryAttempt.error, DeliveryAttempt.response_excerpt,
+                                    DeliveryAttempt.request)
              .where(DeliveryAttempt.outbox == events[0].id).order_by(DeliveryAttempt.id))
     with connected(db):
         attempts = [StoredAttempt(**row) for row in query.dicts().execute(db)]

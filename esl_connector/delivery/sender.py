@@ -40,6 +40,7 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 from ..settings.customers import FAILOVER, PARALLEL
 from .connections import SessionPool, headers_for, needs_session, target_of
 from .retry_schedule import parse_retry_after
+from .sent_request import as_sent
 from .types import (
     DELIVERED,
     GIVE_UP,
@@ -136,20 +137,24 @@ class HttpSender:
 
     def _crashed(self, request: WebhookRequest, exc: BaseException | None) -> AttemptResult:
         return AttemptResult(request.redacted_url, self.clock(), 0.0, None,
-                             scrub(f"internal error: {exc!r}", request), "")
+                             scrub(f"internal error: {exc!r}", request), "",
+                             endpoint=endpoint_of(request),
+                             request=as_sent(request, None, secret_values(request)))
 
     # -- one request --------------------------------------------------------------
 
     def send(self, request: WebhookRequest) -> AttemptResult:
         started_at, started = self.clock(), time.perf_counter()
-        status, error, excerpt, retry_after = None, "", "", None
+        endpoint = endpoint_of(request)
+        status, error, excerpt, retry_after, sent_headers = None, "", "", None, None
         try:
             with gevent.Timeout(self.deadline, DeadlineExceeded(
                     f"no complete response in {self.deadline:g} s")):
                 if needs_session(request):
-                    status, body, retry_header = self._send_with_session(request)
+                    status, body, retry_header, sent_headers = self._send_with_session(request)
                 else:
-                    status, body, retry_header = self._send_on_pool(request)
+                    sent_headers = self._pool_headers(request)
+                    status, body, retry_header = self._send_on_pool(request, sent_headers)
             excerpt = scrub(body[:EXCERPT_BYTES].decode("utf-8", "replace"), request)
             retry_after = parse_retry_after(retry_header, self.clock())
             if 300 <= status < 400:
@@ -157,15 +162,28 @@ class HttpSender:
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError,
                 DeadlineExceeded) as exc:
             error = scrub(self._describe_error(exc), request)
+            prepared = getattr(exc, "request", None)  # requests (Digest): what it prepared
+            if prepared is not None and getattr(prepared, "headers", None) is not None:
+                sent_headers = prepared.headers
         latency_ms = (time.perf_counter() - started) * 1000.0
         return AttemptResult(request.redacted_url, started_at, round(latency_ms, 3), status,
-                             error, excerpt, retry_after)
+                             error, excerpt, retry_after, endpoint,
+                             as_sent(request, sent_headers, secret_values(request)))
 
-    def _send_on_pool(self, request: WebhookRequest) -> tuple[int, bytes, str | None]:
+    def _pool_headers(self, request: WebhookRequest) -> dict[str, str]:
+        """The headers the pool sends (``http.client`` adds only Host and
+        Content-Length, recorded here too for the attempt's stored request)."""
+        headers = headers_for(request, self.sessions.default_headers)
+        if request.body is not None:
+            headers.setdefault("Content-Length", str(len(request.body)))
+        return headers
+
+    def _send_on_pool(self, request: WebhookRequest,
+                      headers: dict[str, str]) -> tuple[int, bytes, str | None]:
         """The request on the endpoint's urllib3 pool: (status, body, Retry-After)."""
         pool = self.sessions.pool(endpoint_of(request), request.url)
         response = pool.urlopen(request.method, target_of(request), body=request.body,
-                                headers=headers_for(request, self.sessions.default_headers),
+                                headers=headers,
                                 timeout=self._timeout, retries=False, redirect=False,
                                 assert_same_host=False, preload_content=False)
         try:
@@ -177,7 +195,7 @@ class HttpSender:
             response.release_conn()
         return response.status, body, response.headers.get("Retry-After")
 
-    def _send_with_session(self, request: WebhookRequest) -> tuple[int, bytes, str | None]:
+    def _send_with_session(self, request: WebhookRequest) -> tuple[int, bytes, str | None, dict]:
         session = self.sessions.get(endpoint_of(request))
         response = session.request(
             request.method, request.url, params=request.params or None,
@@ -188,7 +206,8 @@ class HttpSender:
             body = _read_capped(response)
         finally:
             response.close()
-        return response.status_code, body, response.headers.get("Retry-After")
+        return (response.status_code, body, response.headers.get("Retry-After"),
+                response.request.headers)
 
     def _describe_error(self, exc: BaseException) -> str:
         if isinstance(exc, DeadlineExceeded):
@@ -257,6 +276,7 @@ def secret_values(request: WebhookRequest) -> list[str]:
     for name, value in request.headers.items():
         if _SENSITIVE_HEADER.search(name):
             values += [value, *value.split(" ", 1)[1:]]  # "Bearer <token>": the token too
+    values += request.secrets
     if request.auth is not None:
         attributes = getattr(request.auth, "__dict__", {})
         values += [v for v in attributes.values() if isinstance(v, str)]

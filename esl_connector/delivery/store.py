@@ -48,6 +48,7 @@ class Transition:
     delivered_at: float | None = None
     finished_at: float | None = None
     log: list[wt.AttemptResult] = field(default_factory=list)
+    endpoint: str = ""  # where it went ("" : unchanged), ``endpoints_of``
 
 
 def transition_for(event: StoredEvent, customer: str, outcome: wt.Outcome, now: float,
@@ -59,7 +60,8 @@ def transition_for(event: StoredEvent, customer: str, outcome: wt.Outcome, now: 
     the attempt still counts, and so does the age limit."""
     attempts = event.attempts + 1
     t = Transition(event.id, event.attempts, RETRYING, attempts, event.next_attempt_at,
-                   outcome.reason[:MAX_ERROR_CHARS], customer, log=list(outcome.attempts))
+                   outcome.reason[:MAX_ERROR_CHARS], customer, log=list(outcome.attempts),
+                   endpoint=endpoints_of(outcome))
     if outcome.verdict == wt.DELIVERED:
         t.status, t.delivered_at, t.finished_at, t.last_error = DELIVERED, now, now, ""
     elif outcome.verdict == wt.GIVE_UP:
@@ -77,6 +79,15 @@ def transition_for(event: StoredEvent, customer: str, outcome: wt.Outcome, now: 
         else:
             t.next_attempt_at = at
     return t
+
+
+def endpoints_of(outcome: wt.Outcome) -> str:
+    """The endpoints (space separated, in plan order) a row went to: those that
+    took it when delivered, every one tried otherwise ("" when none was)."""
+    attempts = outcome.attempts
+    if outcome.verdict == wt.DELIVERED:
+        attempts = [a for a in attempts if a.status_code is not None and 200 <= a.status_code < 300]
+    return " ".join(dict.fromkeys(a.endpoint for a in attempts if a.endpoint))
 
 
 def _text(value: str, limit: int = MAX_ERROR_CHARS) -> str:
@@ -103,7 +114,8 @@ def apply_transitions(db: peewee.Database, transitions: list[Transition]) -> lis
         written = []
         for t in transitions:
             cursor.execute(update, (t.status, t.attempts, t.next_attempt_at, _text(t.last_error),
-                                    t.customer, t.delivered_at, t.finished_at, t.outbox_id,
+                                    t.customer, t.delivered_at, t.finished_at, t.endpoint or "",
+                                    t.outbox_id,
                                     *OUTBOX_DUE, t.expect_attempts))
             written.append(cursor.rowcount > 0)
         log_rows = [_attempt_row(t, a) for t in transitions for a in t.log]
@@ -118,7 +130,8 @@ def _update_sql(db: peewee.Database) -> str:
     p = db.param
     return (f'UPDATE "{OutboxEvent._meta.table_name}" SET "status" = {p}, "attempts" = {p}, '
             f'"next_attempt_at" = {p}, "last_error" = {p}, "customer" = {p}, "delivered_at" = {p}, '
-            f'"finished_at" = {p} WHERE "id" = {p} AND "status" IN ({", ".join([p] * len(OUTBOX_DUE))}) '
+            f'"finished_at" = {p}, "endpoint" = COALESCE(NULLIF({p}, \'\'), "endpoint") '
+            f'WHERE "id" = {p} AND "status" IN ({", ".join([p] * len(OUTBOX_DUE))}) '
             f'AND "attempts" = {p}')
 
 
@@ -138,7 +151,8 @@ def _attempt_values(row: dict, columns: list[str]) -> tuple:
 def _attempt_row(t: Transition, a: wt.AttemptResult) -> dict:
     return {"outbox": t.outbox_id, "at": a.started_at, "url": _text(a.url, len(a.url)),
             "status_code": a.status_code, "latency_ms": a.latency_ms, "error": _text(a.error),
-            "response_excerpt": _text(a.response_excerpt, len(a.response_excerpt))}
+            "response_excerpt": _text(a.response_excerpt, len(a.response_excerpt)),
+            "request": a.request}
 
 
 def mark_skipped(db: peewee.Database, events: list[StoredEvent], now: float) -> None:

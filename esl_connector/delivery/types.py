@@ -28,6 +28,7 @@ class WebhookRequest:
     body: bytes | None = field(default=None, repr=False)   # exact bytes (JSON or form)
     auth: Any = None
     endpoint: str = ""  # scheme://host:port, the unit of per-endpoint concurrency
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # the customer's: never stored
 
 
 @dataclass(slots=True)
@@ -52,6 +53,8 @@ class AttemptResult:
     error: str          # "" on a response; the exception's message otherwise
     response_excerpt: str
     retry_after: float | None = None  # seconds, from a Retry-After header
+    endpoint: str = ""  # scheme://host:port it was sent to
+    request: dict | None = None  # as sent, secrets as *** (``sent_request.as_sent``)
 
 
 @dataclass(slots=True)

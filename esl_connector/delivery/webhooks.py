@@ -214,9 +214,11 @@ def _request(url: str, endpoint: EndpointSettings, customer: Customer, fields: d
         headers.update(sign(customer.signing_key, event_id, timestamp, payload))
     bare = parts._replace(query="", fragment="").geturl()
     masked = {"secret", key_param} - {""}
+    secrets = customer.secrets()
     return WebhookRequest(
-        method=endpoint.method, url=bare, redacted_url=redacted_url(bare, params, masked, customer.secrets()),
-        params=params, headers=headers, body=body, auth=auth_object(auth), endpoint=endpoint_of(bare))
+        method=endpoint.method, url=bare, redacted_url=redacted_url(bare, params, masked, secrets),
+        params=params, headers=headers, body=body, auth=auth_object(auth), endpoint=endpoint_of(bare),
+        secrets=tuple(secrets))
 
 
 def _json(data: dict) -> bytes:

@@ -1,5 +1,6 @@
-"""One delivery attempt: the request (method, URL, headers, body, secrets
-as ***) and the response (status, latency, error, the start of the body)."""
+"""One delivery attempt: the request as it went out (method, URL, headers,
+body, secrets as ***; stored with the attempt) and the response (status,
+latency, error, the start of the body)."""
 
 from __future__ import annotations
 
@@ -30,25 +31,27 @@ class AttemptScreen(LiveScreen):
 
     def show(self, d: dict) -> None:
         attempt = next((a for a in d.get("attempts") or [] if str(a.get("id")) == self.attempt_id), None)
-        requests = d.get("requests") or []
-        self.query_one("#attempt-request", InfoPanel).show(request_rows(d, attempt, requests))
+        self.query_one("#attempt-request", InfoPanel).show(request_rows(d, attempt))
         self.query_one("#attempt-response", InfoPanel).show(response_rows(attempt))
 
 
-def request_rows(d: dict, attempt: dict | None, requests: list[dict]) -> list:
-    url = (attempt or {}).get("url", "")
-    request = next((r for r in requests if url and r.get("url", "").split("?")[0] == url.split("?")[0]),
-                   requests[0] if requests else None)
+def request_rows(d: dict, attempt: dict | None) -> list:
+    """The request as it went out (stored with the attempt), never rebuilt."""
     rows: list = [("Event", f"{d.get('event_type', '')} · {d.get('customer') or '-'} · "
                             f"{d.get('extension', '')}@{d.get('domain', '')}"),
-                  ("Sent", date_time((attempt or {}).get("at"))),
-                  ("URL", url or (request or {}).get("url", "-"))]
+                  ("Sent", date_time((attempt or {}).get("at")))]
+    request = (attempt or {}).get("request")
     if request is None:
-        return rows + [("Method", "-"), ("Body", "(not known: no customer owns the extension now)")]
-    rows.append(("Method", request.get("method", "")))
+        return rows + [("URL", (attempt or {}).get("url") or "-"),
+                       ("Request", Text("not stored: this attempt was recorded before the connector kept "
+                                        "each request", style="yellow") if attempt else "not tried yet")]
+    rows += [("Method", request.get("method", "")), ("URL", request.get("url", ""))]
     rows += [(f"  {name}", value) for name, value in (request.get("headers") or {}).items()]
-    rows.append(("Body", request.get("body") if request.get("body") is not None else "(none: in the URL)"))
-    rows.append(("", Text("headers and body as the settings of now build them; secrets are ***", style="dim")))
+    body = request.get("body")
+    rows.append(("Body", body if body is not None else "(none: in the URL)"))
+    if request.get("truncated"):
+        rows.append(("", Text(f"first 16 KiB of {request.get('body_bytes', 0):,} bytes", style="dim")))
+    rows.append(("", Text("as sent; secrets are ***", style="dim")))
     return rows
 
 

@@ -1,4 +1,4 @@
-"""Deliveries: per customer and per CRM endpoint, then the outbox itself.
+"""Deliveries: per customer and each of its CRM endpoints, then the outbox itself.
 
 s cycles the status filter (dead letters first), r sends the selected row
 again, R replays every dead letter of the selected customer (after a yes),
@@ -8,25 +8,21 @@ from __future__ import annotations
 
 import asyncio
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
 from ..client import SourceError
-from ..formatting import ago, clock_time, number, percent, short_id, styled
+from .. import delivery_rows
+from ..formatting import clock_time, short_id, styled
 from ..messages import OpenDelivery
 from ..widgets.live_table import LiveTable
 from .base import LiveScreen
 from .confirm import ConfirmScreen
-from .dashboard import customer_cells
 
 FILTERS = (None, "dead", "retrying", "pending", "delivered", "skipped")
-CUSTOMER_COLUMNS = ["Customer", "Backlog", "Pending", "Retrying", "Delivered", "Dead", "Skipped", "Oldest due",
-                    "Last delivered"]
-ENDPOINT_COLUMNS = ["Endpoint", "Customers", "Requests", "Failed", "Errors", "Avg", "p95", "In flight", "Last",
-                    "Last failure"]
-ROW_COLUMNS = ["ID", "Status", "Tries", "Event", "Customer", "Extension", "Call", "Created", "Last error"]
+ROW_COLUMNS = ["ID", "Status", "Tries", "Event", "Customer", "Extension", "Call", "Created", "Endpoint",
+               "Last error"]
 
 
 class DeliveriesScreen(LiveScreen):
@@ -38,14 +34,13 @@ class DeliveriesScreen(LiveScreen):
         self._rows: dict[str, dict] = {}
 
     def compose_body(self) -> ComposeResult:
-        yield LiveTable(CUSTOMER_COLUMNS, id="delivery-customers")
-        yield LiveTable(ENDPOINT_COLUMNS, id="delivery-endpoints")
+        yield LiveTable(delivery_rows.COLUMNS, id="delivery-customers")
         yield Static(id="deliveries-summary", classes="summary")
         yield LiveTable(ROW_COLUMNS, id="deliveries-table")
 
     def on_mount(self) -> None:
-        self.query_one("#delivery-customers").border_title = "Customers (R: replay dead letters)"
-        self.query_one("#delivery-endpoints").border_title = "CRM endpoints, last hour"
+        self.query_one("#delivery-customers").border_title = \
+            "Customers and their CRM endpoints (requests: last hour; R: replay dead letters)"
 
     async def fetch(self, source) -> tuple:
         return await asyncio.gather(source.delivery_stats(), source.endpoint_stats(),
@@ -54,10 +49,7 @@ class DeliveriesScreen(LiveScreen):
     def show(self, data: tuple) -> None:
         customers, endpoints, rows = data
         now = self.app.clock()
-        self.query_one("#delivery-customers", LiveTable).set_rows(
-            (c["customer"], customer_cells(c, now)) for c in customers)
-        self.query_one("#delivery-endpoints", LiveTable).set_rows(
-            (e["endpoint"], endpoint_cells(e, now)) for e in endpoints)
+        self.query_one("#delivery-customers", LiveTable).set_rows(delivery_rows.rows(customers, endpoints, now))
         self._rows = {str(r["id"]): r for r in rows}
         self.query_one("#deliveries-table", LiveTable).set_rows((str(r["id"]), row_cells(r, now)) for r in rows)
         shown = self.status_filter or "all"
@@ -91,7 +83,7 @@ class DeliveriesScreen(LiveScreen):
         rows = self.query_one("#deliveries-table", LiveTable)
         if rows.has_focus and rows.selected_key in self._rows:
             return self._rows[rows.selected_key].get("customer") or None
-        return self.query_one("#delivery-customers", LiveTable).selected_key or None
+        return delivery_rows.customer_of(self.query_one("#delivery-customers", LiveTable).selected_key) or None
 
     @work(exclusive=True, group="retry-dead")
     async def action_retry_dead(self) -> None:
@@ -111,20 +103,8 @@ class DeliveriesScreen(LiveScreen):
         self.reload()
 
 
-def endpoint_cells(e: dict, now: float) -> list:
-    code = e.get("last_status_code")
-    last = "-" if e.get("last_at") is None else f"{'HTTP ' + str(code) if code is not None else 'no answer'} " \
-                                               f"{ago(e.get('last_at'), now)}"
-    rate = e.get("error_rate") or 0.0
-    failure = Text(f"{e['last_failure']} {ago(e.get('last_failure_at'), now)}", style="red") \
-        if e.get("last_failure") else "-"
-    return [e["endpoint"], ", ".join(e.get("customers") or []) or "-", str(e.get("requests", 0)),
-            str(e.get("failed", 0)), Text(percent(rate), style="bold red" if rate >= 0.1 else ""),
-            number(e.get("latency_avg_ms"), " ms", 1), number(e.get("latency_p95_ms"), " ms", 1),
-            str(e.get("in_flight", 0)), last, failure]
-
-
 def row_cells(r: dict, now: float) -> list:
     return [str(r["id"]), styled(r.get("status", "")), str(r.get("attempts", 0)), r.get("event_type", ""),
             r.get("customer") or "-", f"{r.get('extension', '')}@{r.get('domain', '')}",
-            short_id(r.get("callid", "")), clock_time(r.get("created_at")), r.get("last_error") or ""]
+            short_id(r.get("callid", "")), clock_time(r.get("created_at")), r.get("endpoint") or "-",
+            r.get("last_error") or ""]

@@ -57,6 +57,7 @@ def delivery_rows(d: dict) -> list:
             ("Call", d.get("callid", "")),
             ("Extension", f"{d.get('extension', '')}@{d.get('domain', '')} · customer {d.get('customer') or '-'}"),
             ("Status", styled(d.get("status", ""))),
+            ("Endpoint", d.get("endpoint") or "- (not sent yet)"),
             ("Attempts", attempt_count(d)),
             ("Created", date_time(d.get("created_at"))),
             ("Next attempt", date_time(d.get("next_attempt_at")) if d.get("status") in DUE else "-"),
