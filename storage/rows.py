@@ -80,6 +80,10 @@ def outbox_row(event: CrmEvent, now: float) -> dict:
     }
 
 
+OUTBOX_COLUMNS = ("event_id", "event_type", "callid", "extension", "domain", "params", "occurred_at",
+                  "created_at", "status", "attempts", "next_attempt_at", "last_error")
+
+
 def snapshot(changes: Changes, seq: int, now: float, submitted: float) -> Pending:
     return Pending(
         seq=seq,
