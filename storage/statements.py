@@ -71,19 +71,19 @@ class Upsert:
                                 for c in update)
         self._head = f'INSERT INTO "{self.table}" ({quoted}) VALUES '
         self._tail = f" ON CONFLICT ({target}) DO UPDATE SET {assignments}"
-        self._sql: dict[tuple[str, int], str] = {}
+        self._row_sql: dict[str, str] = {}
 
     def values(self, row: dict) -> tuple:
         """The row's parameters, in ``columns`` order."""
         return (*self._plain(row), *[encode_json(row[name]) for name in self._json], *self._constants)
 
     def sql(self, param: str, rows: int) -> str:
-        key = (param, rows)
-        sql = self._sql.get(key)
-        if sql is None:
-            one = "(" + ", ".join([param] * len(self.columns)) + ")"
-            sql = self._sql[key] = self._head + ", ".join([one] * rows) + self._tail
-        return sql
+        """The statement for ``rows`` rows (only the placeholders of one row are
+        kept: a cache per row count would hold megabytes of SQL text)."""
+        one = self._row_sql.get(param)
+        if one is None:
+            one = self._row_sql[param] = "(" + ", ".join([param] * len(self.columns)) + ")"
+        return self._head + ", ".join([one] * rows) + self._tail
 
     def execute(self, db: peewee.Database, rows: list[dict]) -> None:
         """Write ``rows`` in the current transaction (peewee's exceptions on failure)."""
