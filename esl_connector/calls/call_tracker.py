@@ -238,7 +238,8 @@ class CallTracker(OutsideEnds):
         direction = call.direction
         if direction == INBOUND:
             for leg in call.extension_legs():
-                if leg.direction == "outbound" and (leg.ringing_at or leg.answered):
+                if (leg.direction == "outbound" and (leg.ringing_at or leg.answered)
+                        and (INCOMING_CALL, leg.extension) not in call.notified):  # the phone only if new
                     self._emit_once(call, INCOMING_CALL, leg, inbound_phone(call, leg), event, changes)
         elif direction in (OUTBOUND, CLICK_TO_CALL):
             external = call.external_legs()
