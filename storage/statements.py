@@ -46,7 +46,8 @@ def encode_json(value) -> str | None:
 class Upsert:
     """``INSERT INTO table (...) VALUES ... ON CONFLICT (target) DO UPDATE SET ...``
     for rows (dicts) that carry ``carried`` columns; the model's other columns
-    (its auto-increment key aside) are inserted with their defaults."""
+    (its auto-increment key aside) are inserted with their defaults, computed
+    once here (the models' callable defaults are ``dict``/``list``: constants)."""
 
     def __init__(self, model: type[peewee.Model], carried: Sequence[str], conflict: Sequence[str],
                  update: Sequence[str]):
