@@ -15,6 +15,7 @@ would send it and cut into 64 KiB reads. Stages, each timed in CPU seconds
 
     .venv/bin/python bench/bench_ingest_path.py --calls 3000
     .venv/bin/python bench/bench_ingest_path.py --calls 3000 --batch 5
+    .venv/bin/python bench/bench_ingest_path.py --database postgresql://user:pw@host/db
 """
 
 from __future__ import annotations
@@ -57,8 +58,11 @@ def stream(calls: int, rate: float) -> bytes:
 def run(args) -> dict[str, float]:
     data = stream(args.calls, args.rate)
     spent = dict.fromkeys(("parse", "track", "submit", "write"), 0.0)
-    db = open_database(str(Path(tempfile.mkdtemp(prefix="bench-ingest-")) / "ingest.db"))
+    db = open_database(args.database or str(Path(tempfile.mkdtemp(prefix="bench-ingest-")) / "ingest.db"))
     migrate(db)
+    if args.database:  # a database of its own: start from empty tables
+        for table in ("outbox", "calls", "extensions"):
+            db.execute_sql(f'DELETE FROM "{table}"')
     tracker, parser = Tracker(), FrameParser()
     queued, seq, events = [], 0, 0
     clock = time.process_time
@@ -98,6 +102,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=100.0, help="interleaving of the calls' events")
     parser.add_argument("--batch", type=int, default=20, help="changes per transaction")
+    parser.add_argument("--database", default="", help="a database URL (its calls, extensions and outbox "
+                        "are emptied first); default: a new SQLite file")
     args = parser.parse_args()
     spent = run(args)
     total = sum(spent.values())
