@@ -614,7 +614,8 @@ def step(opts: Options, rates: list[float], max_p99_ms: float, bisect: int) -> N
 def ingest_compare(calls: int, quiet: bool) -> None:
     """Flat out: the source sends ``calls`` calls as fast as the reader takes
     them; events/s and CPU per event of (a) a bare greenswitch loop, (b) the
-    connector (until its ESL client has received them all)."""
+    connector (until its ESL client has received them all and the storage
+    writer has committed every call's two CRM events: parsed, tracked, stored)."""
     py = sys.executable
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     figures = {}
@@ -652,17 +653,19 @@ def ingest_compare(calls: int, quiet: bool) -> None:
                     source.wait_for("command", 60, lambda f: f["command"] == "api version")
                     session = requests.Session()
                     url = f"http://127.0.0.1:{http_port}/api/v1/health"
-                    received0 = session.get(url, timeout=10).json()["freeswitch"]["events_received"]
+                    first = session.get(url, timeout=10).json()
+                    received0, written0 = first["freeswitch"]["events_received"], first["writer"]["events_written"]
                     cpu0 = proc_stats(connector.proc.pid)["cpu_s"]
                     t0 = time.time()
                     source.tell("go")
-                    while True:
+                    while True:  # until every event is tracked and its call's 2 CRM events are committed
                         time.sleep(0.2)
                         try:
-                            got = session.get(url, timeout=30).json()["freeswitch"]["events_received"] - received0
+                            health = session.get(url, timeout=30).json()
                         except (requests.RequestException, ValueError):
                             continue
-                        if got >= events:
+                        got = health["freeswitch"]["events_received"] - received0
+                        if got >= events and health["writer"]["events_written"] - written0 >= 2 * calls:
                             break
                     elapsed = time.time() - t0
                     stats = proc_stats(connector.proc.pid)

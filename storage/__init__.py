@@ -14,7 +14,7 @@ Start-up::
 Owns: the tables and their migrations, the writer (the only writer of calls,
 extensions and the outbox), and the read side (``queries``, returning the plain
 dataclasses of ``views``).
-May import: ``esl_connector.records`` (the plain data it persists) and peewee;
+May import: ``esl_connector.records`` (the plain data it persists), peewee and orjson;
 nothing else of the connector. See docs/storage.md.
 """
 

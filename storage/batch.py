@@ -1,4 +1,5 @@
-"""Writing one ``Batch`` in one transaction: portable upserts and inserts.
+"""Writing one ``Batch`` in one transaction: portable upserts and inserts
+(compiled once, ``statements``).
 
 Runs on whatever thread the caller chooses (the writer uses a one-thread
 pool); it only touches the connection of that thread.
@@ -6,17 +7,16 @@ pool); it only touches the connection of that thread.
 
 from __future__ import annotations
 
+from contextlib import contextmanager, suppress
+
 import peewee
 
 from .models import Call, Extension, OutboxEvent
-from .rows import CALL_FIELDS, EXTENSION_FIELDS, Batch
+from .rows import CALL_FIELDS, EXTENSION_FIELDS, OUTBOX_COLUMNS, Batch
+from .statements import Upsert
 
-# Bound parameters per statement, below SQLite's 32766 (3.32+) and PostgreSQL's 65535.
-_MAX_PARAMS = 8000
-
-_CALL_UPDATE = [getattr(Call, n) for n in CALL_FIELDS if n != "callid"] + [Call.updated_at]
-_EXTENSION_UPDATE = [getattr(Extension, n) for n in EXTENSION_FIELDS
-                     if n not in ("domain", "extension")]
+_CALL_UPDATE = [n for n in CALL_FIELDS if n != "callid"] + ["updated_at"]
+_EXTENSION_UPDATE = [n for n in EXTENSION_FIELDS if n not in ("domain", "extension")]
 
 
 def _char_limits(model) -> tuple[tuple[str, int], ...]:
@@ -39,12 +39,30 @@ def write_batch(db: peewee.Database, batch: Batch) -> None:
     """Write ``batch`` in one transaction: all of it is committed or none."""
     db.connect(reuse_if_open=True)
     try:
-        with db.atomic():
+        with _transaction(db):
             _upsert_calls(db, _fit(Call, batch.calls))
             _upsert_extensions(db, _fit(Extension, batch.extensions))
             _insert_events(db, _fit(OutboxEvent, batch.events))
     except BaseException:
         db.close()  # a fresh connection for the retry (the old one may be dead)
+        raise
+
+
+@contextmanager
+def _transaction(db: peewee.Database):
+    """BEGIN ... COMMIT, or ROLLBACK on any error, raising the error itself.
+
+    Unlike ``db.atomic()``, a failing ROLLBACK never replaces the error: SQLite
+    ends the transaction by itself on some errors (a full disk during an
+    ``executemany``), and the admin must read "database or disk is full", not
+    "cannot rollback - no transaction is active"."""
+    db.begin()
+    try:
+        yield
+        db.commit()
+    except BaseException:
+        with suppress(Exception):
+            db.rollback()
         raise
 
 
@@ -66,36 +84,25 @@ def _fit(model, rows: list[dict]) -> list[dict]:
     return rows
 
 
-def _chunks(rows: list[dict]):
-    if not rows:
-        return
-    size = max(1, _MAX_PARAMS // len(rows[0]))
-    for start in range(0, len(rows), size):
-        yield rows[start:start + size]
+_CALLS = Upsert(Call, (*CALL_FIELDS, "created_at", "updated_at"), conflict=["callid"],
+                update=_CALL_UPDATE)
+_EXTENSIONS = Upsert(Extension, EXTENSION_FIELDS, conflict=["domain", "extension"],
+                     update=_EXTENSION_UPDATE)
+# A retry after an ambiguous commit (connection lost during COMMIT) must not
+# duplicate an event: a clash on event_id is a no-op update, while any other
+# constraint still fails (unlike INSERT OR IGNORE).
+_EVENTS = Upsert(OutboxEvent, OUTBOX_COLUMNS, conflict=["event_id"], update=["event_id"])
 
 
 def _upsert_calls(db: peewee.Database, rows: list[dict]) -> None:
     # created_at and params are not in the update list: kept from the first
     # insert, and params belongs to click-to-call, not to the call tracker.
-    for chunk in _chunks(rows):
-        (Call.insert_many(chunk)
-         .on_conflict(conflict_target=[Call.callid], preserve=_CALL_UPDATE)
-         .execute(db))
+    _CALLS.execute(db, rows)
 
 
 def _upsert_extensions(db: peewee.Database, rows: list[dict]) -> None:
-    for chunk in _chunks(rows):
-        (Extension.insert_many(chunk)
-         .on_conflict(conflict_target=[Extension.domain, Extension.extension],
-                      preserve=_EXTENSION_UPDATE)
-         .execute(db))
+    _EXTENSIONS.execute(db, rows)
 
 
 def _insert_events(db: peewee.Database, rows: list[dict]) -> None:
-    # A retry after an ambiguous commit (connection lost during COMMIT) must
-    # not duplicate an event: a clash on event_id is a no-op update, while
-    # any other constraint still fails (unlike INSERT OR IGNORE).
-    for chunk in _chunks(rows):
-        (OutboxEvent.insert_many(chunk)
-         .on_conflict(conflict_target=[OutboxEvent.event_id], preserve=[OutboxEvent.event_id])
-         .execute(db))
+    _EVENTS.execute(db, rows)

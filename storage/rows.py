@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 
 from esl_connector.records import CallRecord, Changes, CrmEvent, ExtensionRecord
 
@@ -18,6 +19,8 @@ from .models import PENDING
 CALL_FIELDS = tuple(f.name for f in fields(CallRecord))
 EXTENSION_FIELDS = tuple(f.name for f in fields(ExtensionRecord))
 _CALL_LISTS = ("extensions", "recordings", "legs")
+_call_values = attrgetter(*CALL_FIELDS)
+_extension_values = attrgetter(*EXTENSION_FIELDS)
 
 
 @dataclass(slots=True)
@@ -49,7 +52,7 @@ class Batch:
 
 
 def call_row(record: CallRecord, now: float) -> dict:
-    row = {name: getattr(record, name) for name in CALL_FIELDS}
+    row = dict(zip(CALL_FIELDS, _call_values(record)))
     for name in _CALL_LISTS:
         row[name] = list(row[name])
     row["created_at"] = now  # kept from the first insert: the upsert never updates it
@@ -58,7 +61,7 @@ def call_row(record: CallRecord, now: float) -> dict:
 
 
 def extension_row(record: ExtensionRecord, now: float) -> dict:
-    row = {name: getattr(record, name) for name in EXTENSION_FIELDS}
+    row = dict(zip(EXTENSION_FIELDS, _extension_values(record)))
     row["updated_at"] = record.updated_at or now
     return row
 
@@ -78,6 +81,10 @@ def outbox_row(event: CrmEvent, now: float) -> dict:
         "next_attempt_at": now,
         "last_error": "",
     }
+
+
+OUTBOX_COLUMNS = ("event_id", "event_type", "callid", "extension", "domain", "params", "occurred_at",
+                  "created_at", "status", "attempts", "next_attempt_at", "last_error")
 
 
 def snapshot(changes: Changes, seq: int, now: float, submitted: float) -> Pending:

@@ -8,6 +8,7 @@ in any order give the same answer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from ..records import CLICK_TO_CALL, INBOUND, INTERNAL, OUTBOUND, UNKNOWN
 from .legs import Leg
@@ -18,6 +19,7 @@ from .legs import Leg
 # `originate user/101 &park()`, a wake-up call or a paging originate.
 CLICK2CALL_MARKER = "cti_click2call"
 NOT_A_CRM_CALL = ""
+_CREATION_ORDER = attrgetter("created_at", "uuid")
 
 
 
@@ -40,10 +42,10 @@ class Call:
         return leg
 
     def ordered(self) -> list[Leg]:
-        return sorted(self.legs.values(), key=lambda leg: (leg.created_at, leg.uuid))
+        return sorted(self.legs.values(), key=_CREATION_ORDER)
 
     def extension_legs(self) -> list[Leg]:
-        return [leg for leg in self.ordered() if leg.is_extension]
+        return [leg for leg in self.ordered() if leg.extension]  # is_extension, without a call each
 
     def external_legs(self) -> list[Leg]:
         return [leg for leg in self.ordered() if leg.is_external and leg.uuid != self.callid]

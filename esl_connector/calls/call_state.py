@@ -11,16 +11,18 @@ defaults, so a state written by another version still loads.
 from __future__ import annotations
 
 from dataclasses import fields
+from operator import attrgetter
 
 from .call_model import Call
 from .legs import Leg
 
 STATE_VERSION = 1
 _LEG_FIELDS = tuple(f.name for f in fields(Leg))
+_leg_values = attrgetter(*_LEG_FIELDS)
 
 
 def leg_state(leg: Leg) -> dict:
-    data = {name: getattr(leg, name) for name in _LEG_FIELDS}
+    data = dict(zip(_LEG_FIELDS, _leg_values(leg)))
     data["variables"] = dict(leg.variables)
     return data
 

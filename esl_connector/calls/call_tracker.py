@@ -81,6 +81,7 @@ class CallTracker(OutsideEnds):
         self._header_var = f"sip_h_{self.settings.userfield_header}" if self.settings.userfield_header else ""
         self._capture = (*self._keep_vars, *filter(None, [self._header_var]), "sip_call_id", "sip_via_protocol",
                          CLICK2CALL_MARKER)
+        self._capture_headers = tuple((var, "variable_" + var) for var in self._capture)
         self.calls: dict[str, Call] = {}
         self._leg_call: dict[str, str] = {}
         self._finished: OrderedDict[str, bool] = OrderedDict()  # key -> its call log went out
@@ -196,10 +197,13 @@ class CallTracker(OutsideEnds):
             path = event.get("Record-File-Path")
             if path and path not in call.recordings:
                 call.recordings.append(path)
-        for var in self._capture:
-            value = event.var(var)
-            if value and var not in leg.variables:
-                leg.variables[var] = sip_text(value, USERFIELD_MAX)
+        variables = leg.variables
+        for var, header in self._capture_headers:
+            if var in variables:
+                continue  # the first value seen is kept
+            value = event.get(header)
+            if value:
+                variables[var] = sip_text(value, USERFIELD_MAX)
                 if var in self._keep_vars:
                     call.userfield_set = True
         if notify:
@@ -241,7 +245,8 @@ class CallTracker(OutsideEnds):
         direction = call.direction
         if direction == INBOUND:
             for leg in call.extension_legs():
-                if leg.direction == "outbound" and (leg.ringing_at or leg.answered):
+                if (leg.direction == "outbound" and (leg.ringing_at or leg.answered)
+                        and (INCOMING_CALL, leg.extension) not in call.notified):  # the phone only if new
                     self._emit_once(call, INCOMING_CALL, leg, inbound_phone(call, leg), event, changes)
         elif direction in (OUTBOUND, CLICK_TO_CALL):
             external = call.external_legs()
@@ -288,8 +293,8 @@ class CallTracker(OutsideEnds):
 
     @staticmethod
     def _signature(call: Call) -> tuple:
-        legs = tuple((leg.uuid, bool(leg.ringing_at), leg.answered, leg.hungup, leg.extension,
-                      len(leg.variables)) for leg in call.legs.values())
+        legs = tuple([(leg.uuid, bool(leg.ringing_at), leg.answered, leg.hungup, leg.extension,
+                       len(leg.variables)) for leg in call.legs.values()])
         return (call.direction, legs,
                 len(call.recordings))
 
