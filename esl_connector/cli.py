@@ -97,8 +97,8 @@ def check_config(config_path: str) -> None:
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         sys.exit(1)
-    fs = settings.freeswitch
-    click.echo(f"{config_path}: OK (FreeSWITCH {fs.host}:{fs.port}, events {fs.event_format}, "
+    nodes = ", ".join(f"{fs.node} {fs.host}:{fs.port}" for fs in settings.node_settings())
+    click.echo(f"{config_path}: OK (FreeSWITCH {nodes}, events {settings.freeswitch.event_format}, "
                f"storage {settings.storage.url.split('@')[-1]})")
 
 
@@ -116,8 +116,10 @@ def check_config(config_path: str) -> None:
               help="Write each leg's CDR here, as mod_json_cdr's log-dir.")
 @click.option("--cdr-url", help="POST each leg's CDR here, as mod_json_cdr's url (e.g. .../api/v1/cdr).")
 @click.option("--cdr-cred", default="", help="user:password for --cdr-url (HTTP Basic, as mod_json_cdr's cred).")
+@click.option("--switchname", help="The FreeSWITCH-Switchname (and hostname) it reports (default: this host's "
+              "name); give each simulator of a cluster its own (docs/nodes.md).")
 def simulate(config_path, host, port, password, extensions, calls_per_second, speed, seed,
-             cdr_dir, cdr_url, cdr_cred) -> None:
+             cdr_dir, cdr_url, cdr_cred, switchname) -> None:
     """Run the built-in FreeSWITCH simulator (an Event Socket server with a
     simulated PBX), for demos and for CRM development without a PBX."""
     from gevent import monkey
@@ -134,11 +136,12 @@ def simulate(config_path, host, port, password, extensions, calls_per_second, sp
     from .simulator import Simulator, run_traffic
     sim = Simulator(host=host or sim_cfg.host, port=sim_cfg.port if port is None else port,
                     password=password or sim_cfg.password, speed=speed or sim_cfg.speed,
-                    extensions=numbers, heartbeat_interval=sim_cfg.heartbeat_interval).start()
+                    extensions=numbers, heartbeat_interval=sim_cfg.heartbeat_interval,
+                    hostname=switchname or None).start()
     sim.pbx.register_all()
     _cdr_outputs(sim.pbx, cdr_dir, cdr_url, cdr_cred)
     bound_host, bound_port = sim.address
-    click.echo(f"FreeSWITCH simulator listening on {bound_host}:{bound_port} "
+    click.echo(f"FreeSWITCH simulator {sim.pbx.hostname} listening on {bound_host}:{bound_port} "
                f"({len(numbers)} extensions registered: {numbers[0]}..{numbers[-1]})")
     if calls_per_second > 0:
         gevent.spawn(run_traffic, sim.pbx, calls_per_second, numbers, None, seed)

@@ -16,7 +16,7 @@ _MAX_PARAMS = 8000
 
 _CALL_UPDATE = [getattr(Call, n) for n in CALL_FIELDS if n != "callid"] + [Call.updated_at]
 _EXTENSION_UPDATE = [getattr(Extension, n) for n in EXTENSION_FIELDS
-                     if n not in ("domain", "extension")]
+                     if n not in ("node", "domain", "extension")]
 
 
 def _char_limits(model) -> tuple[tuple[str, int], ...]:
@@ -86,7 +86,7 @@ def _upsert_calls(db: peewee.Database, rows: list[dict]) -> None:
 def _upsert_extensions(db: peewee.Database, rows: list[dict]) -> None:
     for chunk in _chunks(rows):
         (Extension.insert_many(chunk)
-         .on_conflict(conflict_target=[Extension.domain, Extension.extension],
+         .on_conflict(conflict_target=[Extension.node, Extension.domain, Extension.extension],
                       preserve=_EXTENSION_UPDATE)
          .execute(db))
 

@@ -55,3 +55,18 @@ def _read(db, snapshot: TrackerSnapshot, live, finished) -> list[tuple[str, list
         for row in Extension.select(*[getattr(Extension, n) for n in EXTENSION_FIELDS]).dicts().execute(db):
             snapshot.extensions.append(ExtensionRecord(**row))
         return list(finished.tuples().execute(db))
+
+
+def forget_other_nodes(db: peewee.Database, nodes: list[str]) -> int:
+    """Delete the presence stored for FreeSWITCH nodes no longer configured
+    (renamed or removed): it would show, and route click-to-calls, forever.
+    Calls are kept (their history); returns the extension rows deleted."""
+    try:
+        with connected(db), db.atomic():
+            deleted = Extension.delete().where(Extension.node.not_in(nodes)).execute()
+    except peewee.DatabaseError as exc:
+        raise StorageError(f"cannot clean the extensions of {describe(db)}: {exc}") from exc
+    if deleted:
+        log.warning("forgot the presence of %d extensions stored for FreeSWITCH nodes no longer "
+                    "configured (configured: %s)", deleted, ", ".join(nodes))
+    return deleted
