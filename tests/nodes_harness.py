@@ -49,11 +49,18 @@ class TwoNodes:
                            "extensions": "101-299",
                            "click2call": {"secret": C2C_SECRET, "reject_when_offline": False}}],
         }
-        self.connector = Connector(settings_from_dict(data, env={})).start()
+        self.settings = settings_from_dict(data, env={})
+        self.connector = Connector(self.settings).start()
         wait_until(lambda: self.connector.resyncs, timeout=10, what="both nodes connected and resynced")
         if cdrs:
             for sim in self.sims.values():
                 sim.pbx.add_cdr_output(CdrPoster(self.url + "/api/v1/cdr", "freeswitch", CDR_PASSWORD))
+
+    def restart(self) -> None:
+        """Stop the connector cleanly and start a new one on the same database."""
+        assert self.connector.stop()
+        self.connector = Connector(self.settings).start()
+        wait_until(lambda: self.connector.resyncs, timeout=10, what="both nodes connected and resynced")
 
     @property
     def url(self) -> str:

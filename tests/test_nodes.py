@@ -98,6 +98,25 @@ def test_one_node_down_never_stops_the_other_and_its_return_touches_only_its_own
     assert (call.end_source, call.hangup_cause, call.node) == ("", "NORMAL_CLEARING", "a")
 
 
+def test_a_restart_takes_up_each_nodes_calls_on_their_own_node(nodes):
+    nodes.register("a", "102")
+    nodes.register("b", "101")
+    on_a, on_b = answered_call(nodes.sims["a"], "102", 600.0), answered_call(nodes.sims["b"], "101", 600.0)
+    wait_until(lambda: nodes.extensions()[("a", "102")] == nodes.extensions()[("b", "101")] == "in_call",
+               timeout=10, what="a call on each node")
+    nodes.restart()
+    for link, call in zip(nodes.connector.links, (on_a, on_b)):
+        assert [c.callid for c in link.tracker.calls.active_calls()] == [call.legs["did"].uuid]
+    on_b.kill("NORMAL_CLEARING")
+    on_a.kill("NORMAL_CLEARING")
+    assert on_a.wait(10) and on_b.wait(10)
+    ids = [on_a.legs["did"].uuid, on_b.legs["did"].uuid]
+    wait_until(lambda: all(i in nodes.logs() for i in ids), timeout=15, what="both call logs")
+    assert [len(nodes.logs()[i]) for i in ids] == [1, 1]
+    assert [(stored(nodes, i).node, stored(nodes, i).end_source) for i in ids] == [("a", ""), ("b", "")]
+    assert nodes.extensions()[("b", "101")] == "idle"
+
+
 def test_click_to_call_goes_to_the_node_where_the_extension_is_registered(nodes):
     nodes.register("b", "201")
     answer = nodes.click2call("201")
