@@ -13,6 +13,7 @@ from tui.app import ConnectorApp
 from tui.client import StatusClient
 from tui.screens.calls import CallsScreen
 from tui.screens.extensions import ExtensionsScreen
+from tui.widgets.info_panel import InfoPanel
 from tui.widgets.status_bar import StatusBar
 
 from tui_harness import HERE, rows, synchronous, wait_for
@@ -71,3 +72,17 @@ async def test_the_calls_show_the_node_they_are_on(backend):
                        what="the call on node b")
         assert [str(c.label).strip() for c in table.columns.values()][:4] == ["Started", "Call", "Node",
                                                                               "Direction"]
+
+
+@synchronous
+async def test_the_dashboard_has_a_line_per_node(backend):
+    info, command = backend
+    async with make_app(info, "dashboard").run_test(size=(150, 45)) as pilot:
+        app = pilot.app
+        await wait_for(pilot, lambda: getattr(app.screen, "loads", 0), what="the dashboard")
+        card = app.screen.query_one("#card-freeswitch", InfoPanel)
+        await wait_for(pilot, lambda: "2/2 connected" in card.text, what="both nodes in the card")
+        assert "up · sw-a" in card.text and "up · sw-b" in card.text
+        command(do="stop", node="b")
+        await wait_for(pilot, lambda: "1/2 connected" in card.text and "b: down" in card.text,
+                       what="b down in the card")
