@@ -16,7 +16,7 @@ import time
 import gevent.event
 
 from storage import migrate, open_database
-from storage.recovery import forget_other_nodes, load_tracker_snapshot
+from storage.recovery import load_tracker_snapshot
 from storage.writer import StorageWriter
 
 from .api import cdr as cdr_api
@@ -108,7 +108,6 @@ class Connector:
         presence as last committed; the resync after connecting sorts its
         calls into live, ended while we were away, and new."""
         names = [fs.node for fs in settings.node_settings()]
-        forget_other_nodes(self.db, names)
         snapshot = load_tracker_snapshot(self.db, TrackerSettings().max_finished_remembered,
                                          time.time() - FINISHED_REMEMBERED_SECONDS)
         parts = split_snapshot(snapshot, names)

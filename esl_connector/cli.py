@@ -329,5 +329,26 @@ def deliveries_retry(config_path, all_dead, since, customer, key) -> None:
                f"due now")
 
 
+@main.command("forget-node")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True, help=CONFIG_HELP)
+@click.argument("node")
+def forget_node(config_path, node) -> None:
+    """Take a FreeSWITCH node removed or renamed in the configuration out of
+    the database: its extensions' presence is deleted and its calls stored as
+    in progress are closed (lost track, without a call log). Its calls' history
+    stays. Refused for a node the configuration still has (docs/nodes.md)."""
+    import time
+
+    from storage.recovery import forget_node as forget
+
+    from .calls.call_tracker import LOST_TRACK_CAUSE
+    settings = load_or_exit(config_path)
+    if node in [fs.node for fs in settings.node_settings()]:
+        click.echo(f"esl-connector: node {node!r} is in {config_path}; remove or rename it there first",
+                   err=True)
+        sys.exit(2)
+    extensions, calls = forget(_delivery_db(config_path), node, time.time(), LOST_TRACK_CAUSE)
+    click.echo(f"node {node}: {extensions} extensions forgotten, {calls} calls in progress closed")
+
 if __name__ == "__main__":
     main()

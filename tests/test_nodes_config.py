@@ -99,3 +99,14 @@ def test_check_config_names_every_node_and_every_problem(tmp_path):
     assert refused.returncode == 1
     assert "freeswitch[1].node: 'a' is already the name of freeswitch[0]" in refused.stderr
     assert "freeswitch[1].port: 70000 is not a TCP port" in refused.stderr
+
+
+def test_forget_node_is_refused_for_a_configured_node_and_cleans_a_removed_one(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(f'[[freeswitch]]\nnode = "pbx1"\n[storage]\nurl = "sqlite:///{tmp_path}/c.db"\n')
+    cli = [sys.executable, "-m", "esl_connector.cli", "forget-node", "-c", str(config)]
+    refused = subprocess.run([*cli, "pbx1"], capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert refused.returncode == 2 and "node 'pbx1' is in" in refused.stderr
+    done = subprocess.run([*cli, "pbx-old"], capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "node pbx-old: 0 extensions forgotten, 0 calls in progress closed" in done.stdout

@@ -1,7 +1,8 @@
 """Storage of several nodes on a real SQLite file and a real PostgreSQL
 database: migration 5 gives rows from before nodes the node "default", the
-same extension on two nodes is two rows, presence of a node no longer
-configured is forgotten at start, and the stored snapshot is split by node."""
+same extension on two nodes is two rows, a node taken out of service is
+forgotten on request, and the stored snapshot is split by node: what belongs
+to nodes this connector does not follow is left alone."""
 
 import pytest
 
@@ -10,7 +11,7 @@ from esl_connector.records import CallRecord, Changes, ExtensionRecord, TrackerS
 from storage import queries
 from storage.db import open_database
 from storage.migrations import MIGRATIONS, migrate
-from storage.recovery import forget_other_nodes
+from storage.recovery import forget_node
 from storage.writer import StorageWriter
 
 
@@ -47,17 +48,24 @@ def test_migration_5_keys_extensions_by_node_and_gives_older_rows_the_default_no
     assert [(e.node, e.state) for e in queries.list_extensions(db)] == [("default", "in_call"), ("pbx2", "ringing")]
 
 
-def test_presence_of_nodes_no_longer_configured_is_forgotten(db):
+def test_a_node_taken_out_of_service_is_forgotten_its_history_kept(db):
     migrate(db)
+    live = CallRecord("c-live", "inbound", "active", node="old", tracker_state={"legs": {"u": {}}})
     writer = StorageWriter(db)
     writer.start()
     try:
-        writer.submit(Changes(extensions=[ExtensionRecord("101", "d", "idle", node=n) for n in ("a", "b", "old")]))
+        writer.submit(Changes(
+            calls=[live, CallRecord("c-ended", "inbound", "ended", node="old"),
+                   CallRecord("c-kept", "inbound", "active", node="a")],
+            extensions=[ExtensionRecord("101", "d", "idle", node=n) for n in ("a", "old")]))
         assert writer.flush(5)
     finally:
         writer.stop()
-    assert forget_other_nodes(db, ["a", "b"]) == 1
-    assert sorted(e.node for e in queries.list_extensions(db)) == ["a", "b"]
+    assert forget_node(db, "old", 1000.0, "CONNECTOR_LOST_TRACK") == (1, 1)
+    assert [e.node for e in queries.list_extensions(db)] == ["a"]
+    closed = queries.get_call(db, "c-live")
+    assert (closed.state, closed.end_source, closed.ended_at) == ("ended", "lost_track", 1000.0)
+    assert queries.get_call(db, "c-ended").state == "ended" and queries.get_call(db, "c-kept").state == "active"
 
 
 def test_the_stored_snapshot_is_split_by_node():
@@ -67,10 +75,8 @@ def test_the_stored_snapshot_is_split_by_node():
                     ExtensionRecord("102", "d", "idle", node="gone")],
         finished=["f1"], unrestorable=[CallRecord("c3", "inbound", "active", node="gone")])
     parts = split_snapshot(snapshot, ["a", "b"])
-    assert [s["callid"] for s in parts["a"].call_states] == ["c2"]  # a call of a removed node: the first's
-    assert parts["a"].call_states[0]["node"] == "a"
     assert [s["callid"] for s in parts["b"].call_states] == ["c1"]
+    assert parts["a"].call_states == [] and parts["a"].unrestorable == []  # "gone": another's, left alone
     assert [(e.node, e.extension) for e in parts["b"].extensions] == [("b", "101")]
-    assert [e.extension for e in parts["a"].extensions] == ["101"]  # 102 of "gone" is left out
+    assert [e.extension for e in parts["a"].extensions] == ["101"]
     assert parts["a"].finished == parts["b"].finished == ["f1"]
-    assert [(r.callid, r.node) for r in parts["a"].unrestorable] == [("c3", "a")]

@@ -13,7 +13,7 @@ by node. Pure: no I/O.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..records import TrackerSnapshot
 from .cdr import CdrLeg
@@ -32,22 +32,33 @@ class NodeIdentity:
 
 
 def split_snapshot(snapshot: TrackerSnapshot, nodes: list[str]) -> dict[str, TrackerSnapshot]:
-    """The stored snapshot, per configured node. Calls stored for a node no
-    longer configured go to the first node (its resync closes them if its
-    FreeSWITCH does not have them); such extensions are left out. Recently
-    finished calls are given to every node (UUIDs are unique across nodes)."""
-    first = nodes[0]
+    """The stored snapshot, per configured node. What is stored for other
+    nodes is left alone: another connector sharing the database may follow
+    them (or the node was removed or renamed: ``esl-connector forget-node``).
+    Recently finished calls go to every node (UUIDs are unique across nodes)."""
     parts = {name: TrackerSnapshot(finished=list(snapshot.finished)) for name in nodes}
+    others: set[str] = set()
     for state in snapshot.call_states:
-        node = state.get("node") if state.get("node") in parts else first
-        parts[node].call_states.append({**state, "node": node})
+        if _followed(parts, state.get("node", ""), others):
+            parts[state["node"]].call_states.append(state)
     for record in snapshot.unrestorable:
-        node = record.node if record.node in parts else first
-        parts[node].unrestorable.append(replace(record, node=node))
+        if _followed(parts, record.node, others):
+            parts[record.node].unrestorable.append(record)
     for record in snapshot.extensions:
         if record.node in parts:
             parts[record.node].extensions.append(record)
+    if others:
+        log.warning("calls in progress are stored for FreeSWITCH nodes this connector does not follow "
+                    "(%s): left as they are (another connector's; or, for a node removed or renamed, "
+                    "close them with esl-connector forget-node)", ", ".join(sorted(others)))
     return parts
+
+
+def _followed(parts: dict, node: str, others: set[str]) -> bool:
+    if node in parts:
+        return True
+    others.add(node)
+    return False
 
 
 class CdrWaiting:
