@@ -20,7 +20,7 @@ from storage.recovery import load_tracker_snapshot
 from storage.writer import StorageWriter
 
 from .api import cdr as cdr_api
-from .api import click2call, metrics, recordings, status_views
+from .api import click2call, metrics, recordings
 from .api import status as status_api
 from .api.context import ApiContext
 from .api.metrics_state import StateCollector, StateSources

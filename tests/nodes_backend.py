@@ -24,7 +24,6 @@ import sys  # noqa: E402
 import gevent  # noqa: E402
 from gevent.event import Event  # noqa: E402
 from gevent.fileobject import FileObjectPosix  # noqa: E402
-
 from nodes_harness import TOKEN, TwoNodes  # noqa: E402
 
 

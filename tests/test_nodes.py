@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from nodes_harness import AUTH, TwoNodes, start_simulator
 
 from storage import queries
 
 from esl_fake_server import wait_until
-from nodes_harness import AUTH, TwoNodes, start_simulator
 from recordings import FIXTURES
 
 
