@@ -68,6 +68,9 @@ def test_node_names_must_be_given_valid_and_unique_and_endpoints_distinct():
     assert "freeswitch[2].node: 'PBX1' is already the name of freeswitch[0]" in problems
     assert "freeswitch[3].node: 'bad name!' is not a node name" in problems
     assert "freeswitch[4]: a:8021 is already freeswitch[0]'s Event Socket" in problems
+    clash = problems_of({"freeswitch": [{"node": "pbx-1", "host": "a"}, {"node": "pbx_1", "host": "b"}]})
+    assert "freeswitch[1].node: 'pbx_1' has the same password variable (ESL_CONNECTOR_FREESWITCH_PBX_1_PASSWORD)" \
+        in clash
 
 
 def test_each_nodes_keys_are_checked_with_its_path():

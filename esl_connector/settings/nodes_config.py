@@ -72,13 +72,20 @@ def build_nodes(raw, build: Callable[[type, object, str, list[str]], object], en
 
 def _check_unique(tables, nodes: list[FreeSwitchSettings], problems: list[str]) -> None:
     seen: dict[str, str] = {}
+    variables: dict[str, str] = {}
     endpoints: dict[tuple[str, int], str] = {}
     for (path, _), node in zip(tables, nodes):
         key = node.node.lower()
-        if key in seen:
+        duplicate = key in seen
+        if duplicate:
             problems.append(f"{path}.node: {node.node!r} is already the name of {seen[key]}; "
                             "node names must be unique (case does not count)")
         seen.setdefault(key, path)
+        variable = password_env(node.node)
+        if variable in variables and not duplicate:
+            problems.append(f"{path}.node: {node.node!r} has the same password variable ({variable}) as "
+                            f"{variables[variable]}; choose names that differ in more than '.', '-' or '_'")
+        variables.setdefault(variable, path)
         endpoint = (node.host.lower(), node.port)
         if endpoint in endpoints:
             problems.append(f"{path}: {node.host}:{node.port} is already {endpoints[endpoint]}'s "
