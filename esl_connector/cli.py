@@ -164,7 +164,9 @@ def _cdr_outputs(pbx, directory: str | None, url: str | None, cred: str) -> None
 @click.option("--database", default="var/demo.db", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C).")
 @click.option("--no-tui", is_flag=True, help="Print one line per webhook even on a terminal.")
-def demo(calls_per_second, speed, extensions, database, duration, no_tui) -> None:
+@click.option("--nodes", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Simulated FreeSWITCH nodes (pbx1, pbx2...), each with the extensions (docs/nodes.md).")
+def demo(calls_per_second, speed, extensions, database, duration, no_tui, nodes) -> None:
     """Everything on this machine: the FreeSWITCH simulator, the connector,
     and local CRM receivers (one of them flaky). On a terminal, the TUI shows
     it (quit it to stop the demo); otherwise one line per webhook received."""
@@ -179,7 +181,7 @@ def demo(calls_per_second, speed, extensions, database, duration, no_tui) -> Non
     db_path.parent.mkdir(parents=True, exist_ok=True)
     tui = not no_tui and sys.stdin.isatty() and sys.stdout.isatty()
     setup_logging("WARNING", str(db_path.with_suffix(".log")) if tui else None)
-    sys.exit(run_demo(numbers, calls_per_second, speed, db_path, duration, echo=click.echo, tui=tui))
+    sys.exit(run_demo(numbers, calls_per_second, speed, db_path, duration, echo=click.echo, tui=tui, nodes=nodes))
 
 
 @main.command()

@@ -113,3 +113,21 @@ def test_forget_node_is_refused_for_a_configured_node_and_cleans_a_removed_one(t
     done = subprocess.run([*cli, "pbx-old"], capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert done.returncode == 0, done.stderr
     assert "node pbx-old: 0 extensions forgotten, 0 calls in progress closed" in done.stdout
+
+
+def test_the_demo_runs_a_cluster_of_simulated_nodes(tmp_path):
+    from storage import open_database, queries
+    db_path = tmp_path / "demo.db"
+    out = subprocess.run([sys.executable, "-m", "esl_connector.cli", "demo", "--nodes", "2", "--no-tui",
+                          "--duration", "6", "--speed", "20", "--calls-per-second", "3",
+                          "--database", str(db_path)], capture_output=True, text=True, cwd=ROOT, timeout=90)
+    assert out.returncode == 0, out.stderr
+    assert "2 FreeSWITCH simulators (nodes pbx1..pbx2) on 127.0.0.1:" in out.stdout.splitlines()[0]
+    db = open_database(f"sqlite:///{db_path}")
+    try:
+        nodes = {call.node for call in queries.list_calls(db, limit=500)}
+        registered = {(e.node, e.extension) for e in queries.list_extensions(db) if e.state != "offline"}
+    finally:
+        db.close()
+    assert nodes == {"pbx1", "pbx2"}, out.stdout
+    assert {("pbx1", "101"), ("pbx2", "101")} <= registered
