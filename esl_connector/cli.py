@@ -104,8 +104,8 @@ def check_config(config_path: str) -> None:
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         sys.exit(1)
-    fs = settings.freeswitch
-    click.echo(f"{config_path}: OK (FreeSWITCH {fs.host}:{fs.port}, events {fs.event_format}, "
+    nodes = ", ".join(f"{fs.node} {fs.host}:{fs.port}" for fs in settings.node_settings())
+    click.echo(f"{config_path}: OK (FreeSWITCH {nodes}, events {settings.freeswitch.event_format}, "
                f"storage {settings.storage.url.split('@')[-1]})")
 
 
@@ -123,8 +123,10 @@ def check_config(config_path: str) -> None:
               help="Write each leg's CDR here, as mod_json_cdr's log-dir.")
 @click.option("--cdr-url", help="POST each leg's CDR here, as mod_json_cdr's url (e.g. .../api/v1/cdr).")
 @click.option("--cdr-cred", default="", help="user:password for --cdr-url (HTTP Basic, as mod_json_cdr's cred).")
+@click.option("--switchname", help="The FreeSWITCH-Switchname (and hostname) it reports (default: this host's "
+              "name); give each simulator of a cluster its own (docs/nodes.md).")
 def simulate(config_path, host, port, password, extensions, calls_per_second, speed, seed,
-             cdr_dir, cdr_url, cdr_cred) -> None:
+             cdr_dir, cdr_url, cdr_cred, switchname) -> None:
     """Run the built-in FreeSWITCH simulator (an Event Socket server with a
     simulated PBX), for demos and for CRM development without a PBX."""
     from gevent import monkey
@@ -141,11 +143,12 @@ def simulate(config_path, host, port, password, extensions, calls_per_second, sp
     from .simulator import Simulator, run_traffic
     sim = Simulator(host=host or sim_cfg.host, port=sim_cfg.port if port is None else port,
                     password=password or sim_cfg.password, speed=speed or sim_cfg.speed,
-                    extensions=numbers, heartbeat_interval=sim_cfg.heartbeat_interval).start()
+                    extensions=numbers, heartbeat_interval=sim_cfg.heartbeat_interval,
+                    hostname=switchname or None).start()
     sim.pbx.register_all()
     _cdr_outputs(sim.pbx, cdr_dir, cdr_url, cdr_cred)
     bound_host, bound_port = sim.address
-    click.echo(f"FreeSWITCH simulator listening on {bound_host}:{bound_port} "
+    click.echo(f"FreeSWITCH simulator {sim.pbx.hostname} listening on {bound_host}:{bound_port} "
                f"({len(numbers)} extensions registered: {numbers[0]}..{numbers[-1]})")
     if calls_per_second > 0:
         gevent.spawn(run_traffic, sim.pbx, calls_per_second, numbers, None, seed)
@@ -168,7 +171,9 @@ def _cdr_outputs(pbx, directory: str | None, url: str | None, cred: str) -> None
 @click.option("--database", default="var/demo.db", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C).")
 @click.option("--no-tui", is_flag=True, help="Print one line per webhook even on a terminal.")
-def demo(calls_per_second, speed, extensions, database, duration, no_tui) -> None:
+@click.option("--nodes", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Simulated FreeSWITCH nodes (pbx1, pbx2...), each with the extensions (docs/nodes.md).")
+def demo(calls_per_second, speed, extensions, database, duration, no_tui, nodes) -> None:
     """Everything on this machine: the FreeSWITCH simulator, the connector,
     and local CRM receivers (one of them flaky). On a terminal, the TUI shows
     it (quit it to stop the demo); otherwise one line per webhook received."""
@@ -183,7 +188,7 @@ def demo(calls_per_second, speed, extensions, database, duration, no_tui) -> Non
     db_path.parent.mkdir(parents=True, exist_ok=True)
     tui = not no_tui and sys.stdin.isatty() and sys.stdout.isatty()
     setup_logging("WARNING", str(db_path.with_suffix(".log")) if tui else None)
-    sys.exit(run_demo(numbers, calls_per_second, speed, db_path, duration, echo=click.echo, tui=tui))
+    sys.exit(run_demo(numbers, calls_per_second, speed, db_path, duration, echo=click.echo, tui=tui, nodes=nodes))
 
 
 @main.command()
@@ -362,6 +367,27 @@ def deliveries_retry(config_path, all_dead, since, customer, key) -> None:
     click.echo(f"outbox row {row.id} ({row.event_type}, call {row.callid}) is {row.status}, "
                f"due now")
 
+
+@main.command("forget-node")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True, help=CONFIG_HELP)
+@click.argument("node")
+def forget_node(config_path, node) -> None:
+    """Take a FreeSWITCH node removed or renamed in the configuration out of
+    the database: its extensions' presence is deleted and its calls stored as
+    in progress are closed (lost track, without a call log). Its calls' history
+    stays. Refused for a node the configuration still has (docs/nodes.md)."""
+    import time
+
+    from storage.recovery import forget_node as forget
+
+    from .calls.call_tracker import LOST_TRACK_CAUSE
+    settings = load_or_exit(config_path)
+    if node in [fs.node for fs in settings.node_settings()]:
+        click.echo(f"esl-connector: node {node!r} is in {config_path}; remove or rename it there first",
+                   err=True)
+        sys.exit(2)
+    extensions, calls = forget(_delivery_db(config_path), node, time.time(), LOST_TRACK_CAUSE)
+    click.echo(f"node {node}: {extensions} extensions forgotten, {calls} calls in progress closed")
 
 if __name__ == "__main__":
     main()

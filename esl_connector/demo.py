@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gevent
@@ -64,21 +64,29 @@ def _customer(code: str, url: str, secret: str, extensions: list[str]) -> dict:
             "click2call": {"secret": DEMO_CLICK2CALL_SECRET, "gateway": "pstn", "caller_id_number": "0281234567"}}
 
 
-def demo_settings(db_path: Path, sim_port: int, receiver_url: str, extensions: list[str],
+def demo_settings(db_path: Path, sim_port: int | list[int], receiver_url: str, extensions: list[str],
                   flaky_url: str | None = None, api_token: str = "", delivery: dict | None = None) -> dict:
+    """``sim_port``: one simulator's port, or a list: one FreeSWITCH node each (pbx1, pbx2...)."""
     steady, rest = split_extensions(extensions) if flaky_url else (extensions, [])
     customers = [_customer("demo", receiver_url, DEMO_SECRET, steady)]
     if rest:
         customers.append(_customer("flaky", flaky_url, FLAKY_SECRET, rest))
         customers[-1]["events"] = {"call_answered": {"url": f"{receiver_url}/wsapi/flaky/call_answered"}}
     return {
-        "freeswitch": {"host": "127.0.0.1", "port": sim_port, "password": "ClueCon", "resync_delay": 0.2},
+        "freeswitch": _nodes(sim_port),
         "storage": {"url": f"sqlite:///{db_path}", "commit_window": 0.0},
         "logging": {"level": "WARNING"},
         "http": {"port": 0, "api_token": api_token},
         "customers": customers,
         **({"delivery": delivery} if delivery else {}),
     }
+
+
+def _nodes(ports: int | list[int]) -> dict | list[dict]:
+    node = {"host": "127.0.0.1", "password": "ClueCon", "resync_delay": 0.2}
+    if isinstance(ports, int):
+        return {**node, "port": ports}
+    return [{**node, "node": f"pbx{i}", "port": port} for i, port in enumerate(ports, 1)]
 
 
 def format_request(request) -> str:
@@ -106,6 +114,11 @@ class DemoStack:
     sim: Simulator
     connector: Connector
     receivers: list[CrmReceiver]
+    more_sims: list[Simulator] = field(default_factory=list)  # the other nodes' (demo --nodes)
+
+    @property
+    def sims(self) -> list[Simulator]:
+        return [self.sim, *self.more_sims]
 
     @property
     def api_url(self) -> str:
@@ -113,29 +126,36 @@ class DemoStack:
 
     def stop(self) -> None:
         self.connector.stop()
-        self.sim.stop()
+        for sim in self.sims:
+            sim.stop()
         for receiver in self.receivers:
             receiver.stop()
 
 
 def start_stack(extensions: list[str], speed: float, db_path: Path, *,
                 on_request: Callable | None = None, flaky: FlakyCrm | None = None,
-                api_token: str = "", delivery: dict | None = None) -> DemoStack:
+                api_token: str = "", delivery: dict | None = None, nodes: int = 1) -> DemoStack:
     """Start everything with an empty database; ``flaky`` None: one steady CRM only;
-    ``delivery``: the connector's ``[delivery]`` settings (tests shorten ``max_age``)."""
+    ``delivery``: the connector's ``[delivery]`` settings (tests shorten ``max_age``);
+    ``nodes`` > 1: that many simulated FreeSWITCH nodes (pbx1, pbx2...), each with
+    the same extensions."""
     for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
         stale.unlink(missing_ok=True)  # each demo starts empty: old events would go to a new receiver
     receivers = [CrmReceiver(on_request=on_request).start()]
     if flaky is not None:
         receivers.append(CrmReceiver(on_request=on_request, status_for=flaky).start())
-    sim = Simulator(speed=speed, extensions=extensions).start()
-    sim.pbx.register_all()
+    names = [f"pbx{i}" for i in range(1, nodes + 1)] if nodes > 1 else [None]
+    sims = [Simulator(speed=speed, extensions=extensions, hostname=name).start() for name in names]
+    for sim in sims:
+        sim.pbx.register_all()
     flaky_url = receivers[1].url if flaky is not None else None
-    settings = settings_from_dict(demo_settings(db_path, sim.address[1], receivers[0].url, extensions,
+    ports = [sim.address[1] for sim in sims] if nodes > 1 else sims[0].address[1]
+    settings = settings_from_dict(demo_settings(db_path, ports, receivers[0].url, extensions,
                                                 flaky_url, api_token, delivery), "demo")
     connector = Connector(settings).start()
-    gevent.spawn(_register_again, sim, connector)
-    return DemoStack(sim, connector, receivers)
+    for sim in sims:
+        gevent.spawn(_register_again, sim, connector)
+    return DemoStack(sims[0], connector, receivers, sims[1:])
 
 
 def _register_again(sim: Simulator, connector: Connector, timeout: float = 10.0) -> None:
@@ -150,8 +170,10 @@ def _register_again(sim: Simulator, connector: Connector, timeout: float = 10.0)
 
 def _introduce(stack: DemoStack, extensions: list[str], echo: Callable[[str], None]) -> None:
     urls = " and ".join(r.url for r in stack.receivers)
-    echo(f"FreeSWITCH simulator on 127.0.0.1:{stack.sim.address[1]} ({len(extensions)} extensions), "
-         f"CRM receiver on {urls}")
+    where = ", ".join(f"127.0.0.1:{sim.address[1]}" for sim in stack.sims)
+    several = f"{len(stack.sims)} FreeSWITCH simulators (nodes pbx1..pbx{len(stack.sims)}) on" if stack.more_sims \
+        else "FreeSWITCH simulator on"
+    echo(f"{several} {where} ({len(extensions)} extensions), CRM receiver on {urls}")
     api = stack.api_url
     echo(f"Connector HTTP API on {api}: status {api}/api/v1/calls, click-to-call e.g.\n"
          f"  curl '{api}/wsapi/demo/click2call.php?secret={DEMO_CLICK2CALL_SECRET}"
@@ -159,10 +181,11 @@ def _introduce(stack: DemoStack, extensions: list[str], echo: Callable[[str], No
 
 
 def run_demo(extensions: list[str], calls_per_second: float, speed: float, db_path: Path,
-             duration: float | None, echo: Callable[[str], None] = print, tui: bool = False) -> int:
+             duration: float | None, echo: Callable[[str], None] = print, tui: bool = False,
+             nodes: int = 1) -> int:
     """Run until Ctrl-C/SIGTERM, ``duration`` seconds, or (``tui``) the TUI is quit.
     Returns the exit status."""
-    stack = start_stack(extensions, speed, db_path, flaky=FlakyCrm(),
+    stack = start_stack(extensions, speed, db_path, flaky=FlakyCrm(), nodes=nodes,
                         on_request=None if tui else (lambda request: echo(format_request(request))))
     _introduce(stack, extensions, echo)
     stop = Event()
@@ -170,7 +193,8 @@ def run_demo(extensions: list[str], calls_per_second: float, speed: float, db_pa
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
     start_one(stack.sim.pbx, random.Random(), extensions)  # something to see at once, then the traffic
-    workers = [gevent.spawn(run_traffic, stack.sim.pbx, calls_per_second, extensions, None, None)]
+    rate = calls_per_second / len(stack.sims)  # the same traffic in all, shared by the nodes
+    workers = [gevent.spawn(run_traffic, sim.pbx, rate, extensions, None, None) for sim in stack.sims]
     viewer = None
     try:
         if tui:

@@ -78,7 +78,7 @@ class CallRecord:
     recording: str = ""
     recordings: list[str] = field(default_factory=list)
     userfield: str = ""
-    node: str = ""  # FreeSWITCH Core-UUID
+    node: str = ""  # the FreeSWITCH node's configured name ([[freeswitch]] node)
     legs: list[str] = field(default_factory=list)  # channel UUIDs
     end_source: str = END_EVENTS  # END_EVENTS | END_LOST_TRACK | END_CDR, once ended
     # What the tracker needs to take a live call up again after a restart
@@ -93,6 +93,7 @@ class ExtensionRecord:
     extension: str
     domain: str
     state: str  # offline | idle | ringing | in_call
+    node: str = ""  # the FreeSWITCH node it registers on: (node, domain, extension) is the key
     contact: str = ""
     user_agent: str = ""
     network_ip: str = ""

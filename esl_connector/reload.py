@@ -73,8 +73,23 @@ def changed_keys(old: Any, new: Any, path: str) -> list[str]:
 
 def restart_keys(old: Settings, new: Settings) -> list[str]:
     """Keys outside the live sections whose new value differs."""
-    return [key for f in dataclasses.fields(Settings) if f.name not in LIVE_SECTIONS + NOT_USED_BY_RUN
-            for key in changed_keys(getattr(old, f.name), getattr(new, f.name), f"{f.name}.")]
+    skipped = LIVE_SECTIONS + NOT_USED_BY_RUN + ("freeswitch", "nodes")
+    return node_changes(old, new) + [
+        key for f in dataclasses.fields(Settings) if f.name not in skipped
+        for key in changed_keys(getattr(old, f.name), getattr(new, f.name), f"{f.name}.")]
+
+
+def node_changes(old: Settings, new: Settings) -> list[str]:
+    """``freeswitch[NODE].key`` of every changed key of a node kept, and
+    ``freeswitch[NODE]`` of a node added or removed (connections are opened
+    at start only)."""
+    before = {fs.node: fs for fs in old.node_settings()}
+    after = {fs.node: fs for fs in new.node_settings()}
+    found = [f"freeswitch[{name}]" for name in sorted(before.keys() ^ after.keys())]
+    single = len(before) == len(after) == 1 and not found
+    for name in [n for n in before if n in after]:
+        found += changed_keys(before[name], after[name], "freeswitch." if single else f"freeswitch[{name}].")
+    return found
 
 
 def customer_changes(old: list[dict], new: list[dict]) -> tuple[list[str], list[str], list[str]]:
@@ -156,7 +171,8 @@ class Reloader:
         before = CustomerDirectory(c.directory.customers)
         secrets = secret_values(c.settings, before.customers) + secret_values(new, customers)
         c.directory.replace(customers)
-        c.tracker.calls.use_userfield_header(userfield_header(c.directory))
+        for link in c.links:  # every node's tracker
+            link.tracker.calls.use_userfield_header(userfield_header(c.directory))
         c.settings.customers, c.settings.delivery, c.settings.logging = new.customers, new.delivery, new.logging
         apply_delivery_settings(c.deliverer, new.delivery)
         if c.own_planner:

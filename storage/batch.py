@@ -16,7 +16,7 @@ from .rows import CALL_FIELDS, EXTENSION_FIELDS, OUTBOX_COLUMNS, Batch
 from .statements import Upsert
 
 _CALL_UPDATE = [n for n in CALL_FIELDS if n != "callid"] + ["updated_at"]
-_EXTENSION_UPDATE = [n for n in EXTENSION_FIELDS if n not in ("domain", "extension")]
+_EXTENSION_UPDATE = [n for n in EXTENSION_FIELDS if n not in ("node", "domain", "extension")]
 
 
 def _char_limits(model) -> tuple[tuple[str, int], ...]:
@@ -86,7 +86,7 @@ def _fit(model, rows: list[dict]) -> list[dict]:
 
 _CALLS = Upsert(Call, (*CALL_FIELDS, "created_at", "updated_at"), conflict=["callid"],
                 update=_CALL_UPDATE)
-_EXTENSIONS = Upsert(Extension, EXTENSION_FIELDS, conflict=["domain", "extension"],
+_EXTENSIONS = Upsert(Extension, EXTENSION_FIELDS, conflict=["node", "domain", "extension"],
                      update=_EXTENSION_UPDATE)
 # A retry after an ambiguous commit (connection lost during COMMIT) must not
 # duplicate an event: a clash on event_id is a no-op update, while any other

@@ -28,14 +28,14 @@ ENDED = "ended"
 
 
 def save_call_params(db: peewee.Database, callid: str, params: dict[str, str], extension: str,
-                     domain: str, phone: str = "", now: float | None = None) -> None:
+                     domain: str, phone: str = "", now: float | None = None, node: str = "") -> None:
     """Store the CRM's parameters of ``callid``, creating its row if absent.
     An existing row only gets its ``params`` replaced."""
     now = time.time() if now is None else now
     row = {Call.callid: callid, Call.params: dict(params), Call.extension: extension,
            Call.domain: domain, Call.phone: phone, Call.extensions: [extension],
            Call.direction: CLICK_TO_CALL, Call.state: ORIGINATING, Call.started_at: now,
-           Call.created_at: now, Call.updated_at: now}
+           Call.created_at: now, Call.updated_at: now, Call.node: node}
     with connected(db), db.atomic():
         (Call.insert(row)
          .on_conflict(conflict_target=[Call.callid], update={Call.params: dict(params)})
@@ -53,9 +53,12 @@ def mark_originate_failed(db: peewee.Database, callid: str, cause: str, status: 
     return bool(changed)
 
 
-def extension_presence(db: peewee.Database, extension: str) -> list[tuple[str, str]]:
-    """(domain, state) of every stored extension with this number."""
-    query = (Extension.select(Extension.domain, Extension.state)
-             .where(Extension.extension == extension).order_by(Extension.domain))
+def extension_presence(db: peewee.Database, extension: str) -> list[tuple[str, str, str, float]]:
+    """(domain, state, node, last registered) of every stored extension with
+    this number, on every FreeSWITCH node; the last is the later of the
+    registration's expiry and the row's last change."""
+    query = (Extension.select(Extension.domain, Extension.state, Extension.node, Extension.expires_at,
+                              Extension.updated_at)
+             .where(Extension.extension == extension).order_by(Extension.domain, Extension.node))
     with connected(db):
-        return list(query.tuples().execute(db))
+        return [(d, s, n, max(e or 0.0, u or 0.0)) for d, s, n, e, u in query.tuples().execute(db)]

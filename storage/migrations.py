@@ -97,12 +97,33 @@ def _v5_attempt_requests(db: peewee.Database, migrator: SchemaMigrator) -> None:
     db.execute_sql("ALTER TABLE outbox ADD COLUMN endpoint TEXT NOT NULL DEFAULT ''")
 
 
+# The name a single [freeswitch] table's node has unless it names itself
+# (esl_connector.settings.nodes_config.DEFAULT_NODE): what rows written before
+# nodes had names belong to.
+V6_FIRST_NODE = "default"
+
+
+def _v6_nodes(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    """Several FreeSWITCH nodes: an extension's presence is per node (the
+    same number may exist on two nodes), and a call's ``node`` is the node's
+    configured name (it held FreeSWITCH's Core-UUID, which changes at every
+    FreeSWITCH restart). Rows from before belong to the node ``default``."""
+    run_operations(migrator.add_column("extensions", "node", peewee.CharField(default="", max_length=64)))
+    # Plain SQL: the migrator's add_index mistakes a column named "node" for an expression.
+    db.execute_sql('DROP INDEX "extensions_domain_extension"')
+    db.execute_sql('CREATE UNIQUE INDEX "extensions_node_domain_extension" '
+                   'ON "extensions" ("node", "domain", "extension")')
+    db.execute_sql('UPDATE "extensions" SET "node" = %s' % db.param, (V6_FIRST_NODE,))
+    db.execute_sql('UPDATE "calls" SET "node" = %s' % db.param, (V6_FIRST_NODE,))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "delivery: outbox customer, replayed_at, finished_at", _v2_delivery),
     Migration(3, "cdrs: cdr_legs, cdr_files", _v3_cdrs),
     Migration(4, "restart recovery: calls end_source, tracker_state", _v4_tracker_state),
     Migration(5, "delivery: attempts' requests, outbox endpoint", _v5_attempt_requests),
+    Migration(6, "nodes: extensions keyed by node, calls' node is its name", _v6_nodes),
 )
 
 

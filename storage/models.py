@@ -74,9 +74,11 @@ class Call(BaseModel):
 
 
 class Extension(BaseModel):
-    """Presence of one extension (an ``ExtensionRecord``)."""
+    """Presence of one extension (an ``ExtensionRecord``) on one FreeSWITCH
+    node: the same number on two nodes is two rows."""
 
     id = peewee.AutoField()
+    node = peewee.CharField(default="", max_length=64)  # v6
     domain = peewee.CharField(default="")
     extension = peewee.CharField()
     state = peewee.CharField(default="", max_length=32)
@@ -90,7 +92,7 @@ class Extension(BaseModel):
 
     class Meta:
         table_name = "extensions"
-        indexes = ((("domain", "extension"), True),)
+        indexes = ((("node", "domain", "extension"), True),)
 
 
 class OutboxEvent(BaseModel):

@@ -48,8 +48,9 @@ def _json_list_has(column, value: str):
 
 
 def list_calls(db: peewee.Database, active: bool | None = None, extension: str | None = None,
-               limit: int = 100, before: float | None = None) -> list[StoredCall]:
+               limit: int = 100, before: float | None = None, node: str | None = None) -> list[StoredCall]:
     """Calls, newest first. ``active``: True = not ended, False = ended only;
+    ``node``: on that FreeSWITCH node only;
     ``extension``: answered by or rung on it; ``before``: started before this
     epoch time (to page on from the last call's ``started_at``)."""
     query = Call.select(*_CALL_COLUMNS)
@@ -57,6 +58,8 @@ def list_calls(db: peewee.Database, active: bool | None = None, extension: str |
         query = query.where(Call.state != ENDED)
     elif active is False:
         query = query.where(Call.state == ENDED)
+    if node:
+        query = query.where(Call.node == node)
     if extension:
         query = query.where((Call.extension == extension) | _json_list_has(Call.extensions,
                                                                            extension))
@@ -81,7 +84,7 @@ def list_extensions(db: peewee.Database, domain: str | None = None) -> list[Stor
     query = Extension.select(*_EXTENSION_COLUMNS)
     if domain is not None:
         query = query.where(Extension.domain == domain)
-    query = query.order_by(Extension.domain, Extension.extension)
+    query = query.order_by(Extension.domain, Extension.extension, Extension.node)
     with connected(db):
         return [StoredExtension(**row) for row in query.dicts().execute(db)]
 

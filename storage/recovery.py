@@ -49,9 +49,28 @@ def _read(db, snapshot: TrackerSnapshot, live, finished) -> list[tuple[str, list
         for row in live.dicts().execute(db):
             state = row["tracker_state"]
             if isinstance(state, dict) and state.get("legs"):
+                if state.get("node", "") != row["node"]:  # the column wins (v5 renamed nodes)
+                    state = {**state, "node": row["node"]}
                 snapshot.call_states.append(state)
             else:
                 snapshot.unrestorable.append(CallRecord(**{**row, "tracker_state": {}}))
         for row in Extension.select(*[getattr(Extension, n) for n in EXTENSION_FIELDS]).dicts().execute(db):
             snapshot.extensions.append(ExtensionRecord(**row))
         return list(finished.tuples().execute(db))
+
+
+
+def forget_node(db: peewee.Database, node: str, now: float, cause: str) -> tuple[int, int]:
+    """A FreeSWITCH node taken out of service (removed or renamed): delete
+    its extensions' presence and close its calls stored as live (ended at
+    ``now`` with ``cause``, lost track; no call log is made up). Returns
+    (extension rows deleted, calls closed)."""
+    try:
+        with connected(db), db.atomic():
+            extensions = Extension.delete().where(Extension.node == node).execute()
+            calls = (Call.update(state=ENDED, ended_at=now, updated_at=now, end_source="lost_track",
+                                 hangup_cause=cause, tracker_state={})
+                     .where(Call.node == node, Call.state.in_(LIVE_STATES)).execute())
+    except peewee.DatabaseError as exc:
+        raise StorageError(f"cannot forget node {node!r} in {describe(db)}: {exc}") from exc
+    return extensions, calls

@@ -100,7 +100,7 @@ def snapshot(changes: Changes, seq: int, now: float, submitted: float) -> Pendin
 def collapse(pending: list[Pending]) -> Batch:
     """Merge snapshots (in submit order): latest call/extension version wins."""
     calls: dict[str, dict] = {}
-    extensions: dict[tuple[str, str], dict] = {}
+    extensions: dict[tuple[str, str, str], dict] = {}
     batch = Batch()
     for item in pending:
         for row in item.calls:
@@ -109,7 +109,7 @@ def collapse(pending: list[Pending]) -> Batch:
                 row = {**row, "created_at": previous["created_at"]}
             calls[row["callid"]] = row
         for row in item.extensions:
-            extensions[(row["domain"], row["extension"])] = row
+            extensions[(row["node"], row["domain"], row["extension"])] = row
         batch.events.extend(item.events)
     batch.calls = list(calls.values())
     batch.extensions = list(extensions.values())

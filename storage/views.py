@@ -65,6 +65,7 @@ class StoredExtension:
     extension: str
     domain: str
     state: str
+    node: str
     contact: str
     user_agent: str
     network_ip: str

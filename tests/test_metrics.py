@@ -56,7 +56,7 @@ def scrape(connector, headers=AUTH) -> dict:
 
 def test_calls_deliveries_and_the_link_move_the_figures(world):
     sim, crm, connector = world
-    node = f"{sim.address[0]}:{sim.address[1]}"
+    node = "default"
     endpoint = endpoint_of_url(crm.url)
     before = scrape(connector)
     assert value(before, "esl_connector_esl_connected", node=node) == 1

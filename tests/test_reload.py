@@ -248,3 +248,18 @@ def test_the_reload_command_asks_the_running_connector_and_prints_what_changed(h
     assert "delivery.per_endpoint_concurrency: must be between 1 and 1000" in refused.stderr
     assert "reloading the configuration" not in rig.log.split("configuration reloaded", 1)[1]
     assert rig.esl_sessions() == 1
+
+
+def test_a_changed_added_or_removed_freeswitch_node_needs_a_restart():
+    from esl_connector.reload import restart_keys
+    from esl_connector.settings.config import settings_from_dict
+
+    def nodes(*tables):
+        return settings_from_dict({"freeswitch": [dict(t, password="x") for t in tables]}, "test")
+
+    old = nodes({"node": "pbx1", "port": 8021}, {"node": "pbx2", "host": "10.0.0.2"})
+    new = nodes({"node": "pbx1", "port": 8022}, {"node": "pbx3", "host": "10.0.0.3"})
+    assert restart_keys(old, new) == ["freeswitch[pbx2]", "freeswitch[pbx3]", "freeswitch[pbx1].port"]
+    single = settings_from_dict({"freeswitch": {"password": "x", "port": 8021}}, "test")
+    moved = settings_from_dict({"freeswitch": {"password": "x", "port": 8022}}, "test")
+    assert restart_keys(single, moved) == ["freeswitch.port"] and restart_keys(single, single) == []

@@ -82,7 +82,7 @@ def test_rows_read_back_exactly_as_peewees_own_inserts_write_them(backend, open_
     with db.atomic():
         Upsert(Call, tuple(call_row(call, 10.0)), ["callid"], ["state"]).execute(db, [call_row(call, 10.0)])
         Call.insert_many([twin]).execute(db)
-        Upsert(Extension, tuple(extension_row(ext, 10.0)), ["domain", "extension"], ["state"]).execute(
+        Upsert(Extension, tuple(extension_row(ext, 10.0)), ["node", "domain", "extension"], ["state"]).execute(
             db, [extension_row(ext, 10.0)])
         Extension.insert_many([{**extension_row(ext, 10.0), "extension": "1002"}]).execute(db)
 

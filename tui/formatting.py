@@ -93,3 +93,18 @@ def last_known(values: list[float | None]) -> float | None:
         if value is not None:
             return value
     return None
+
+
+def several_nodes(health: dict | None, rows: list[dict]) -> bool:
+    """True when the connector follows more than one FreeSWITCH node (then
+    extensions and calls show a Node column)."""
+    return len((health or {}).get("nodes") or []) > 1 or len({r.get("node", "") for r in rows}) > 1
+
+
+def with_node(values: list, index: int, several: bool, row: dict | None = None) -> list:
+    """``values`` (column labels, or a row's cells) with the Node column at
+    ``index`` when there are several nodes."""
+    if not several:
+        return list(values)
+    cell = "Node" if row is None else (row.get("node") or "-")
+    return [*values[:index], cell, *values[index:]]

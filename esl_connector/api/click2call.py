@@ -33,8 +33,9 @@ from storage.db import connected
 
 from ..calls.call_log import status_from_cause
 from ..esl.client import CommandError, CommandTimeout, NotConnected
-from ..records import IDLE, IN_CALL, OFFLINE, RINGING
+from ..records import IN_CALL, OFFLINE, RINGING
 from ..settings.config import Click2CallSettings
+from .click2call_nodes import Placement, client_of, place
 from .click2call_originate import OriginateRequest, originate_command
 from .click2call_validation import (
     CONTROL_PARAMS,
@@ -51,7 +52,6 @@ log = logging.getLogger(__name__)
 SERVICE_KEY = "click2call"
 LOST_CAUSE = "CONNECTOR_LOST_TRACK"    # the job's result went with the connection
 NO_RESULT_CAUSE = "NO_JOB_RESULT"      # connected, but no BACKGROUND_JOB in time
-_STATE_ORDER = {IDLE: 0, RINGING: 1, IN_CALL: 2, OFFLINE: 3}
 
 
 class Click2CallService:
@@ -141,20 +141,11 @@ def request_params(request: Request) -> dict[str, str]:
     return params
 
 
-def _locate(db, customer, extension: str) -> tuple[str, str]:
-    """(domain for user/<ext>@<domain>, stored state or "" when never seen)."""
-    rows = [(d, s) for d, s in extension_presence(db, extension) if customer.owns(extension, d)]
-    configured = customer.click2call.domain
-    if configured:
-        domain = configured
-    elif rows:
-        domain = min(rows, key=lambda row: _STATE_ORDER.get(row[1], 9))[0]
-    else:
-        domain = next(iter(customer.domains)) if len(customer.domains) == 1 else ""
-    if not customer.owns(extension, domain):
-        raise ApiError(404, "unknown_extension", f"extension {extension} does not belong to customer "
-                                                  f"{customer.code} (or never registered in its domains)")
-    return domain, next((s for d, s in rows if d.lower() == domain.lower()), "")
+def _locate(ctx, customer, extension: str) -> Placement:
+    """Its domain, stored state and the node to originate on (``click2call_nodes``)."""
+    settings = ctx.settings.click2call if ctx.settings is not None else None
+    return place(extension_presence(ctx.db, extension), customer, extension, list(ctx.nodes),
+                 getattr(settings, "default_node", ""))
 
 
 def _validated(params: dict[str, str], customer, settings: Click2CallSettings):
@@ -189,15 +180,16 @@ def _authenticate(request: Request, ctx, svc: Click2CallService, code: str):
     return customer, params
 
 
-def _admit(ctx, svc: Click2CallService, customer, extension: str, state: str) -> None:
-    """Rate limits, the FreeSWITCH link, then the extension's state."""
+def _admit(ctx, svc: Click2CallService, customer, extension: str, state: str, node: str) -> None:
+    """Rate limits, the FreeSWITCH link of the extension's node, then the extension's state."""
     waits = [svc.extensions.available((customer.code, extension)), svc.customers.available(customer.code)]
     if any(waits):
         raise _too_many("rate_limited", "too many click-to-call requests; retry later", max(waits))
     svc.extensions.take((customer.code, extension))
     svc.customers.take(customer.code)
-    if not ctx.esl.connected:
-        raise ApiError(503, "freeswitch_unavailable", "not connected to FreeSWITCH; retry later")
+    if not client_of(ctx, node).connected:
+        raise ApiError(503, "freeswitch_unavailable", f"not connected to FreeSWITCH{' node ' + node if node else ''}; "
+                       "retry later")
     c2c = customer.click2call
     if c2c.reject_when_offline and state in ("", OFFLINE):
         raise ApiError(409, "extension_offline", f"extension {extension} is not registered")
@@ -211,14 +203,15 @@ def click2call(request: Request, ctx, customer: str):
     extension, phone, userfield, extras = _validated(params, cust, svc.settings)
     c2c, callid, job_uuid = cust.click2call, str(uuid.uuid4()), str(uuid.uuid4())
     with connected(ctx.db):  # one connection for the read and the write (opening one costs ~1 ms)
-        domain, state = _locate(ctx.db, cust, extension)
-        _admit(ctx, svc, cust, extension, state)
+        placed = _locate(ctx, cust, extension)
+        domain = placed.domain
+        _admit(ctx, svc, cust, extension, placed.state, placed.node)
         command = originate_command(OriginateRequest(callid, extension, domain, phone, userfield,
                                                      c2c.originate_timeout, c2c.route))
         save_call_params(ctx.db, callid, ({"userfield": userfield} if userfield else {}) | extras,
-                         extension, domain, phone, now=time.time())
+                         extension, domain, phone, now=time.time(), node=placed.node)
     try:
-        job = ctx.esl.bgapi(command, job_uuid=job_uuid)
+        job = client_of(ctx, placed.node).bgapi(command, job_uuid=job_uuid)
     except NotConnected:
         svc.record_failure(callid, LOST_CAUSE)
         raise ApiError(503, "freeswitch_unavailable", "not connected to FreeSWITCH; retry later") from None
@@ -229,7 +222,7 @@ def click2call(request: Request, ctx, customer: str):
         svc.record_failure(callid, str(exc).split(" ")[0] or "FAILED")
         raise ApiError(502, "originate_refused", f"FreeSWITCH refused the originate: {exc}") from None
     svc.watch(job, callid, c2c.originate_timeout + svc.settings.job_wait_margin)
-    log.info("click2call %s: ringing %s@%s for %s, callid %s, job %s", cust.code, extension,
-             domain or "-", phone, callid, job_uuid)
+    log.info("click2call %s: ringing %s@%s on node %s for %s, callid %s, job %s", cust.code, extension,
+             domain or "-", placed.node or "-", phone, callid, job_uuid)
     return {"status": "success", "callid": callid, "extension": extension, "phone": phone,
             "message": f"ringing extension {extension}"}

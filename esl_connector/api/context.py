@@ -23,7 +23,7 @@ RELOADER_KEY = "reloader"
 @dataclass(slots=True)
 class ApiContext:
     db: Any                      # peewee.Database (bound by storage.open_database)
-    esl: Any                     # esl.client.EventSocketClient: api(), bgapi(), connected, status()
+    esl: Any                     # the first node's esl.client.EventSocketClient: api(), bgapi(), status()
     directory: Any               # customers.CustomerDirectory
     writer: Any = None           # storage.writer.StorageWriter (its status())
     delivery: Any = None         # the delivery engine (wake(), status()), when running
@@ -31,3 +31,6 @@ class ApiContext:
     clock: Callable[[], float] = time.time
     started_at: float = field(default_factory=time.time)
     extras: dict[str, Any] = field(default_factory=dict)  # per-feature state (rate limiters, keys)
+    # Every FreeSWITCH node by name, in configuration order: node_link.NodeLink
+    # (.client, .fs, .info, .switchname). {} when built with one client only.
+    nodes: dict[str, Any] = field(default_factory=dict)

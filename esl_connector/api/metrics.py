@@ -49,7 +49,7 @@ def attempt_outcome(attempt) -> str:
 
 class ConnectorMetrics:
     def __init__(self, node: str = ""):
-        self.node = node
+        self.node = node  # the node of events counted without one
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         ProcessCollector(registry=r)  # process_resident_memory_bytes, _open_fds, _cpu_seconds_total...
@@ -78,7 +78,7 @@ class ConnectorMetrics:
                                "result (applied, refused)", ("result",), registry=r)
         self.reload_needs_restart = Gauge(f"{PREFIX}config_needs_restart", "1 when the last reload found "
                                           "settings that take effect only after a restart", registry=r)
-        self._event_counters: dict[str, object] = {}
+        self._event_counters: dict[tuple[str, str], object] = {}
 
     def watch(self, collector) -> None:
         """Add a collector read at each scrape (``metrics_state.StateCollector``)."""
@@ -86,14 +86,15 @@ class ConnectorMetrics:
 
     # -- fed by the app's wiring ---------------------------------------------------------
 
-    def event_received(self, event) -> None:
-        """On the Event Socket dispatcher: a dictionary lookup and an increment."""
+    def event_received(self, event, node: str | None = None) -> None:
+        """On a node's Event Socket dispatcher: a dictionary lookup and an increment."""
         name = event.name
         if name == "CUSTOM":
             name = event.subclass or name
-        counter = self._event_counters.get(name)
+        key = (self.node if node is None else node, name)
+        counter = self._event_counters.get(key)
         if counter is None:
-            counter = self._event_counters[name] = self.esl_events.labels(self.node, name or "unknown")
+            counter = self._event_counters[key] = self.esl_events.labels(key[0], name or "unknown")
         counter.inc()
 
     def changes_made(self, changes) -> None:

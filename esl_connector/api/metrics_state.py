@@ -14,7 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -31,8 +31,7 @@ P = "esl_connector_"
 class StateSources:
     """What the collector reads; any may be None (then its figures are left out)."""
 
-    node: str = ""
-    esl: Any = None        # esl.client.EventSocketClient (status())
+    esl: list[tuple[str, Any]] = field(default_factory=list)  # (node, esl.client.EventSocketClient)
     active_calls: Callable[[], list] | None = None  # the call tracker's calls in progress
     writer: Any = None     # storage.writer.StorageWriter (status())
     db: Any = None         # the database, for the outbox statistics
@@ -77,16 +76,15 @@ class StateCollector:
         yield _gauge("scrape_source_up", "1 when the source could be read at this scrape", ("source",), up)
 
     def _esl(self):
-        esl, node = self.sources.esl, self.sources.node
-        if esl is None:
+        if not self.sources.esl:
             return
-        status = esl.status()
+        nodes = [((node,), esl.status()) for node, esl in self.sources.esl]
         yield _gauge("esl_connected", "1 while the Event Socket session with this node is up", ("node",),
-                     [((node,), 1 if status.connected else 0)])
+                     [(node, 1 if status.connected else 0) for node, status in nodes])
         yield _counter("esl_reconnects", "Event Socket sessions lost since start", ("node",),
-                       [((node,), status.reconnects)])
+                       [(node, status.reconnects) for node, status in nodes])
         yield _gauge("esl_last_frame_timestamp_seconds", "When the last frame of any kind arrived (epoch)",
-                     ("node",), [((node,), status.last_frame_at or 0)])
+                     ("node",), [(node, status.last_frame_at or 0) for node, status in nodes])
 
     def _calls(self):
         if self.sources.active_calls is None:

@@ -124,9 +124,9 @@ def get_health(request, ctx):
 
 @protected
 def get_extensions(request, ctx):
-    state = request.args.get("state") or None
+    state, node = request.args.get("state") or None, request.args.get("node") or None
     rows = queries.list_extensions(ctx.db, domain=request.args.get("domain") or None)
-    views = [status_views.extension_view(e) for e in rows if state in (None, e.state)]
+    views = [status_views.extension_view(e) for e in rows if state in (None, e.state) and node in (None, e.node)]
     since = status_extensions.add_figures(views, ctx.db, ctx.directory, ctx.clock())
     return {"today_since": since, "extensions": views}
 
@@ -153,7 +153,8 @@ def get_calls(request, ctx):
     limit = int_arg(request, "limit", DEFAULT_LIMIT)
     calls = queries.list_calls(ctx.db, active=bool_arg(request, "active"),
                                extension=request.args.get("extension") or None,
-                               limit=limit, before=float_arg(request, "before"))
+                               limit=limit, before=float_arg(request, "before"),
+                               node=request.args.get("node") or None)
     link = _recording_link(ctx)
     return {"calls": [status_views.call_view(c, link) for c in calls],
             "next_before": calls[-1].started_at if len(calls) == limit else None}

@@ -35,16 +35,16 @@ def active_calls(db: peewee.Database) -> int:
         return Call.select().where(Call.state != "ended").count(db)
 
 
-def calls_since(db: peewee.Database, since: float) -> dict[tuple[str, str], tuple[int, int]]:
-    """(extension, domain) -> (calls, answered) for calls started at or after
+def calls_since(db: peewee.Database, since: float) -> dict[tuple[str, str, str], tuple[int, int]]:
+    """(extension, domain, node) -> (calls, answered) for calls started at or after
     ``since``; a call in progress counts as answered once it is."""
     answered = peewee.fn.SUM(peewee.Case(None, [((Call.status == ANSWERED) | (Call.answered_at > 0), 1)], 0))
-    query = (Call.select(Call.extension, Call.domain, peewee.fn.COUNT(Call.callid), answered)
+    query = (Call.select(Call.extension, Call.domain, Call.node, peewee.fn.COUNT(Call.callid), answered)
              .where(Call.started_at >= since, Call.extension != "")
-             .group_by(Call.extension, Call.domain))
+             .group_by(Call.extension, Call.domain, Call.node))
     with connected(db):
-        return {(ext, domain): (int(count), int(done or 0))
-                for ext, domain, count, done in query.tuples().execute(db)}
+        return {(ext, domain, node): (int(count), int(done or 0))
+                for ext, domain, node, count, done in query.tuples().execute(db)}
 
 
 def current_calls(db: peewee.Database, callids: set[str]) -> dict[str, dict]:
@@ -70,7 +70,7 @@ def add_figures(views: list[dict], db: peewee.Database, directory, now: float) -
     calls = current_calls(db, {v["callid"] for v in views if v.get("callid")})
     for view in views:
         owner = directory.owner(view["extension"], view["domain"]) if directory is not None else None
-        count, answered = today.get((view["extension"], view["domain"]), (0, 0))
+        count, answered = today.get((view["extension"], view["domain"], view.get("node", "")), (0, 0))
         view.update(customer=owner.code if owner else "", call=calls.get(view.get("callid") or ""),
                     calls_today=count, answered_today=answered,
                     answer_rate=round(answered / count, 4) if count else None)

@@ -214,33 +214,62 @@ def freeswitch_version(esl, extras: dict) -> str:
 
 
 def events_per_second(ctx, now: float) -> float | None:
-    """The Event Socket's events per second lately (None until two readings)."""
+    """The Event Socket's events per second lately, every node together
+    (None until two readings)."""
     if ctx.esl is None:
         return None
+    clients = [link.client for link in ctx.nodes.values()] or [ctx.esl]
     meter = ctx.extras.get("event_rate")
     if meter is None:  # the client's counter was 0 when the connector started
         meter = ctx.extras["event_rate"] = EventRate(origin=(ctx.started_at, 0))
-    return meter.sample(now, ctx.esl.status().events_received)
+    return meter.sample(now, sum(client.status().events_received for client in clients))
+
+
+# -- FreeSWITCH nodes: each node's link; a node down never stops the others (docs/nodes.md)
+
+def node_view(name: str, link) -> dict:
+    status = link.client.status()
+    return {
+        "node": name, "host": link.fs.host, "port": link.fs.port,
+        "connected": status.connected, "since": status.since, "last_error": status.last_error,
+        "reconnects": status.reconnects, "events_received": status.events_received,
+        "last_frame_at": status.last_frame_at, "core_uuid": status.core_uuid,
+        "switchname": link.switchname or status.hostname or "",
+        "version": freeswitch_version(link.client, link.info),
+    }
+
+
+def node_views(ctx) -> list[dict]:
+    """Every configured node, in configuration order ([] when the context has none)."""
+    return [node_view(name, link) for name, link in ctx.nodes.items()]
 
 
 def health(ctx) -> dict:
+    """``freeswitch``: the first node's link (every node's in ``nodes``);
+    degraded while any node is down."""
     esl = as_dict(ctx.esl.status()) if ctx.esl is not None else {"connected": False}
     esl["events_per_second"] = events_per_second(ctx, ctx.clock())
     database = database_health(ctx.db)
     counts = queries.outbox_counts(ctx.db) if database["ok"] else {}
-    fs_version = freeswitch_version(ctx.esl, ctx.extras)
+    nodes = node_views(ctx)
+    fs_version = nodes[0]["version"] if nodes else freeswitch_version(ctx.esl, ctx.extras)
+    esl["node"] = nodes[0]["node"] if nodes else ""
+    nodes_down = [n["node"] for n in nodes if not n["connected"]]
     writer = as_dict(ctx.writer.status()) if ctx.writer is not None else None
     engine = as_dict(ctx.delivery.status()) if ctx.delivery is not None else None
     # Degraded while changes cannot be committed (they wait in memory, nothing is
     # dropped) or if the writer is not running (nothing would be committed).
     writer_failing = writer is not None and (bool(writer.get("last_error")) or not writer.get("running"))
     engine_stopped = engine is not None and not engine.get("running", True)
-    ok = bool(esl.get("connected")) and database["ok"] and not writer_failing and not engine_stopped
+    ok = (bool(esl.get("connected")) and not nodes_down and database["ok"] and not writer_failing
+          and not engine_stopped)
     cdrs = ctx.extras.get(CDR_SERVICE_KEY)
     return {
         "status": "ok" if ok else "degraded",
         "uptime_s": round(ctx.clock() - ctx.started_at, 3),
         "freeswitch": {**esl, "version": fs_version},
+        "nodes": nodes,
+        "nodes_down": nodes_down,
         "database": database,
         "writer": writer,
         "delivery": {"engine": engine, "counts": counts,

@@ -130,6 +130,7 @@ class CallTracker(OutsideEnds):
         self._remember(failure.callid)
         call = Call(failure.callid)
         record = failure_record(failure, event, self._keep_vars)
+        record.node = self.settings.node
         changes.calls.append(record)
         phone = crm_phone(call, record.phone, self._rules(record.extension, record.domain))
         changes.crm_events.append(CrmEvent(CALL_LOG, record.callid, record.extension, record.domain,
@@ -166,7 +167,7 @@ class CallTracker(OutsideEnds):
             return None, None
         call = self.calls.get(leg.callid)
         if call is None:
-            call = self.calls[leg.callid] = Call(leg.callid, node=event.get("Core-UUID"))
+            call = self.calls[leg.callid] = Call(leg.callid, node=self.settings.node)
         call.legs[uuid] = leg
         self._leg_call[uuid] = leg.callid
         return call, leg

@@ -53,6 +53,7 @@ class CdrLeg:
     caller_number: str = ""
     destination: str = ""
     core_uuid: str = ""
+    switchname: str = ""  # the FreeSWITCH that wrote it (its switchname, by default its hostname)
     hangup_cause: str = ""
     start_stamp: str = ""
     start_uepoch: int = 0
@@ -152,6 +153,10 @@ def _references(doc: dict, variables: dict[str, str], uuid: str) -> list[str]:
     return list(dict.fromkeys(n for n in names if n and n != uuid and UUID_RE.match(n)))
 
 
+def _short(value: Any, size: int) -> str:
+    return value[:size] if isinstance(value, str) else ""
+
+
 def parse_cdr(doc: Any) -> CdrLeg:
     """A ``CdrLeg`` from one decoded mod_json_cdr document; ``CdrError`` if unusable."""
     doc = _object(doc, "a CDR")
@@ -173,7 +178,8 @@ def parse_cdr(doc: Any) -> CdrLeg:
         uuid=uuid, callid=callid, direction=direction,
         channel_name=variables.get("channel_name") or _text(profile, "chan_name"),
         caller_number=_text(profile, "caller_id_number"), destination=_text(profile, "destination_number"),
-        core_uuid=core_uuid, hangup_cause=variables.get("hangup_cause", ""),
+        core_uuid=core_uuid, switchname=_short(doc.get("switchname"), 255),
+        hangup_cause=variables.get("hangup_cause", ""),
         start_stamp=variables.get("start_stamp", ""),
         start_uepoch=numbers["start_uepoch"] or numbers["start_epoch"] * 1_000_000,
         progress_uepoch=numbers["progress_uepoch"] or numbers["progress_media_uepoch"],

@@ -72,7 +72,7 @@ class CdrTracker:
             for leg in legs:
                 self._apply(open_call, leg)
             return CdrResult(self.calls.settle(open_call), done=done)
-        call = Call(pending.callid, node=legs[0].core_uuid)
+        call = Call(pending.callid, node=self.calls.settings.node)
         for leg in legs:
             self._apply(call, leg)
         reported = pending.reported or self.calls.was_logged(pending.callid)

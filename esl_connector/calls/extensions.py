@@ -38,6 +38,7 @@ class Registration:
 class Presence:
     extension: str
     domain: str
+    node: str = ""
     registrations: dict[str, Registration] = field(default_factory=dict)
     legs: dict[str, tuple[str, str]] = field(default_factory=dict)  # uuid -> (state, callid)
     updated_at: float = 0.0
@@ -56,7 +57,7 @@ class Presence:
         callid = next((c for s, c in self.legs.values() if s == IN_CALL), "") or next(
             (c for _, c in self.legs.values()), "")
         return ExtensionRecord(
-            extension=self.extension, domain=self.domain, state=self.state,
+            extension=self.extension, domain=self.domain, state=self.state, node=self.node,
             contact=reg.contact if reg else "", user_agent=reg.user_agent if reg else "",
             network_ip=reg.network_ip if reg else "", network_port=reg.network_port if reg else "",
             expires_at=reg.expires_at if reg else 0.0, callid=callid, updated_at=self.updated_at,
@@ -81,7 +82,8 @@ def leg_state(leg: Leg) -> str | None:
 
 
 class ExtensionTracker:
-    def __init__(self):
+    def __init__(self, node: str = ""):
+        self.node = node  # every record carries it
         self.extensions: dict[tuple[str, str], Presence] = {}
         self.touched: set[tuple[str, str]] | None = None  # registrations since begin_snapshot
 
@@ -89,7 +91,7 @@ class ExtensionTracker:
         key = (domain, extension)
         presence = self.extensions.get(key)
         if presence is None:
-            presence = self.extensions[key] = Presence(extension, domain)
+            presence = self.extensions[key] = Presence(extension, domain, self.node)
         return presence
 
     def handle_registration(self, event: Event) -> ExtensionRecord | None:

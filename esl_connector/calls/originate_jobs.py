@@ -70,5 +70,4 @@ def failure_record(failure: OriginateFailure, event: Event, userfield_variables:
         started_at=at, ended_at=at, calldate=event.get("Event-Date-Local"),
         status=call_log.status_from_cause(failure.cause), hangup_cause=failure.cause,
         userfield=sip_text(next((failure.variables[v] for v in userfield_variables if failure.variables.get(v)), ""),
-                           USERFIELD_MAX),
-        node=event.get("Core-UUID"))
+                           USERFIELD_MAX))

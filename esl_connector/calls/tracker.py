@@ -66,7 +66,7 @@ class ResyncResult:
 class Tracker:
     def __init__(self, settings: TrackerSettings | None = None):
         self.calls = CallTracker(settings)
-        self.extensions = ExtensionTracker()
+        self.extensions = ExtensionTracker(self.calls.settings.node)
         settings = self.calls.settings
         self.cdrs = CdrTracker(self.calls, settings.cdr_complete_after, settings.cdr_recording_variables)
         self.events_seen = 0

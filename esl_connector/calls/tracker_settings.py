@@ -30,6 +30,9 @@ class TrackerSettings:
     # CRM event is normalised by them (``settings.phones``). None: the defaults.
     phone_rules: Callable[[str, str], PhoneRules] | None = None
     max_finished_remembered: int = 20000
+    # The FreeSWITCH node this tracker follows (its configured name): every call
+    # and extension record it produces carries it.
+    node: str = ""
     # CDRs (cdr_tracker): seconds to wait for a call's missing CDR legs, and the
     # channel variables a dialplan sets to a recording's path.
     cdr_complete_after: float = 10.0

@@ -3,7 +3,8 @@
 Every key is documented in ``conf/esl-connector.toml``. Secrets may instead
 come from the environment, which wins over the file:
 
-* ``ESL_CONNECTOR_FREESWITCH_PASSWORD`` -> ``freeswitch.password``
+* ``ESL_CONNECTOR_FREESWITCH_PASSWORD`` -> ``freeswitch.password`` (every node; per node
+  ``ESL_CONNECTOR_FREESWITCH_<NODE>_PASSWORD`` wins, ``nodes_config.py``)
 * ``ESL_CONNECTOR_DATABASE_URL``        -> ``storage.url``
 * ``ESL_CONNECTOR_API_TOKEN``           -> ``http.api_token``
 * ``ESL_CONNECTOR_RECORDING_KEY``       -> ``recordings.signing_key``
@@ -27,31 +28,17 @@ from typing import Any, get_type_hints
 from .cdr_config import CdrSettings, validate_cdr
 from .customer_config import parse_customers
 from .errors import ConfigError
+from .nodes_config import FreeSwitchSettings, build_nodes
 
 # Extensions: 2-6 digits (the call tracker matches dialed_user / user_name against it).
 DEFAULT_EXTENSION_PATTERN = r"^[0-9]{2,6}$"
 
 ENV_OVERRIDES = {
-    ("freeswitch", "password"): "ESL_CONNECTOR_FREESWITCH_PASSWORD",
     ("storage", "url"): "ESL_CONNECTOR_DATABASE_URL",
     ("http", "api_token"): "ESL_CONNECTOR_API_TOKEN",
     ("recordings", "signing_key"): "ESL_CONNECTOR_RECORDING_KEY",
     ("cdr", "password"): "ESL_CONNECTOR_CDR_PASSWORD",
 }
-
-
-@dataclass(slots=True)
-class FreeSwitchSettings:
-    host: str = "127.0.0.1"
-    port: int = 8021
-    password: str = "ClueCon"
-    event_format: str = "json"
-    connect_timeout: float = 5.0
-    command_timeout: float = 10.0
-    heartbeat_timeout: float = 40.0
-    reconnect_max_delay: float = 30.0
-    resync_delay: float = 1.0
-    audit_interval: float = 300.0
 
 
 @dataclass(slots=True)
@@ -145,6 +132,7 @@ class Click2CallSettings:
     max_params: int = 20               # "environment parameters" besides the four of the guide
     max_param_length: int = 1000
     job_wait_margin: float = 30.0      # await the job for originate_timeout + this
+    default_node: str = ""             # the node for an extension registered on none ("" = refuse)
 
     @classmethod
     def from_settings(cls, settings) -> Click2CallSettings:
@@ -157,7 +145,7 @@ class Click2CallSettings:
 
 @dataclass(slots=True)
 class Settings:
-    freeswitch: FreeSwitchSettings = field(default_factory=FreeSwitchSettings)
+    freeswitch: FreeSwitchSettings = field(default_factory=FreeSwitchSettings)  # the first node
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     storage: StorageSettings = field(default_factory=StorageSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
@@ -169,6 +157,13 @@ class Settings:
     cdr: CdrSettings = field(default_factory=CdrSettings)
     # [[customers]] tables, parsed and validated by esl_connector.settings.customer_config.
     customers: list[dict] = field(default_factory=list)
+    # Every FreeSWITCH node: [freeswitch] (one) or [[freeswitch]] tables
+    # (nodes_config.py); ``freeswitch`` is the first. Not a key of its own.
+    nodes: list[FreeSwitchSettings] = field(default_factory=list, metadata={"derived": True})
+
+    def node_settings(self) -> list[FreeSwitchSettings]:
+        """Every node, the first one first (``freeswitch`` alone when built by hand)."""
+        return self.nodes or [self.freeswitch]
 
 
 def _coerce(value: Any, kind: Any, path: str, problems: list[str]) -> Any:
@@ -192,7 +187,7 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
         problems.append(f"{path}: expected a table")
         return cls()
     hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls) if not f.metadata.get("derived")}
     for key in data:
         if key not in names:
             problems.append(f"{path}.{key}".lstrip(".") + f": unknown key (known: {', '.join(sorted(names))})")
@@ -211,18 +206,6 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
 
 
 def _validate(s: Settings, problems: list[str]) -> None:
-    fs = s.freeswitch
-    if not 0 < fs.port < 65536:
-        problems.append(f"freeswitch.port: {fs.port} is not a TCP port")
-    if fs.event_format not in ("json", "plain"):
-        problems.append(f"freeswitch.event_format: must be 'json' or 'plain', not {fs.event_format!r}")
-    if not fs.password:
-        problems.append("freeswitch.password: empty (set it, or ESL_CONNECTOR_FREESWITCH_PASSWORD)")
-    for name in ("connect_timeout", "command_timeout", "heartbeat_timeout", "reconnect_max_delay"):
-        if getattr(fs, name) <= 0:
-            problems.append(f"freeswitch.{name}: must be > 0")
-    if fs.audit_interval < 0 or fs.resync_delay < 0:
-        problems.append("freeswitch.audit_interval and freeswitch.resync_delay: must be >= 0")
     try:
         re.compile(s.tracker.extension_pattern)
     except re.error as exc:
@@ -240,6 +223,13 @@ def _validate(s: Settings, problems: list[str]) -> None:
     except ValueError as exc:
         problems.append(f"simulator.extensions: {exc}")
     _validate_delivery(s.delivery, problems)
+
+
+def _validate_default_node(s: Settings, problems: list[str]) -> None:
+    names = [n.node for n in s.nodes]
+    if s.click2call.default_node and s.click2call.default_node not in names:
+        problems.append(f"click2call.default_node: {s.click2call.default_node!r} is not a configured "
+                        f"node ({', '.join(names)})")
 
 
 def _validate_delivery(d: DeliverySettings, problems: list[str]) -> None:
@@ -321,11 +311,16 @@ def parse_extension_range(spec: str) -> list[str]:
 def settings_from_dict(data: dict, source: str = "", env: dict | None = None) -> Settings:
     env = os.environ if env is None else env
     problems: list[str] = []
+    data = dict(data) if isinstance(data, dict) else data
+    raw_nodes = data.pop("freeswitch", None) if isinstance(data, dict) else None
     settings = _build(Settings, data, "", problems)
+    settings.nodes = build_nodes(raw_nodes, _build, env, problems)
+    settings.freeswitch = settings.nodes[0]
     for (section, key), var in ENV_OVERRIDES.items():
         if env.get(var):
             setattr(getattr(settings, section), key, env[var])
     _validate(settings, problems)
+    _validate_default_node(settings, problems)
     validate_http(settings.http, problems)
     validate_recordings(settings.recordings, settings.http.public_url, problems)
     validate_cdr(settings.cdr, problems)

@@ -1,4 +1,5 @@
-"""Calls, newest first: in progress and ended, with their outcome."""
+"""Calls, newest first: in progress and ended, with their outcome (and,
+with several FreeSWITCH nodes, the node each is on)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
-from ..formatting import CALL_STATUS_STYLES, clock_time, duration, short_id, styled
+from ..formatting import CALL_STATUS_STYLES, clock_time, duration, several_nodes, short_id, styled, with_node
 from ..messages import OpenCall
 from ..widgets.live_table import LiveTable
 from .base import LiveScreen
@@ -37,7 +38,10 @@ class CallsScreen(LiveScreen):
         self.query_one("#calls-summary", Static).update(
             f"{len(calls)} {which}   (a: {'all calls' if self.active_only else 'in progress only'}, "
             "enter: timeline)")
-        self.query_one("#calls-table", LiveTable).set_rows((c["callid"], call_cells(c, now)) for c in calls)
+        several = several_nodes(self.app.health, calls)
+        table = self.query_one("#calls-table", LiveTable)
+        table.set_columns(with_node(COLUMNS, 2, several))
+        table.set_rows((c["callid"], with_node(call_cells(c, now), 2, several, c)) for c in calls)
 
     def action_toggle_active(self) -> None:
         self.active_only = not self.active_only

@@ -79,11 +79,25 @@ def connector_rows(h: dict) -> list[tuple[str, str | Text]]:
 def freeswitch_rows(h: dict, now: float) -> list[tuple[str, str | Text]]:
     fs = h.get("freeswitch") or {}
     rate = fs.get("events_per_second")
+    nodes = h.get("nodes") or []
+    if len(nodes) > 1:  # a cluster: one line per node
+        up = sum(1 for n in nodes if n.get("connected"))
+        return [("Nodes", f"{up}/{len(nodes)} connected · {number(rate, ' ev/s', 1)}"),
+                *[(n.get("node") or "?", node_cell(n)) for n in nodes]]
     return [("Connected", yes_no(fs.get("connected"))),
             ("Version", fs.get("version") or "-"),
             ("Node", f"{fs.get('hostname') or '-'} ({(fs.get('core_uuid') or '-')[:8]})"),
             ("Events", f"{number(fs.get('events_received'))} · {number(rate, '/s', 1)}"),
             ("Reconnects", f"{fs.get('reconnects', 0)} · last frame {ago(fs.get('last_frame_at'), now)}")]
+
+
+def node_cell(n: dict) -> Text:
+    """One node of a cluster: up or down, its switchname, version and reconnects."""
+    if not n.get("connected"):
+        return Text(f"down · {n.get('host')}:{n.get('port')} · {n.get('last_error') or ''}".rstrip(" ·"),
+                    style="bold red")
+    version = (n.get("version") or "?").split("-")[0]
+    return Text(f"up · {n.get('switchname') or '?'} {version} · {n.get('reconnects', 0)} reconnects")
 
 
 def delivery_rows(h: dict) -> list[tuple[str, str | Text]]:

@@ -1,6 +1,7 @@
 """Every extension FreeSWITCH knows: who owns it, registration, its state,
 the current call (number, direction, live duration), today's calls and
-answer rate."""
+answer rate. With several FreeSWITCH nodes, a Node column says where each
+registers (the same number on two nodes is two rows)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections import Counter
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
-from ..formatting import ago, duration, percent, styled
+from ..formatting import ago, duration, percent, several_nodes, styled, with_node
 from ..messages import OpenCall
 from ..widgets.live_table import LiveTable
 from .base import LiveScreen
@@ -38,8 +39,11 @@ class ExtensionsScreen(LiveScreen):
         self.query_one("#extensions-summary", Static).update(
             f"{len(extensions)} extensions: {counts['idle']} idle, {counts['ringing']} ringing, "
             f"{counts['in_call']} in a call, {counts['offline']} offline{shown}   (enter: the call)")
-        table.set_rows((f"{e['extension']}@{e['domain']}", extension_cells(e, now)) for e in extensions)
-        self._calls = {f"{e['extension']}@{e['domain']}": e.get("callid") or "" for e in extensions}
+        several = several_nodes(self.app.health, extensions)
+        table.set_columns(with_node(COLUMNS, 1, several))
+        table.set_rows((extension_key(e, several), with_node(extension_cells(e, now), 1, several, e))
+                       for e in extensions)
+        self._calls = {extension_key(e, several): e.get("callid") or "" for e in extensions}
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         callid = self._calls.get(event.row_key.value, "")
@@ -47,6 +51,11 @@ class ExtensionsScreen(LiveScreen):
             self.post_message(OpenCall(callid))
         else:
             self.notify("no call on this extension now", timeout=3)
+
+
+def extension_key(e: dict, several: bool) -> str:
+    key = f"{e['extension']}@{e['domain']}"
+    return f"{key}/{e.get('node', '')}" if several else key
 
 
 def current_call(e: dict, now: float) -> list[str]:

@@ -46,6 +46,17 @@ class LiveTable(DataTable):
     def shown_keys(self) -> list[str]:
         return list(self._shown)
 
+    def set_columns(self, columns: Sequence[str]) -> None:
+        """Show these columns instead (rows must then have as many cells)."""
+        if list(columns) == self._labels:
+            return
+        self._labels = list(columns)
+        self.sort_column = None
+        if self._column_keys:
+            self.clear(columns=True)
+            self._shown = {}
+            self._column_keys = self.add_columns(*[label + "  " for label in self._labels])
+
     def set_rows(self, rows: Iterable[tuple[str, Sequence]]) -> None:
         """Replace every row; ``rows`` are (key, cells)."""
         self._rows = list(rows)

@@ -1,5 +1,5 @@
 """The header of every screen, two lines: the connector and FreeSWITCH
-(version, node, events/s), calls in progress, uptime and the last refresh;
+(version, node, events/s; with several nodes, each node's connection), calls in progress, uptime and the last refresh;
 then the outbox per customer (depth and oldest pending age), dead letters
 and the connector's URL."""
 
@@ -40,7 +40,10 @@ def health_line(h: dict, stale: bool) -> Text:
     else:
         text.append("● ok" if ok else "● degraded", style="bold green" if ok else "bold red")
     fs = h.get("freeswitch") or {}
-    if fs.get("connected"):
+    nodes = h.get("nodes") or []
+    if len(nodes) > 1:
+        text.append_text(nodes_part(nodes))
+    elif fs.get("connected"):
         version = (fs.get("version") or "?").split("-")[0]  # 1.10.12-release~64bit: the dashboard has it all
         text.append(f" │ FreeSWITCH {version} on {fs.get('hostname') or '?'}")
     else:
@@ -49,6 +52,17 @@ def health_line(h: dict, stale: bool) -> Text:
     active = (h.get("calls") or {}).get("active")
     text.append(f" │ {'-' if active is None else active} call{'' if active == 1 else 's'}")
     text.append(f" │ up {duration(h.get('uptime_s'))}")
+    return text
+
+
+def nodes_part(nodes: list[dict]) -> Text:
+    """Several FreeSWITCH nodes: how many are up, then each by name, red when down."""
+    up = sum(1 for n in nodes if n.get("connected"))
+    text = Text(f" │ FreeSWITCH {up}/{len(nodes)}")
+    for node in nodes:
+        connected = node.get("connected")
+        text.append(f" {node.get('node') or '?'}", style="" if connected else "bold red")
+        text.append("●" if connected else "✕", style="green" if connected else "bold red")
     return text
 
 
