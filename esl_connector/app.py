@@ -29,6 +29,7 @@ from .api.metrics_state import StateCollector, StateSources
 from .api.server import HttpApi, HttpServer
 from .calls.call_tracker import TrackerSettings
 from .calls.tracker import Tracker, parse_rows
+from .cdrs.retention import CdrRetention
 from .cdrs.scanner import CdrScanner
 from .cdrs.service import CdrService
 from .delivery import webhooks
@@ -108,10 +109,11 @@ class Connector:
             command_timeout=fs.command_timeout, connect_timeout=fs.connect_timeout,
             heartbeat_timeout=fs.heartbeat_timeout, backoff_max=fs.reconnect_max_delay,
         )
-        self.cdrs = CdrService(self.db, self.tracker, self.writer)
         c = settings.cdr
+        self.cdrs = CdrService(self.db, self.tracker, self.writer, retention=c.retention)
         self.cdr_scanner = CdrScanner(self.cdrs, c.directories, c.scan_interval, c.delete_processed,
-                                      c.max_body) if c.directories else None
+                                      c.max_body, c.retention) if c.directories else None
+        self.cdr_retention = CdrRetention(self.db, c.retention, self.cdr_scanner)
         self.metrics = self._metrics(f"{fs.host}:{fs.port}")
         extras = {"recordings": self.recordings, cdr_api.SERVICE_KEY: self.cdrs, metrics.CONTEXT_KEY: self.metrics}
         self.api_context = ApiContext(self.db, self.client, self.directory, self.writer, self.deliverer,
@@ -152,6 +154,8 @@ class Connector:
         if self.cdr_scanner is not None:
             self.cdr_scanner.scan()  # CDRs written while we were away, before any resync guesses
             self.cdr_scanner.start()
+        if self.settings.cdr.enabled:
+            self.cdr_retention.start()
         self.client.start()
         self.http.start()
         log.info("connector started: FreeSWITCH %s:%s, storage %s", self.settings.freeswitch.host,
@@ -178,6 +182,7 @@ class Connector:
             self._resync.kill()
         if self.cdr_scanner is not None:
             self.cdr_scanner.stop()
+        self.cdr_retention.stop()
         self.cdrs.stop()
         self.client.stop(timeout=min(5.0, self.settings.delivery.stop_timeout / 3))
         committed = self.writer.stop(timeout=max(1.0, deadline - time.monotonic()))
