@@ -36,6 +36,7 @@ from .delivery import webhooks
 from .delivery.engine import DeliveryEngine, Planner
 from .esl.client import ESLError, EventSocketClient
 from .esl.protocol import Event
+from .esl.registrations import with_user_agents
 from .reload import Reloader
 from .settings.click2call_config import phone_rules, userfield_header, webphone_policy
 from .settings.config import Settings
@@ -252,7 +253,8 @@ class Connector:
         audit catches what a lost event left behind (FreeSWITCH drops events
         for a listener that falls behind: "Lost N events")."""
         try:
-            registrations = parse_rows(self.client.api("show registrations as json"))
+            registrations = with_user_agents(self.client.api,
+                                             parse_rows(self.client.api("show registrations as json")))
             channels = parse_rows(self.client.api("show channels as json"))
             now = self._freeswitch_now()
         except (ESLError, ValueError) as exc:
