@@ -38,6 +38,7 @@ from .esl.client import ESLError, EventSocketClient
 from .esl.protocol import Event
 from .esl.registrations import with_user_agents
 from .reload import Reloader
+from .retention import CallRetention
 from .settings.click2call_config import phone_rules, userfield_header, webphone_policy
 from .settings.config import Settings
 from .settings.customer_config import parse_customers
@@ -115,6 +116,7 @@ class Connector:
         self.cdr_scanner = CdrScanner(self.cdrs, c.directories, c.scan_interval, c.delete_processed,
                                       c.max_body, c.retention) if c.directories else None
         self.cdr_retention = CdrRetention(self.db, c.retention, self.cdr_scanner)
+        self.call_retention = CallRetention(self.db, settings.storage.call_retention)
         self.metrics = self._metrics(f"{fs.host}:{fs.port}")
         extras = {"recordings": self.recordings, cdr_api.SERVICE_KEY: self.cdrs, metrics.CONTEXT_KEY: self.metrics}
         self.api_context = ApiContext(self.db, self.client, self.directory, self.writer, self.deliverer,
@@ -157,6 +159,7 @@ class Connector:
             self.cdr_scanner.start()
         if self.settings.cdr.enabled:
             self.cdr_retention.start()
+        self.call_retention.start()
         self.client.start()
         self.http.start()
         log.info("connector started: FreeSWITCH %s:%s, storage %s", self.settings.freeswitch.host,
@@ -184,6 +187,7 @@ class Connector:
         if self.cdr_scanner is not None:
             self.cdr_scanner.stop()
         self.cdr_retention.stop()
+        self.call_retention.stop()
         self.cdrs.stop()
         self.client.stop(timeout=min(5.0, self.settings.delivery.stop_timeout / 3))
         committed = self.writer.stop(timeout=max(1.0, deadline - time.monotonic()))
