@@ -19,9 +19,8 @@ from storage import migrate, open_database
 from storage.recovery import load_tracker_snapshot
 from storage.writer import StorageWriter
 
-from .api import admin_reload
+from .api import admin_reload, click2call, metrics, recordings
 from .api import cdr as cdr_api
-from .api import click2call, metrics, recordings
 from .api import status as status_api
 from .api.context import ApiContext
 from .api.metrics_state import StateCollector, StateSources
@@ -29,6 +28,7 @@ from .api.server import HttpApi, HttpServer
 from .calls.call_tracker import TrackerSettings
 from .calls.node_trackers import NodeTrackers, split_snapshot
 from .calls.tracker import Tracker
+from .cdrs.retention import CdrRetention
 from .cdrs.scanner import CdrScanner
 from .cdrs.service import CdrService
 from .delivery import webhooks
@@ -36,6 +36,7 @@ from .delivery.engine import DeliveryEngine, Planner
 from .esl.protocol import Event
 from .node_link import NodeLink
 from .reload import Reloader
+from .retention import CallRetention
 from .settings.click2call_config import phone_rules, userfield_header, webphone_policy
 from .settings.config import Settings
 from .settings.customer_config import parse_customers
@@ -94,10 +95,12 @@ class Connector:
         self.links = self._links(settings)
         self.client = self.links[0].client  # the first node's
         self.trackers = NodeTrackers({link.node: link.tracker for link in self.links})
-        self.cdrs = CdrService(self.db, self.trackers, self.writer)
+        self.cdrs = CdrService(self.db, self.trackers, self.writer, retention=settings.cdr.retention)
         c = settings.cdr
         self.cdr_scanner = CdrScanner(self.cdrs, c.directories, c.scan_interval, c.delete_processed,
-                                      c.max_body) if c.directories else None
+                                      c.max_body, c.retention) if c.directories else None
+        self.cdr_retention = CdrRetention(self.db, c.retention, self.cdr_scanner)
+        self.call_retention = CallRetention(self.db, settings.storage.call_retention)
         self.metrics = self._metrics()
         extras = {"recordings": self.recordings, cdr_api.SERVICE_KEY: self.cdrs, metrics.CONTEXT_KEY: self.metrics}
         self.api_context = ApiContext(self.db, self.client, self.directory, self.writer, self.deliverer,
@@ -171,6 +174,9 @@ class Connector:
         if self.cdr_scanner is not None:
             self.cdr_scanner.scan()  # CDRs written while we were away, before any resync guesses
             self.cdr_scanner.start()
+        if self.settings.cdr.enabled:
+            self.cdr_retention.start()
+        self.call_retention.start()
         for link in self.links:
             link.start()
         self.http.start()
@@ -196,6 +202,8 @@ class Connector:
             click2call.service(self.api_context).stop()
         if self.cdr_scanner is not None:
             self.cdr_scanner.stop()
+        self.cdr_retention.stop()
+        self.call_retention.stop()
         self.cdrs.stop()
         for link in self.links:
             link.stop(timeout=min(5.0, self.settings.delivery.stop_timeout / 3))

@@ -300,33 +300,19 @@ def deliveries_list(config_path, status, customer, callid, limit) -> None:
 
 @deliveries.command("show")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), required=True, help=CONFIG_HELP)
+@click.option("--body-lines", type=click.IntRange(min=0), default=40, show_default=True,
+              help="Lines of each request body shown (0: all that is stored).")
 @click.argument("key")
-def deliveries_show(config_path, key) -> None:
-    """One row (by id or event id) with every attempt."""
-    import json
-
-    from .delivery.admin import END_SOURCE_NOTES, get_delivery
+def deliveries_show(config_path, body_lines, key) -> None:
+    """One row (by id or event id) with every attempt: the request as it went
+    out (method, URL, headers, body; secrets as ***) and the answer."""
+    from .cli_show import delivery_lines
+    from .delivery.admin import get_delivery
     detail = get_delivery(_delivery_db(config_path), key)
     if detail is None:
         click.echo(f"esl-connector: no outbox row {key}", err=True)
         sys.exit(1)
-    e = detail.event
-    for label, value in (("id", e.id), ("event id", e.event_id), ("event", e.event_type),
-                         ("call", e.callid), ("extension", f"{e.extension}@{e.domain}"),
-                         ("customer", e.customer or "-"), ("status", e.status),
-                         ("attempts", e.attempts), ("created", _when(e.created_at)),
-                         ("next attempt", _when(e.next_attempt_at) if e.status in ("pending", "retrying") else "-"),
-                         ("delivered", _when(e.delivered_at)), ("last error", e.last_error or "-"),
-                         ("params", json.dumps(e.params, ensure_ascii=False))):
-        click.echo(f"{label + ':':<14}{value}")
-    if detail.call_end_source:
-        click.echo(f"{'call ended:':<14}{detail.call_end_source}: {END_SOURCE_NOTES.get(detail.call_end_source, '')}")
-    for a in detail.attempts:
-        result = f"HTTP {a.status_code}" if a.status_code is not None else "no response"
-        click.echo(f"  {_when(a.at)}  {result:<11} {a.latency_ms or 0:>8.1f} ms  {a.url}")
-        for extra in (a.error, a.response_excerpt):
-            if extra:
-                click.echo(f"      {extra[:200]}")
+    click.echo("\n".join(delivery_lines(detail, body_lines)))
 
 
 @deliveries.command("retry")

@@ -19,6 +19,7 @@ from .api import status_views
 from .calls.tracker import Tracker, parse_rows
 from .esl.client import ESLError, EventSocketClient
 from .esl.protocol import Event
+from .esl.registrations import with_user_agents
 from .settings.nodes_config import FreeSwitchSettings
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,8 @@ class NodeLink:
         state. An audit catches what a lost event left behind (FreeSWITCH
         drops events for a listener that falls behind: "Lost N events")."""
         try:
-            registrations = parse_rows(self.client.api("show registrations as json"))
+            registrations = with_user_agents(self.client.api,
+                                             parse_rows(self.client.api("show registrations as json")))
             channels = parse_rows(self.client.api("show channels as json"))
             now = self._freeswitch_now()
         except (ESLError, ValueError) as exc:

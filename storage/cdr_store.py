@@ -107,3 +107,28 @@ def remember_file(db: peewee.Database, path: str, size: int, mtime: float, outco
            "processed_at": time.time() if now is None else now}
     with connected(db):
         CdrFile.insert(row).on_conflict(conflict_target=[CdrFile.path], update=row).execute()
+
+
+def purge_older_than(db: peewee.Database, older_than: float, chunk: int = 500) -> tuple[int, int]:
+    """Forget what only matters for CDRs older than ``older_than`` (epoch
+    seconds), in transactions of ``chunk`` rows: ``done`` legs received before
+    it, and files whose recorded modification time is before it (the scanner
+    skips such files unread, so forgetting them cannot make one read again).
+    Pending legs are kept. Returns (legs, files) deleted."""
+    legs = _purge(db, CdrLeg, CdrLeg.uuid, (CdrLeg.state == DONE) & (CdrLeg.received_at < older_than), chunk)
+    files = _purge(db, CdrFile, CdrFile.path, CdrFile.mtime < older_than, chunk)
+    return legs, files
+
+
+def _purge(db: peewee.Database, model, key, condition, chunk: int) -> int:
+    # One statement per chunk: a SELECT then a DELETE in one transaction would
+    # take SQLite's read lock first, and turning it into the write lock fails
+    # at once (``database is locked``) when the writer committed in between.
+    doomed = model.select(key).where(condition).limit(chunk)
+    deleted = 0
+    with connected(db):
+        while True:
+            count = model.delete().where(key.in_(doomed)).execute(db)
+            deleted += count
+            if count < chunk:
+                return deleted

@@ -200,6 +200,16 @@ def _open_error(parsed: DatabaseURL, exc: Exception) -> str:
             "the database exists and the credentials are right")
 
 
+def write_transaction(db: peewee.Database):
+    """A transaction that reads then writes: on SQLite it takes the write lock
+    at BEGIN (IMMEDIATE), so it waits its turn (busy_timeout) instead of
+    failing with "database is locked" when its read snapshot is outrun by
+    another writer before its first write."""
+    if isinstance(db, peewee.SqliteDatabase):
+        return db.atomic("IMMEDIATE")
+    return db.atomic()
+
+
 @contextmanager
 def connected(db: peewee.Database):
     """Use the calling thread's/greenlet's connection, opening it if needed

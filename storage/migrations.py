@@ -47,6 +47,20 @@ class Migration:
     apply: Callable[[peewee.Database, SchemaMigrator], None]
 
 
+def _add_not_null(db: peewee.Database, migrator: SchemaMigrator, table: str, column: str,
+                  field: peewee.Field, default: str) -> None:
+    """``ALTER TABLE ... ADD COLUMN ... NOT NULL DEFAULT <default>``: one
+    statement on both backends. Not ``migrator.add_column``: on SQLite it makes
+    a NOT NULL column by rebuilding the table, and dropping the old table
+    cascades (``outbox`` -> every ``delivery_attempts`` row) and resets its
+    AUTOINCREMENT sequence (ids handed out again)."""
+    field.name = field.column_name = column
+    field.constraints = [peewee.SQL(f"DEFAULT {default}")]
+    ctx = migrator.make_context()
+    ctx.literal("ALTER TABLE ").sql(peewee.Entity(table)).literal(" ADD COLUMN ").sql(field.ddl(ctx))
+    db.execute_sql(*ctx.query())
+
+
 def _v1_initial(db: peewee.Database, migrator: SchemaMigrator) -> None:
     with db.bind_ctx(schema_v1.V1_MODELS):
         db.create_tables(schema_v1.V1_MODELS, safe=False)
@@ -57,10 +71,9 @@ def _v2_delivery(db: peewee.Database, migrator: SchemaMigrator) -> None:
     (listing and replay by customer), when it was last replayed by hand
     (its retry age restarts there) and when it stopped being due; an index
     that walks pending rows in id order."""
+    _add_not_null(db, migrator, "outbox", "customer", peewee.CharField(max_length=64), "''")
+    _add_not_null(db, migrator, "outbox", "replayed_at", peewee.DoubleField(), "0")
     run_operations(
-        migrator.add_column("outbox", "customer",
-                            peewee.CharField(default="", max_length=64)),
-        migrator.add_column("outbox", "replayed_at", peewee.DoubleField(default=0.0)),
         migrator.add_column("outbox", "finished_at", peewee.DoubleField(null=True)),
         migrator.add_index("outbox", ("status", "id"), False),
         migrator.add_index("outbox", ("customer", "status"), False),
@@ -79,10 +92,8 @@ def _v4_tracker_state(db: peewee.Database, migrator: SchemaMigrator) -> None:
     """Restart recovery: each live call's tracker state, written in the same
     transaction as its outbox rows, and how an ended call's end became known
     (its call log may have been closed at a reconnect with what was known)."""
-    run_operations(
-        migrator.add_column("calls", "end_source", peewee.CharField(default="", max_length=16)),
-        migrator.add_column("calls", "tracker_state", JSONField(default=dict)),
-    )
+    _add_not_null(db, migrator, "calls", "end_source", peewee.CharField(max_length=16), "''")
+    _add_not_null(db, migrator, "calls", "tracker_state", JSONField(), "'{}'")
 
 
 def _v5_attempt_requests(db: peewee.Database, migrator: SchemaMigrator) -> None:

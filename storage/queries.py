@@ -18,7 +18,7 @@ import peewee
 
 from esl_connector.records import CALL_LOG
 
-from .db import connected
+from .db import connected, write_transaction
 from .models import OUTBOX_DUE, OUTBOX_STATUSES, PENDING, Call, Extension, OutboxEvent
 from .views import StoredCall, StoredEvent, StoredExtension
 
@@ -193,7 +193,7 @@ def purge_ended_calls(db: peewee.Database, older_than: float, chunk: int = 500) 
     deleted = 0
     with connected(db):
         while True:
-            with db.atomic():
+            with write_transaction(db):
                 callids = [row[0] for row in candidates.tuples().execute(db)]
                 if not callids:
                     break

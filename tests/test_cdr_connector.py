@@ -40,7 +40,9 @@ def sim():
 
 def cdr_connector(sim, tmp_path, **cdr):
     host, port = sim.address
-    settings = {"http": True, "password": PASSWORD, "complete_after": 0.5, **cdr}
+    # retention 0: the fixture CDRs ended on 2026-11-25 and must stay acceptable
+    # whatever today's date (cdr.retention is tested in test_cdr_retention.py)
+    settings = {"http": True, "password": PASSWORD, "complete_after": 0.5, "retention": 0, **cdr}
     return start_connector(tmp_path / "connector.db", host, port, cdr=settings)
 
 
@@ -72,7 +74,7 @@ def test_the_fixture_cdrs_posted_give_one_call_log_and_a_repeat_is_a_duplicate(c
     assert outbox(connector) == [("call_answered", CLICK_TO_CALL_LOG)]
     assert queries.get_call(connector.db, CALLID).billsec == 3
     health = requests.get(connector.http.url + "/api/v1/health", timeout=5).json()
-    assert health["cdr"] == {"accepted": 2, "duplicates": 1, "rejected": 0, "waiting_legs": 0}
+    assert health["cdr"] == {"accepted": 2, "duplicates": 1, "rejected": 0, "expired": 0, "waiting_legs": 0}
 
 
 @pytest.mark.parametrize("encode", ["true", "base64"])

@@ -9,11 +9,10 @@ from gevent import monkey
 from gevent.event import Event
 
 from esl_connector.delivery import admin as delivery_admin
-from esl_connector.delivery.due_rows import DueRows
 from esl_connector.delivery import recorder as recorder_module
+from esl_connector.delivery.due_rows import DueRows
 from esl_connector.delivery.engine import DeliveryEngine
 from esl_connector.records import CALL_LOG, INCOMING_CALL, OUTGOING_CALL
-from storage import queries
 from storage.models import DeliveryAttempt
 
 from delivery_fixtures import (

@@ -10,7 +10,6 @@ import pytest
 
 from esl_connector.calls.tracker import Tracker
 from esl_connector.records import CallRecord, Changes, CrmEvent, ExtensionRecord
-from recordings import events
 from storage.batch import write_batch
 from storage.db import open_database
 from storage.fields import JSONField
@@ -18,6 +17,8 @@ from storage.migrations import migrate
 from storage.models import Call, Extension, OutboxEvent
 from storage.rows import Batch, call_row, collapse, extension_row, outbox_row, snapshot
 from storage.statements import MAX_PARAMS, Upsert, encode_json
+
+from recordings import events
 
 SCENARIOS = ("inbound_answered", "inbound_via_loopback", "click_to_call", "outbound_from_extension")
 

@@ -40,7 +40,8 @@ def count_cells(s: dict, now: float) -> list:
     dead, retrying = counts.get("dead", 0), counts.get("retrying", 0)
     return [str(s.get("backlog", 0)), Text(str(retrying), style="yellow" if retrying else ""),
             Text(str(dead), style="bold red" if dead else ""), str(counts.get("pending", 0)),
-            str(counts.get("delivered", 0)), duration(s.get("oldest_pending_age_s")) if s.get("oldest_pending_at") else "-",
+            str(counts.get("delivered", 0)),
+            duration(s.get("oldest_pending_age_s")) if s.get("oldest_pending_at") else "-",
             ago(s.get("last_delivered_at"), now)]
 
 

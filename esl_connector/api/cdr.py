@@ -5,8 +5,8 @@ Authenticated with HTTP Basic (json_cdr.conf.xml: ``cred`` = ``user:password``,
 compared in constant time. Bodies: whatever mod_json_cdr's ``encode`` makes
 (``esl_connector.cdrs.decode``). Answers:
 
-* 200 ``{"status": "ok", "result": "accepted" | "duplicate"}``: stored (or
-  stored before): FreeSWITCH must not retry;
+* 200 ``{"status": "ok", "result": "accepted" | "duplicate" | "expired"}``: stored (or
+  stored before, or too old to matter: ``cdr.retention``): FreeSWITCH must not retry;
 * 400 ``invalid_cdr`` (the reason, never the body), 401 ``unauthorized``
   (with ``WWW-Authenticate: Basic``), 403 ``cdr_http_disabled``, 413
   ``request_too_large``, 415 ``unsupported_media_type``: nothing stored.

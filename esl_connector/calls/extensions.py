@@ -145,15 +145,19 @@ class ExtensionTracker:
         """Replace all registrations with FreeSWITCH's ``show registrations``
         rows (after a reconnect, when unregister events may have been missed).
         Extensions in ``keep`` ((domain, extension) with registration events
-        since the snapshot was asked for) keep what those events said."""
+        since the snapshot was asked for) keep what those events said. A row
+        without ``agent`` (FreeSWITCH's list has none: ``esl.registrations``
+        could not add it) keeps the user agent known for the same Call-ID or,
+        after a restart (stored presence has no Call-ID), the same address."""
         seen: dict[tuple[str, str], dict[str, Registration]] = {}
         for row in rows:
             key = (row.get("realm", ""), row.get("reg_user", ""))
             if not key[1]:
                 continue
             token = row.get("token") or row.get("url", "")
-            reg = Registration(token, sip_text(row.get("url", ""), 512), sip_text(row.get("agent", "")),
-                               sip_text(row.get("network_ip", ""), 64), sip_text(row.get("network_port", ""), 16),
+            ip, port = sip_text(row.get("network_ip", ""), 64), sip_text(row.get("network_port", ""), 16)
+            agent = sip_text(row["agent"]) if "agent" in row else self._known_agent(key, token, (ip, port))
+            reg = Registration(token, sip_text(row.get("url", ""), 512), agent, ip, port,
                                float(row.get("expires") or 0))
             seen.setdefault(key, {})[token] = reg
         changed = []
@@ -167,6 +171,13 @@ class ExtensionTracker:
                 after.updated_at = now
                 changed.append(after)
         return changed
+
+    def _known_agent(self, key: tuple[str, str], token: str, address: tuple[str, str]) -> str:
+        presence = self.extensions.get(key)
+        known = list(presence.registrations.values()) if presence is not None else []
+        same = [r for r in known if r.call_id == token] or [
+            r for r in known if address[0] and (r.network_ip, r.network_port) == address]
+        return same[0].user_agent if same else ""
 
     def restore(self, records: list[ExtensionRecord]) -> None:
         """Presence as last stored (at start-up; the resync replaces the

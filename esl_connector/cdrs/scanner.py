@@ -8,6 +8,8 @@ read it again, and a file rewritten with other content is. A file is never
 deleted unless ``cdr.delete_processed`` is set. A file that does not parse
 yet may still be being written (mod_json_cdr writes in place): it is
 retried until it is ``SETTLE_SECONDS`` old, then remembered as rejected.
+With ``cdr.retention``, a file modified longer ago than that is skipped
+unread: its ``cdr_files`` row may have been forgotten (``retention.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class ScanResult:
     duplicates: int = 0
     rejected: int = 0
     waiting: int = 0  # unparsable but recent: retried at the next scan
+    too_old: int = 0  # modified before cdr.retention: skipped unread
 
 
 def cdr_files(directory: str) -> list[str]:
@@ -65,33 +68,52 @@ def _files_in(directory: str) -> list[str]:
 
 class CdrScanner:
     def __init__(self, service: CdrService, directories: list[str], interval: float = 30.0,
-                 delete_processed: bool = False, max_bytes: int = 1024 * 1024):
+                 delete_processed: bool = False, max_bytes: int = 1024 * 1024, retention: float = 0.0):
         self.service, self.directories, self.interval = service, list(directories), interval
-        self.delete_processed, self.max_bytes = delete_processed, max_bytes
+        self.delete_processed, self.max_bytes, self.retention = delete_processed, max_bytes, retention
         self._greenlet: gevent.Greenlet | None = None
         self._known: dict[str, tuple[int, float]] | None = None  # read once from cdr_files
+        self._too_old = 0  # files skipped by the last scan (logged when it changes)
         self.scans = 0
 
     def scan(self) -> ScanResult:
         result = ScanResult()
         if self._known is None:
             self._known = cdr_store.known_files(self.service.db)
+        oldest = time.time() - self.retention if self.retention > 0 else 0.0
         for directory in self.directories:
             for path in cdr_files(directory):
-                self._one(path, result)
+                self._one(path, result, oldest)
         self.scans += 1
         if result.accepted or result.rejected:
             log.info("CDR files: %d stored, %d already known, %d rejected", result.accepted,
                      result.duplicates, result.rejected)
+        if result.too_old != self._too_old:
+            self._too_old = result.too_old
+            log.info("CDR files: %d modified more than cdr.retention (%.0f s) ago, skipped unread",
+                     result.too_old, self.retention)
         return result
 
-    def _one(self, path: str, result: ScanResult) -> None:
+    def forget_older_than(self, cutoff: float) -> int:
+        """Drop the remembered files modified before ``cutoff`` (their rows
+        were purged; ``scan`` skips such files unread); how many."""
+        if not self._known:
+            return 0
+        old = [path for path, (_, mtime) in self._known.items() if mtime < cutoff]
+        for path in old:
+            del self._known[path]
+        return len(old)
+
+    def _one(self, path: str, result: ScanResult, oldest: float) -> None:
         try:
             stat = os.stat(path)
         except OSError:
             return
         if self._known.get(path) == (stat.st_size, stat.st_mtime):
             self._delete(path)
+            return
+        if stat.st_mtime < oldest:
+            result.too_old += 1
             return
         try:
             if stat.st_size > self.max_bytes:

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
 LOST_TRACK = "CONNECTOR_LOST_TRACK"
-ACCEPTED, DUPLICATE = "accepted", "duplicate"
+ACCEPTED, DUPLICATE, EXPIRED = "accepted", "duplicate", "expired"
 
 
 def reconcile(stored: dict, cdr: CallRecord) -> dict:
@@ -54,20 +54,24 @@ def reconcile(stored: dict, cdr: CallRecord) -> dict:
 
 
 class CdrService:
-    def __init__(self, db, tracker: Tracker, writer, clock: Callable[[], float] = time.time):
+    def __init__(self, db, tracker: Tracker, writer, clock: Callable[[], float] = time.time,
+                 retention: float = 0.0):
         self.db, self.tracker, self.writer, self.clock = db, tracker, writer, clock
+        self.retention = retention  # cdr.retention: a leg that ended before it may be forgotten
         self._ticker: gevent.Greenlet | None = None
-        self.accepted = self.duplicates = self.rejected = 0
+        self.accepted = self.duplicates = self.rejected = self.expired = 0
 
     def status(self) -> dict:
         """For the health endpoint: CDRs stored, repeated, refused; legs waiting."""
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected,
-                "waiting_legs": self.tracker.cdrs.waiting()}
+                "expired": self.expired, "waiting_legs": self.tracker.cdrs.waiting()}
 
     # -- ingestion --------------------------------------------------------
     def accept(self, doc: Any, source: str, expected_uuid: str = "") -> str:
-        """Store and apply one CDR document. Returns ``accepted`` or
-        ``duplicate``; raises ``CdrError`` (nothing stored) if unusable."""
+        """Store and apply one CDR document. Returns ``accepted``,
+        ``duplicate`` or ``expired`` (the leg ended more than ``retention`` ago:
+        its row may have been forgotten, so it is neither stored nor applied);
+        raises ``CdrError`` (nothing stored) if unusable."""
         try:
             leg = parse_cdr(doc)
             if expected_uuid and expected_uuid != leg.uuid:
@@ -75,6 +79,11 @@ class CdrService:
         except CdrError:
             self.rejected += 1
             raise
+        if self._expired(leg):
+            self.expired += 1
+            log.warning("CDR of leg %s (call %s) ignored: it ended more than cdr.retention (%.0f s) ago",
+                        leg.uuid, leg.callid, self.retention)
+            return EXPIRED
         if not cdr_store.add_leg(self.db, leg.uuid, leg.callid, dataclasses.asdict(leg), source, self.clock()):
             self.duplicates += 1
             log.info("CDR of leg %s (call %s) received again: already stored", leg.uuid, leg.callid)
@@ -83,6 +92,9 @@ class CdrService:
         reported = cdr_store.call_logged(self.db, leg.callid)
         self._apply(self.tracker.handle_cdr(leg, self.clock(), reported))
         return ACCEPTED
+
+    def _expired(self, leg: CdrLeg) -> bool:
+        return self.retention > 0 and 0 < leg.end_uepoch / 1e6 < self.clock() - self.retention
 
     def restore(self) -> int:
         """Give the tracker back the legs stored as pending (before a restart)."""

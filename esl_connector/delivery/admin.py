@@ -15,7 +15,7 @@ from datetime import datetime
 
 import peewee
 
-from storage.db import connected
+from storage.db import connected, write_transaction
 from storage.models import (
     DEAD,
     DELIVERED,
@@ -150,7 +150,7 @@ def retry_since(db: peewee.Database, customer: str, since: float, now: float) ->
     in_window = ((OutboxEvent.customer == customer)
                  & ((OutboxEvent.created_at >= since) | (OutboxEvent.replayed_at >= since)
                     | peewee.fn.EXISTS(attempted)))
-    with connected(db), db.atomic():
+    with connected(db), write_transaction(db):
         ids = [row[0] for row in OutboxEvent.select(OutboxEvent.id)
                .where(in_window, OutboxEvent.status.in_((DEAD, RETRYING))).tuples().execute(db)]
         replayed = (OutboxEvent.update(**_replayed(now))
@@ -197,7 +197,7 @@ def purge_finished(db: peewee.Database, older_than: float, chunk: int = 500) -> 
     deleted = 0
     with connected(db):
         while True:
-            with db.atomic():
+            with write_transaction(db):
                 ids = [row[0] for row in candidates.tuples().execute(db)]
                 if not ids:
                     return deleted

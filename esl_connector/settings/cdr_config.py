@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 CDR_PASSWORD_MIN_LENGTH = 12
 CDR_MAX_BODY_LIMIT = 16 * 1024 * 1024
+CDR_RETENTION_MIN = 86400.0  # a day: FreeSWITCH's retries and a connector outage stay well inside
 
 
 @dataclass(slots=True)
@@ -21,6 +22,7 @@ class CdrSettings:
     complete_after: float = 10.0        # seconds to wait for a call's missing CDR legs
     recording_variables: list[str] = field(default_factory=lambda: ["recording_file", "record_file_path"])
     max_body: int = 1024 * 1024         # bytes; a POST larger than this is refused (413)
+    retention: float = 2592000.0        # 30 days: forget CDR legs and files older than this; 0 = keep
 
     @property
     def enabled(self) -> bool:
@@ -44,5 +46,8 @@ def validate_cdr(c: CdrSettings, problems: list[str]) -> None:
         problems.append("cdr.complete_after: must be between 0 and 3600 seconds")
     if not 1024 <= c.max_body <= CDR_MAX_BODY_LIMIT:
         problems.append(f"cdr.max_body: must be between 1024 and {CDR_MAX_BODY_LIMIT} bytes")
+    if c.retention < 0 or 0 < c.retention < CDR_RETENTION_MIN:
+        problems.append(f"cdr.retention: must be 0 (keep every CDR row) or at least {CDR_RETENTION_MIN:.0f} "
+                        "seconds (older CDR files are skipped unread)")
     if any(not name or not name.replace("_", "").isalnum() for name in c.recording_variables):
         problems.append("cdr.recording_variables: channel variable names (letters, digits, _)")

@@ -51,6 +51,7 @@ class TrackerConfig:
 class StorageSettings:
     url: str = "sqlite:///var/lib/esl-connector/connector.db"
     commit_window: float = 0.0  # 0 = group commit: at once when idle, batched under load
+    call_retention: float = 0.0  # seconds after their end calls are deleted with their events; 0 = keep
 
 
 @dataclass(slots=True)
@@ -222,6 +223,8 @@ def _validate(s: Settings, problems: list[str]) -> None:
         parse_extension_range(s.simulator.extensions)
     except ValueError as exc:
         problems.append(f"simulator.extensions: {exc}")
+    if s.storage.call_retention < 0 or 0 < s.storage.call_retention < 86400:
+        problems.append("storage.call_retention: must be 0 (keep every call) or at least 86400 seconds")
     _validate_delivery(s.delivery, problems)
 
 

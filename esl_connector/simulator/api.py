@@ -172,19 +172,30 @@ def hupall(pbx: PbxCore, args: str) -> str:
 
 
 def sofia(pbx: PbxCore, args: str) -> str:
-    """``sofia status profile internal reg`` (simplified: same layout, fewer fields)."""
-    if args.split()[:2] != ["status", "profile"]:
+    """``sofia status profile <name> reg``, as recorded (mod_sofia's
+    ``show_reg_callback``): every registration is on ``internal``;
+    ``external`` has none; another name is not a profile."""
+    words = args.split()
+    if words[:2] != ["status", "profile"] or len(words) < 3:
         return "-ERR Usage: sofia status profile <name> reg (simulator)\n"
-    blocks = []
-    for e in (x for x in pbx.extensions.values() if x.registered):
-        blocks.append(f"Call-ID:    \t{e.register_call_id}\nUser:       \t{e.number}@{e.domain}\n"
-                      f"Contact:    \t{e.contact}\nAgent:      \t{e.user_agent}\n"
-                      f"Status:     \tRegistered(UDP)(unknown) EXPSECS({e.expires})\n"
-                      f"IP:         \t127.0.0.1\nPort:       \t{e.network_port}\n"
-                      f"Auth-User:  \t{e.number}\nAuth-Realm: \t{e.domain}\n")
+    if words[2] not in ("internal", "external"):
+        return "Invalid Profile!\n"
+    now = pbx.clock.now_us() / 1e6
+    blocks = [_reg_block(pbx, e, now) for e in pbx.extensions.values()
+              if e.registered and words[2] == "internal"]
     rule = "=" * 97
-    return (f"\nRegistrations:\n{rule}\n" + "\n".join(blocks) +
-            f"\nTotal items returned: {len(blocks)}\n{rule}\n")
+    return f"\nRegistrations:\n{rule}\n" + "".join(blocks) + f"Total items returned: {len(blocks)}\n{rule}\n"
+
+
+def _reg_block(pbx: PbxCore, e, now: float) -> str:
+    expires = int(e.registered_at) + e.expires
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(expires))
+    return (f"Call-ID:    \t{e.register_call_id}\nUser:       \t{e.number}@{e.domain}\n"
+            f"Contact:    \t{e.contact}\nAgent:      \t{e.user_agent}\n"
+            f"Status:     \tRegistered(UDP)(unknown) EXP({stamp}) EXPSECS({int(expires - now)})\n"
+            f"Ping-Status:\tReachable\nPing-Time:\t0.00\nHost:       \t{pbx.hostname}\n"
+            f"IP:         \t127.0.0.1\nPort:       \t{e.network_port}\n"
+            f"Auth-User:  \t{e.number}\nAuth-Realm: \t{e.domain}\nMWI-Account:\t{e.number}@{e.domain}\n\n")
 
 
 def strepoch(pbx: PbxCore, args: str) -> str:

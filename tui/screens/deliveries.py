@@ -12,8 +12,8 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
-from ..client import SourceError
 from .. import delivery_rows
+from ..client import SourceError
 from ..formatting import clock_time, short_id, styled
 from ..messages import OpenDelivery
 from ..widgets.live_table import LiveTable
