@@ -201,10 +201,11 @@ def test_sigterm_lets_a_delivery_in_flight_finish_and_the_next_start_resumes_the
     sim, receiver, process, db = rig
     receiver._on_request = _slow_receiver({"incoming_call": 1.5})
     process.start()
-    call = answered_call(sim, talk_time=60.0)
+    call = answered_call(sim, talk_time=6000.0)  # ended by hand below, however slow the restart
     wait_until(lambda: receiver.requests, timeout=10, what="incoming_call in flight")
     assert process.stop() == 0  # waited for the CRM's answer
-    process.start()
+    process.start()  # returns once it has read FreeSWITCH's channels: the call is live
+    call.kill()
     assert call.wait(15)
     wait_until(lambda: call.legs["did"].uuid in Received.of(receiver).logs, timeout=15, what="the call log")
     assert process.stop() == 0
