@@ -97,12 +97,23 @@ def _v5_attempt_requests(db: peewee.Database, migrator: SchemaMigrator) -> None:
     db.execute_sql("ALTER TABLE outbox ADD COLUMN endpoint TEXT NOT NULL DEFAULT ''")
 
 
+def _v6_outbox_claims(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    """Several connectors on one database: which process holds an outbox row
+    (its delivery instance) and until when (epoch seconds; 0 = nobody). A
+    lease that ran out may be taken by another process."""
+    real = "REAL" if isinstance(db, peewee.SqliteDatabase) else "DOUBLE PRECISION"
+    # Plain SQL for the reason given in v5 (no copy of the outbox on SQLite).
+    db.execute_sql("ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''")
+    db.execute_sql(f"ALTER TABLE outbox ADD COLUMN claim_until {real} NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "delivery: outbox customer, replayed_at, finished_at", _v2_delivery),
     Migration(3, "cdrs: cdr_legs, cdr_files", _v3_cdrs),
     Migration(4, "restart recovery: calls end_source, tracker_state", _v4_tracker_state),
     Migration(5, "delivery: attempts' requests, outbox endpoint", _v5_attempt_requests),
+    Migration(6, "delivery: outbox claims (claimed_by, claim_until)", _v6_outbox_claims),
 )
 
 

@@ -124,6 +124,10 @@ class OutboxEvent(BaseModel):
     # v5: the CRM endpoint(s) (scheme://host:port, space separated) the row is
     # delivered to, set when it is planned ("" before); per-endpoint counts.
     endpoint = peewee.TextField(default="")
+    # v6: the delivery instance holding the row while it is read or in flight,
+    # and until when (epoch seconds; 0 = nobody); see esl_connector.delivery.claims.
+    claimed_by = peewee.TextField(default="")
+    claim_until = peewee.DoubleField(default=0.0)
 
     class Meta:
         table_name = "outbox"

@@ -1,0 +1,150 @@
+"""Outbox claims: several connector processes deliver from one database and
+none sends a row another one is sending.
+
+Each engine is a delivery *instance* (``delivery.instance``, by default
+``host:pid``). Reading a page of due rows claims them in the same transaction
+(``claimed_by`` = the instance, ``claim_until`` = now + lease): one UPDATE per
+page, never one per row. The read only takes rows nobody holds, whose lease ran
+out, or that are already ours; on PostgreSQL it locks them ``FOR UPDATE SKIP
+LOCKED`` (two instances reading at once split the rows instead of waiting),
+on SQLite the transaction takes the write lock first (``BEGIN IMMEDIATE``), so
+two processes on one file read one after the other.
+
+While a row waits for its endpoint or its request is in flight, the engine
+renews the lease every third of it. The outcome's write clears the claim, and
+only if the row is still ours (``store.apply_transitions``): a process that
+lost its lease (stalled longer than the lease, then another took the row) can
+neither mark the row twice nor drop the other's claim. A stop releases what
+the instance still holds; a killed process's rows wait for their lease to run
+out, then any instance takes them (at least once: the request in flight at the
+kill may be sent again, with the same event id).
+
+Per-call order needs nothing more: the due query holds a call log back while
+an earlier row of its call is still pending or retrying, whoever holds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Collection
+
+import peewee
+
+from storage.batch import TRANSIENT_ERRORS
+from storage.db import connected
+from storage.models import OUTBOX_DUE, OutboxEvent
+from storage.views import StoredEvent
+
+from .due_rows import DueRows, _padded
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE = 30.0
+
+
+def default_instance() -> str:
+    """``host:pid``: unique among the processes sharing a database."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def write_transaction(db: peewee.Database):
+    """SQLite: take the write lock before reading (another process cannot read
+    the same rows as claimable meanwhile); PostgreSQL: the row locks do it."""
+    if isinstance(db, peewee.SqliteDatabase):
+        return db.atomic("IMMEDIATE")
+    return db.atomic()
+
+
+class Claims:
+    """The claims of one delivery instance; every method runs on the engine's
+    database thread."""
+
+    def __init__(self, db: peewee.Database, due: DueRows, instance: str = "",
+                 lease: float = DEFAULT_LEASE, clock: Callable[[], float] = time.time):
+        self.db, self.due = db, due
+        self.instance = instance or default_instance()
+        self.lease, self.clock = lease, clock
+        self.next_renewal = 0.0
+        self._claim_sql: dict[int, str] = {}
+
+    def page(self, now: float, status: str, **kwargs) -> list[tuple[StoredEvent, dict]]:
+        """``DueRows.page`` (same arguments), each row returned claimed by us."""
+        with connected(self.db), write_transaction(self.db):
+            page = self.due.page(now, status, claimable_by=self.instance, **kwargs)
+            if page:
+                ids = _padded([event.id for event, _ in page])
+                self.db.execute_sql(self._claim_for(len(ids)),
+                                    [self.instance, now + self.lease, *ids])
+        return page
+
+    def renew_in(self) -> float:
+        """Seconds until the leases held should be renewed."""
+        return max(0.0, self.next_renewal - self.clock())
+
+    def renew(self, ids: Collection[int]) -> set[int]:
+        """Extend our lease on ``ids`` (rows read or in flight); the ids still
+        ours (a row whose lease ran out and another instance took is not)."""
+        now = self.clock()
+        self.next_renewal = now + self.lease / 3
+        if not ids:
+            return set()
+        ours = (OutboxEvent.claimed_by == self.instance) & OutboxEvent.id.in_(list(ids))
+        with connected(self.db), write_transaction(self.db):
+            OutboxEvent.update(claim_until=now + self.lease).where(ours).execute(self.db)
+            return {row[0] for row in OutboxEvent.select(OutboxEvent.id).where(ours)
+                    .tuples().execute(self.db)}
+
+    def keep(self, run_on_db_thread: Callable, in_flight: Collection[int], ready: dict) -> None:
+        """The engine's dispatcher, after each scan: every third of the lease,
+        renew the rows read (``ready``) or in flight; a read row another
+        instance took meanwhile (our lease ran out) leaves ``ready`` unsent."""
+        if self.renew_in() > 0:
+            return
+        kept = run_on_db_thread(self.renew, {*in_flight, *ready})
+        lost = [row_id for row_id in ready if row_id not in kept]
+        for row_id in lost:
+            del ready[row_id]
+        if lost:
+            log.warning("%d outbox rows read but not sent yet were taken by another connector "
+                        "(the lease of %s ran out)", len(lost), self.instance)
+
+    def release_quietly(self) -> None:
+        """``release``, logging a database error: the rows are then taken again
+        when their lease runs out."""
+        try:
+            released = self.release()
+        except TRANSIENT_ERRORS as exc:
+            log.warning("could not release the outbox rows held by %s: %s", self.instance, exc)
+            return
+        if released:
+            log.info("%d outbox rows held by %s released", released, self.instance)
+
+    def release(self) -> int:
+        """Give back every due row we hold (a stop): another instance, or this
+        one restarted, may take them at once. The number released."""
+        with connected(self.db), self.db.atomic():
+            return (OutboxEvent.update(claimed_by="", claim_until=0.0)
+                    .where(OutboxEvent.claimed_by == self.instance,
+                           OutboxEvent.status.in_(OUTBOX_DUE))
+                    .execute(self.db))
+
+    def _claim_for(self, n: int) -> str:
+        sql = self._claim_sql.get(n)
+        if sql is None:
+            p = self.db.param
+            sql = self._claim_sql[n] = (
+                f'UPDATE "{OutboxEvent._meta.table_name}" SET "claimed_by" = {p}, '
+                f'"claim_until" = {p} WHERE "id" IN ({", ".join([p] * n)})')
+        return sql
+
+
+def holders(db: peewee.Database, now: float) -> dict[str, int]:
+    """Who holds due rows under a live lease: instance -> rows."""
+    query = (OutboxEvent.select(OutboxEvent.claimed_by, peewee.fn.COUNT(OutboxEvent.id))
+             .where(OutboxEvent.status.in_(OUTBOX_DUE), OutboxEvent.claim_until > now)
+             .group_by(OutboxEvent.claimed_by))
+    with connected(db):
+        return dict(query.tuples().execute(db))
