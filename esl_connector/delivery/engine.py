@@ -17,12 +17,11 @@ workers never queue for the database one by one. See docs/delivery.md.
   takes the workers or the dispatcher's time from the others.
 * No double sending: a row stays in flight (excluded from the due query) until
   its outcome is committed, and the outcome is written only if the row is still
-  as it was picked.
+  as it was picked and claimed by this process (``claims``: several share a database).
 * Endpoint health (``health``): after a few consecutive failures an endpoint
   gets only a probe (a real row) every few seconds; rows failing meanwhile are
   held, not rescheduled; when the probe succeeds the endpoint's retrying rows
   are released (due now, oldest first) and its backlog drains at once.
-* Several processes on one database: each claims the rows it reads (``claims``).
 * Stop: workers finish (every request has a deadline) or are killed; a row
   whose outcome was not written stays due and is sent again after a restart.
 """
@@ -181,7 +180,8 @@ class DeliveryEngine:
         return EngineStatus(self.running, len(self._in_flight) - recording, recording, self.workers,
                             self.gate.busy_endpoints(), self._counts[DELIVERED],
                             self._counts[RETRY], self._counts["dead"], self._counts["skipped"],
-                            self._counts["requests"], self._last_error, self.health.snapshot())
+                            self._counts["requests"], self._last_error, self.health.snapshot(),
+                            self.claims.instance)
 
     # -- the dispatcher -------------------------------------------------------------
 
