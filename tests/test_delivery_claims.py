@@ -5,6 +5,7 @@ engines sharing one database send every webhook once, in order per call."""
 import time
 
 import gevent
+import pytest
 from gevent.threadpool import ThreadPool
 
 from esl_connector.delivery.claims import Claims, holders
@@ -14,6 +15,8 @@ from esl_connector.delivery.retry_schedule import RetrySchedule
 from esl_connector.delivery.store import apply_transition, transition_for
 from esl_connector.delivery.types import DELIVERED, Outcome
 from esl_connector.records import CALL_LOG, INCOMING_CALL
+from esl_connector.settings.config import ConfigError, settings_from_dict
+from storage.db import open_database
 from storage.migrations import MIGRATIONS, migrate
 from storage.models import OutboxEvent
 
@@ -25,6 +28,12 @@ NOW = time.time()
 def claims_of(url, instance, lease=10.0, clock=lambda: NOW):
     db = new_db(url)
     return Claims(db, DueRows(db), instance, lease, clock)
+
+
+def new_db_at(url, version):
+    db = open_database(url)
+    migrate(db, MIGRATIONS[:version])
+    return db
 
 
 def claim_state(db):
@@ -128,13 +137,6 @@ def test_v6_takes_a_v5_outbox_with_no_claims(backend):
     assert [e.id for e, _ in claims_of(backend.url, "a").page(NOW, "pending")] == [1]
 
 
-def new_db_at(url, version):
-    from storage.db import open_database
-    db = open_database(url)
-    migrate(db, MIGRATIONS[:version])
-    return db
-
-
 def test_two_engines_on_one_database_send_each_webhook_once_in_order_per_call(backend):
     """Both engines poll the same outbox (one is woken by the writes, as the
     ingesting process is); the CRM answers slowly enough for both to be busy."""
@@ -165,3 +167,15 @@ def test_two_engines_on_one_database_send_each_webhook_once_in_order_per_call(ba
             request.event_type)
     assert all(kinds == [INCOMING_CALL, CALL_LOG] for kinds in order.values()), order
     assert {h for h, _ in claim_state(db).values()} == {""}  # each outcome cleared its claim
+
+
+def test_check_config_names_a_lease_too_short_to_renew_and_an_unusable_instance_name():
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"delivery": {"poll_interval": 1.0, "claim_lease": 2.0,
+                                         "instance": "pbx a"}}, env={})
+    problems = "\n".join(info.value.problems)
+    assert "delivery.claim_lease: must be >= 3 x poll_interval" in problems
+    assert "delivery.instance:" in problems
+    settings = settings_from_dict({"delivery": {"claim_lease": 3.0, "instance": "pbx-a.example:1"}}, env={})
+    engine = DeliveryEngine.from_settings(None, None, settings.delivery)
+    assert (engine.claims.instance, engine.claims.lease) == ("pbx-a.example:1", 3.0)

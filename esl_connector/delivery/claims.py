@@ -38,7 +38,7 @@ from storage.db import connected
 from storage.models import OUTBOX_DUE, OutboxEvent
 from storage.views import StoredEvent
 
-from .due_rows import DueRows, _padded
+from .due_rows import DueRows, padded
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class Claims:
         with connected(self.db), write_transaction(self.db):
             page = self.due.page(now, status, claimable_by=self.instance, **kwargs)
             if page:
-                ids = _padded([event.id for event, _ in page])
+                ids = padded([event.id for event, _ in page])
                 self.db.execute_sql(self._claim_for(len(ids)),
                                     [self.instance, now + self.lease, *ids])
         return page

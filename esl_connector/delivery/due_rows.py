@@ -25,7 +25,7 @@ _FIELDS = [OutboxEvent._meta.fields[name] for name in StoredEvent.__slots__]
 _CONVERT = [field.python_value for field in _FIELDS]
 
 
-def _padded(values: list, minimum: int = 8) -> list:
+def padded(values: list, minimum: int = 8) -> list:
     """``values`` grown to the next power of two by repeating the first one
     (NOT IN (a, a, b) is NOT IN (a, b))."""
     size = minimum
@@ -44,8 +44,8 @@ class DueRows:
     def page(self, now: float, status: str, *, after: tuple[float, int] | int | None = None,
              limit: int = 200, exclude_customers=(), exclude_ids=(),
              claimable_by: str | None = None) -> list[tuple[StoredEvent, dict]]:
-        customers = _padded(list(exclude_customers)) if exclude_customers else []
-        ids = _padded(list(exclude_ids)) if exclude_ids else []
+        customers = padded(list(exclude_customers)) if exclude_customers else []
+        ids = padded(list(exclude_ids)) if exclude_ids else []
         pending = status == PENDING
         args: list = [status, now, CALL_LOG, *OUTBOX_DUE]
         if pending:
