@@ -154,3 +154,54 @@ def test_a_killed_connector_s_rows_are_delivered_by_the_other_after_its_lease(ri
     assert_in_order_per_call(requests)
     assert {h for _, _, h in outbox(backend)} == {""}
     assert processes["conn-b"].stop() == 0, processes["conn-b"].log_tail()
+
+
+def long_lease(processes, seconds=60.0):
+    """A lease longer than the test: rows delivered sooner were not waited for."""
+    for process in processes.values():
+        process.config.write_text(process.config.read_text().replace(f"claim_lease = {LEASE}",
+                                                                     f"claim_lease = {seconds}"))
+
+
+def test_a_stopped_connector_gives_its_rows_to_the_other_at_once(rig):
+    backend, crm, processes = rig
+    crm.delay = 0.1
+    long_lease(processes)
+    for process in processes.values():
+        process.start()
+    feed(new_db(backend.url), 100, 0, 20, 0.0)
+    wait_until(lambda: len(crm.requests) >= 30, timeout=60, what="deliveries under way")
+    assert processes["conn-a"].stop() == 0, processes["conn-a"].log_tail()
+    stopped = time.monotonic()
+    wait_until(lambda: {s for _, s, _ in outbox(backend)} == {"delivered"}, timeout=30,
+               what="every row delivered by the other, long before a 60 s lease")
+    assert time.monotonic() - stopped < 30
+    counts = Counter(event_id for event_id, _, _ in received(crm))
+    assert len(counts) == 200 and max(counts.values()) == 1  # in flight at the stop: finished, recorded
+    assert "outbox rows held by conn-a released" in processes["conn-a"].log_path.read_text()
+    assert_in_order_per_call(received(crm))
+
+
+def test_a_killed_connector_restarted_under_its_name_takes_its_rows_back_at_once(rig):
+    backend, crm, processes = rig
+    crm.delay = 0.1
+    long_lease(processes)
+    conn_a = processes["conn-a"]
+    conn_a.start()
+    feed(new_db(backend.url), 50, 0, 50, 0.0)
+    wait_until(lambda: len(crm.requests) >= 10, timeout=60, what="deliveries under way")
+    conn_a.proc.send_signal(signal.SIGKILL)
+    conn_a.proc.wait(10)
+    held = {event_id for (event_id,) in backend.rows(
+        "SELECT event_id FROM outbox WHERE claimed_by = 'conn-a' AND status = 'pending'")}
+    gevent.sleep(0.5)
+    before_kill = {event_id for event_id, _, _ in received(crm)}
+    restarted = time.monotonic()
+    conn_a.start()
+    wait_until(lambda: {s for _, s, _ in outbox(backend)} == {"delivered"}, timeout=30,
+               what="every row delivered, long before a 60 s lease")
+    assert time.monotonic() - restarted < 30 and held
+    counts = Counter(event_id for event_id, _, _ in received(crm))
+    twice = {event_id for event_id, n in counts.items() if n > 1}
+    assert len(counts) == 100 and twice <= held & before_kill and len(twice) <= 4
+    assert_in_order_per_call(received(crm))
