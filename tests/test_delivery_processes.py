@@ -171,6 +171,8 @@ def test_a_stopped_connector_gives_its_rows_to_the_other_at_once(rig):
         process.start()
     feed(new_db(backend.url), 100, 0, 20, 0.0)
     wait_until(lambda: len(crm.requests) >= 30, timeout=60, what="deliveries under way")
+    claims = processes["conn-b"].health()["delivery"]["claims"]  # who holds what, from either
+    assert set(claims) == {"conn-a", "conn-b"} and all(n > 0 for n in claims.values()), claims
     assert processes["conn-a"].stop() == 0, processes["conn-a"].log_tail()
     stopped = time.monotonic()
     wait_until(lambda: {s for _, s, _ in outbox(backend)} == {"delivered"}, timeout=30,
@@ -179,6 +181,7 @@ def test_a_stopped_connector_gives_its_rows_to_the_other_at_once(rig):
     counts = Counter(event_id for event_id, _, _ in received(crm))
     assert len(counts) == 200 and max(counts.values()) == 1  # in flight at the stop: finished, recorded
     assert "outbox rows held by conn-a released" in processes["conn-a"].log_path.read_text()
+    assert processes["conn-b"].health()["delivery"]["claims"] == {}
     assert_in_order_per_call(received(crm))
 
 
