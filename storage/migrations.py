@@ -26,7 +26,7 @@ import peewee
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_operations
 
-from . import schema_v1, schema_v3
+from . import schema_v1, schema_v3, schema_v6
 from .db import StorageError, connected, describe
 from .fields import JSONField
 
@@ -99,12 +99,15 @@ def _v5_attempt_requests(db: peewee.Database, migrator: SchemaMigrator) -> None:
 
 def _v6_outbox_claims(db: peewee.Database, migrator: SchemaMigrator) -> None:
     """Several connectors on one database: which process holds an outbox row
-    (its delivery instance) and until when (epoch seconds; 0 = nobody). A
-    lease that ran out may be taken by another process."""
+    (its delivery instance) and until when (epoch seconds; 0 = nobody), a
+    lease that ran out may be taken by another process; and the delivery
+    instances alive (each renews its row with its claims)."""
     real = "REAL" if isinstance(db, peewee.SqliteDatabase) else "DOUBLE PRECISION"
     # Plain SQL for the reason given in v5 (no copy of the outbox on SQLite).
     db.execute_sql("ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''")
     db.execute_sql(f"ALTER TABLE outbox ADD COLUMN claim_until {real} NOT NULL DEFAULT 0")
+    with db.bind_ctx(schema_v6.V6_MODELS):
+        db.create_tables(schema_v6.V6_MODELS, safe=False)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -113,7 +116,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "cdrs: cdr_legs, cdr_files", _v3_cdrs),
     Migration(4, "restart recovery: calls end_source, tracker_state", _v4_tracker_state),
     Migration(5, "delivery: attempts' requests, outbox endpoint", _v5_attempt_requests),
-    Migration(6, "delivery: outbox claims (claimed_by, claim_until)", _v6_outbox_claims),
+    Migration(6, "delivery: outbox claims (claimed_by, claim_until), delivery_instances", _v6_outbox_claims),
 )
 
 

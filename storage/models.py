@@ -198,4 +198,15 @@ class CdrFile(BaseModel):
         table_name = "cdr_files"
 
 
-MODELS = (Call, Extension, OutboxEvent, DeliveryAttempt, SchemaVersion, CdrLeg, CdrFile)
+class DeliveryInstance(BaseModel):
+    """v6: a delivery engine alive (its ``delivery.instance``), renewed with its
+    claims; several alive = several connectors share the outbox (``delivery.claims``)."""
+
+    instance = peewee.CharField(primary_key=True, max_length=255)
+    seen_until = peewee.DoubleField()
+
+    class Meta:
+        table_name = "delivery_instances"
+
+
+MODELS = (Call, Extension, OutboxEvent, DeliveryAttempt, SchemaVersion, CdrLeg, CdrFile, DeliveryInstance)

@@ -2,6 +2,7 @@
 row, a lease that ran out can be taken, a stale outcome is refused, and two
 engines sharing one database send every webhook once, in order per call."""
 
+import threading
 import time
 
 import gevent
@@ -16,6 +17,7 @@ from esl_connector.delivery.store import apply_transition, transition_for
 from esl_connector.delivery.types import DELIVERED, Outcome
 from esl_connector.records import CALL_LOG, INCOMING_CALL
 from esl_connector.settings.config import ConfigError, settings_from_dict
+from storage.batch import TRANSIENT_ERRORS
 from storage.db import open_database
 from storage.migrations import MIGRATIONS, migrate
 from storage.models import OutboxEvent
@@ -42,26 +44,33 @@ def claim_state(db):
     return {row_id: (holder, status) for row_id, holder, status in rows.execute(db)}
 
 
-def take_all(claims, now, limit=7):
-    """Claim pages until none is left for this instance."""
+def take_all(claims, now, start, limit=7):
+    """Claim pages until none is left for this instance (a page that meets a
+    locked database is read again, as the engine's next scan does)."""
     taken = []
-    while page := claims.page(now, "pending", limit=limit, exclude_ids=taken):
+    start.wait(10)
+    while True:
+        time.sleep(0.001)  # a real thread: the other claims meanwhile
+        try:
+            page = claims.page(now, "pending", limit=limit, exclude_ids=taken)
+        except TRANSIENT_ERRORS:
+            continue
+        if not page:
+            return taken
         taken += [event.id for event, _ in page]
-        gevent.sleep(0)
-    return taken
 
 
 def test_two_instances_claiming_at_once_never_get_the_same_row(backend):
     db = new_db(backend.url)
     add_events(db, [crm_event(f"c{n}", INCOMING_CALL) for n in range(300)], NOW - 10)
     a, b = claims_of(backend.url, "host-a:1"), claims_of(backend.url, "host-b:2")
-    threads = ThreadPool(2)  # real threads: each instance on its own connection, at once
+    threads, start = ThreadPool(2), threading.Barrier(2)  # real threads, each on its own connection
     try:
-        got_a, got_b = threads.spawn(take_all, a, NOW), threads.spawn(take_all, b, NOW)
+        got_a, got_b = threads.spawn(take_all, a, NOW, start), threads.spawn(take_all, b, NOW, start)
         ids_a, ids_b = got_a.get(timeout=60), got_b.get(timeout=60)
     finally:
         threads.kill()
-    assert not set(ids_a) & set(ids_b)
+    assert ids_a and ids_b and not set(ids_a) & set(ids_b)
     assert sorted(ids_a + ids_b) == list(range(1, 301))
     state = claim_state(db)
     assert {state[i][0] for i in ids_a} == {"host-a:1"} and {state[i][0] for i in ids_b} == {"host-b:2"}
@@ -179,3 +188,26 @@ def test_check_config_names_a_lease_too_short_to_renew_and_an_unusable_instance_
     settings = settings_from_dict({"delivery": {"claim_lease": 3.0, "instance": "pbx-a.example:1"}}, env={})
     engine = DeliveryEngine.from_settings(None, None, settings.delivery)
     assert (engine.claims.instance, engine.claims.lease) == ("pbx-a.example:1", 3.0)
+
+
+def test_with_another_instance_alive_an_engine_holds_no_more_than_it_may(backend):
+    """Alone, an instance reads a page ahead; with another alive (seen at its
+    last renewal) it holds at most ``hold`` rows, read or in flight, and leaves
+    the rest to the others."""
+    db = new_db(backend.url)
+    add_events(db, [crm_event(f"c{n}", INCOMING_CALL) for n in range(40)], NOW - 10)
+    a = claims_of(backend.url, "a")
+    a.hold = 8
+    a.renew(set())
+    assert a.others == 0 and len(a.page(NOW, "pending", limit=10)) == 10  # alone: a whole page
+    b = claims_of(backend.url, "b")
+    b.renew(set())
+    a.renew(set(range(1, 11)))
+    assert a.others == 1 and b.others == 1
+    assert a.page(NOW, "pending", limit=10, exclude_ids=list(range(1, 11))) == []  # holds 10 > 8
+    b.hold = 8
+    assert [e.id for e, _ in b.page(NOW, "pending", limit=10, exclude_ids=[])] == list(range(11, 19))
+    assert b.page(NOW, "pending", limit=10, exclude_ids=list(range(11, 19))) == []
+    b.release()  # b stops: a is alone again once its next renewal sees it
+    a.renew(set(range(1, 11)))
+    assert a.others == 0 and len(a.page(NOW, "pending", limit=50, exclude_ids=list(range(1, 11)))) == 30

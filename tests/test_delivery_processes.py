@@ -171,8 +171,10 @@ def test_a_stopped_connector_gives_its_rows_to_the_other_at_once(rig):
         process.start()
     feed(new_db(backend.url), 100, 0, 20, 0.0)
     wait_until(lambda: len(crm.requests) >= 30, timeout=60, what="deliveries under way")
-    claims = processes["conn-b"].health()["delivery"]["claims"]  # who holds what, from either
-    assert set(claims) == {"conn-a", "conn-b"} and all(n > 0 for n in claims.values()), claims
+    # who holds what, from either: both, once the call logs fall due
+    wait_until(lambda: all(n > 0 for n in processes["conn-b"].health()["delivery"]["claims"].values())
+               and set(processes["conn-b"].health()["delivery"]["claims"]) == {"conn-a", "conn-b"},
+               timeout=20, what="both holding rows")
     assert processes["conn-a"].stop() == 0, processes["conn-a"].log_tail()
     stopped = time.monotonic()
     wait_until(lambda: {s for _, s, _ in outbox(backend)} == {"delivered"}, timeout=30,
@@ -181,7 +183,7 @@ def test_a_stopped_connector_gives_its_rows_to_the_other_at_once(rig):
     counts = Counter(event_id for event_id, _, _ in received(crm))
     assert len(counts) == 200 and max(counts.values()) == 1  # in flight at the stop: finished, recorded
     assert "outbox rows held by conn-a released" in processes["conn-a"].log_path.read_text()
-    assert processes["conn-b"].health()["delivery"]["claims"] == {}
+    assert processes["conn-b"].health()["delivery"]["claims"] == {"conn-b": 0}  # alive, holding none
     assert_in_order_per_call(received(crm))
 
 
@@ -208,3 +210,21 @@ def test_a_killed_connector_restarted_under_its_name_takes_its_rows_back_at_once
     twice = {event_id for event_id, n in counts.items() if n > 1}
     assert len(counts) == 100 and twice <= held & before_kill and len(twice) <= 4
     assert_in_order_per_call(received(crm))
+
+
+def test_a_slow_crm_s_backlog_is_worked_off_by_both(rig):
+    """Each process sends 4 requests at a time to the CRM (per_endpoint_concurrency):
+    with another alive, neither holds more than it can send soon (2 x workers)."""
+    backend, crm, processes = rig
+    crm.delay = 0.1
+    for process in processes.values():
+        process.start()
+    gevent.sleep(2 * LEASE / 3 + 0.5)  # each has renewed once and seen the other alive
+    # one commit of 200 start events: the first process to look could take them all
+    add_events(new_db(backend.url), [crm_event(f"c{n}", INCOMING_CALL) for n in range(200)], time.time())
+    wait_until(lambda: {s for _, s, _ in outbox(backend)} == {"delivered"}, timeout=60,
+               what="every row delivered")
+    delivered = {name: p.health()["delivery"]["engine"]["delivered"] for name, p in processes.items()}
+    assert sum(delivered.values()) == 200 and min(delivered.values()) >= 50, delivered
+    counts = Counter(event_id for event_id, _, _ in received(crm))
+    assert len(counts) == 200 and max(counts.values()) == 1

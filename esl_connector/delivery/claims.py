@@ -11,7 +11,11 @@ on SQLite the transaction takes the write lock first (``BEGIN IMMEDIATE``), so
 two processes on one file read one after the other.
 
 While a row waits for its endpoint or its request is in flight, the engine
-renews the lease every third of it. The outcome's write clears the claim, and
+renews the lease every third of it, and with it its own row in
+``delivery_instances``. While another instance is alive, an engine holds at
+most ``hold`` rows (read or in flight) and reads no more until it sends some:
+the rows it could not send soon are left for the others instead of waiting
+behind its endpoint slots. Alone, it reads a page ahead as it always did. The outcome's write clears the claim, and
 only if the row is still ours (``store.apply_transitions``): a process that
 lost its lease (stalled longer than the lease, then another took the row) can
 neither mark the row twice nor drop the other's claim. A stop releases what
@@ -35,7 +39,7 @@ import peewee
 
 from storage.batch import TRANSIENT_ERRORS
 from storage.db import connected
-from storage.models import OUTBOX_DUE, OutboxEvent
+from storage.models import OUTBOX_DUE, DeliveryInstance, OutboxEvent
 from storage.views import StoredEvent
 
 from .due_rows import DueRows, padded
@@ -63,15 +67,21 @@ class Claims:
     database thread."""
 
     def __init__(self, db: peewee.Database, due: DueRows, instance: str = "",
-                 lease: float = DEFAULT_LEASE, clock: Callable[[], float] = time.time):
+                 lease: float = DEFAULT_LEASE, clock: Callable[[], float] = time.time, hold: int = 64):
         self.db, self.due = db, due
         self.instance = instance or default_instance()
-        self.lease, self.clock = lease, clock
+        self.lease, self.clock, self.hold = lease, clock, hold
         self.next_renewal = 0.0
+        self.others = 0  # other instances alive at the last renewal
         self._claim_sql: dict[int, str] = {}
 
     def page(self, now: float, status: str, **kwargs) -> list[tuple[StoredEvent, dict]]:
-        """``DueRows.page`` (same arguments), each row returned claimed by us."""
+        """``DueRows.page`` (same arguments), each row returned claimed by us.
+        Others alive: no more than ``hold`` rows with those held (``exclude_ids``)."""
+        if self.others:
+            kwargs["limit"] = min(kwargs.get("limit", 200), self.hold - len(kwargs.get("exclude_ids", ())))
+            if kwargs["limit"] <= 0:
+                return []
         with connected(self.db), write_transaction(self.db):
             page = self.due.page(now, status, claimable_by=self.instance, **kwargs)
             if page:
@@ -89,13 +99,23 @@ class Claims:
         ours (a row whose lease ran out and another instance took is not)."""
         now = self.clock()
         self.next_renewal = now + self.lease / 3
-        if not ids:
-            return set()
         ours = (OutboxEvent.claimed_by == self.instance) & OutboxEvent.id.in_(list(ids))
         with connected(self.db), write_transaction(self.db):
+            self.others = self._alive(now)
+            if not ids:
+                return set()
             OutboxEvent.update(claim_until=now + self.lease).where(ours).execute(self.db)
             return {row[0] for row in OutboxEvent.select(OutboxEvent.id).where(ours)
                     .tuples().execute(self.db)}
+
+    def _alive(self, now: float) -> int:
+        """Note us alive until now + lease; the number of other instances alive."""
+        (DeliveryInstance.insert(instance=self.instance, seen_until=now + self.lease)
+         .on_conflict(conflict_target=[DeliveryInstance.instance],
+                      update={DeliveryInstance.seen_until: now + self.lease}).execute(self.db))
+        return (DeliveryInstance.select().where(DeliveryInstance.seen_until > now,
+                                                DeliveryInstance.instance != self.instance)
+                .count(self.db))
 
     def keep(self, run_on_db_thread: Callable, in_flight: Collection[int], ready: dict) -> None:
         """The engine's dispatcher, after each scan: every third of the lease,
@@ -126,6 +146,7 @@ class Claims:
         """Give back every due row we hold (a stop): another instance, or this
         one restarted, may take them at once. The number released."""
         with connected(self.db), self.db.atomic():
+            DeliveryInstance.delete().where(DeliveryInstance.instance == self.instance).execute(self.db)
             return (OutboxEvent.update(claimed_by="", claim_until=0.0)
                     .where(OutboxEvent.claimed_by == self.instance,
                            OutboxEvent.status.in_(OUTBOX_DUE))
@@ -142,9 +163,11 @@ class Claims:
 
 
 def holders(db: peewee.Database, now: float) -> dict[str, int]:
-    """Who holds due rows under a live lease: instance -> rows."""
+    """The delivery instances alive, and those holding due rows under a live
+    lease: instance -> rows held (0: alive, holding none)."""
     query = (OutboxEvent.select(OutboxEvent.claimed_by, peewee.fn.COUNT(OutboxEvent.id))
              .where(OutboxEvent.status.in_(OUTBOX_DUE), OutboxEvent.claim_until > now)
              .group_by(OutboxEvent.claimed_by))
+    alive = DeliveryInstance.select(DeliveryInstance.instance).where(DeliveryInstance.seen_until > now)
     with connected(db):
-        return dict(query.tuples().execute(db))
+        return {**{row[0]: 0 for row in alive.tuples().execute(db)}, **dict(query.tuples().execute(db))}

@@ -84,7 +84,7 @@ class DeliveryEngine:
         self.gate = EndpointGate(per_endpoint, self.health)
         self._wake = Event()
         self._due = DueRows(db)
-        self.claims = Claims(db, self._due, instance, claim_lease, clock)
+        self.claims = Claims(db, self._due, instance, claim_lease, clock, hold=2 * workers)
         self._full_scan, self._next_full_scan = True, 0.0  # see _scan
         self._new_rows = False
         self._stopping = False
