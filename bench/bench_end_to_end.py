@@ -55,6 +55,7 @@ import requests
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import e2e_shared  # noqa: E402 - beside this file
+
 ROOT = BENCH.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 KINDS = ("incoming_call", "call_answered")

@@ -16,8 +16,8 @@ from esl_connector.records import CALL_LOG, INCOMING_CALL
 from esl_connector.simulator import Simulator
 
 from delivery_fixtures import ScriptedCrm, add_events, crm_event, new_db
-from restart_harness import ChannelReads, ConnectorProcess
 from esl_fake_server import wait_until
+from restart_harness import ChannelReads, ConnectorProcess
 
 LEASE = 2.0
 

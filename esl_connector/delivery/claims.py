@@ -96,17 +96,19 @@ class Claims:
 
     def renew(self, ids: Collection[int]) -> set[int]:
         """Extend our lease on ``ids`` (rows read or in flight); the ids still
-        ours (a row whose lease ran out and another instance took is not)."""
+        ours (a row whose lease ran out and another instance took is not). A
+        database error leaves the renewal due: tried again after the next scan."""
         now = self.clock()
-        self.next_renewal = now + self.lease / 3
         ours = (OutboxEvent.claimed_by == self.instance) & OutboxEvent.id.in_(list(ids))
+        kept: set[int] = set()
         with connected(self.db), write_transaction(self.db):
             self.others = self._alive(now)
-            if not ids:
-                return set()
-            OutboxEvent.update(claim_until=now + self.lease).where(ours).execute(self.db)
-            return {row[0] for row in OutboxEvent.select(OutboxEvent.id).where(ours)
-                    .tuples().execute(self.db)}
+            if ids:
+                OutboxEvent.update(claim_until=now + self.lease).where(ours).execute(self.db)
+                kept = {row[0] for row in OutboxEvent.select(OutboxEvent.id).where(ours)
+                        .tuples().execute(self.db)}
+        self.next_renewal = now + self.lease / 3
+        return kept
 
     def _alive(self, now: float) -> int:
         """Note us alive until now + lease; the number of other instances alive."""
