@@ -24,6 +24,11 @@ CHANNEL_HANGUP_COMPLETE), the connector's CPU time and peak RSS (from /proc).
     .venv/bin/python bench/bench_end_to_end.py --rate 50 --seconds 30 --down refuse
     .venv/bin/python bench/bench_end_to_end.py --step 25,50,75,100,150,200,300 --seconds 20
     .venv/bin/python bench/bench_end_to_end.py --ingest-compare --calls 3000
+    .venv/bin/python bench/bench_end_to_end.py --rate 50 --database postgresql://u:p@host/db --connectors 2
+
+``--database``: PostgreSQL (a fresh database created on that server for the
+run, dropped after) instead of SQLite; ``--connectors 2``: a second connector
+process on the same database that delivers only (``bench/e2e_shared.py``).
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ from pathlib import Path
 import requests
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+import e2e_shared  # noqa: E402 - beside this file
+
 ROOT = BENCH.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 KINDS = ("incoming_call", "call_answered")
@@ -179,6 +187,8 @@ class Options:
     keep: bool = False             # keep the temporary directory
     quiet: bool = False
     calls: int = 0                 # override rate x seconds (ingest runs)
+    database: str = ""             # "" = SQLite; postgresql://... = a fresh database on that server
+    connectors: int = 1            # 2: a second process delivering from the same database
 
 
 def toml_value(value) -> str:
@@ -261,7 +271,14 @@ class Run:
             customers.append({"code": "down", "domain_crm": down_crm, "secret": "s3cret", "extensions": down_agents})
         self.http_port = free_port()
         self.config = self.tmp / "connector.toml"
-        write_config(self.config, ready["port"], self.http_port, customers, o.connector_config)
+        extra = {k: dict(v) for k, v in o.connector_config.items()}
+        self.drop_database = lambda: None
+        if o.database:
+            url, self.drop_database = e2e_shared.fresh_database(o.database)
+            extra.setdefault("storage", {})["url"] = url
+        if o.connectors > 1:
+            extra.setdefault("delivery", {})["instance"] = "bench-a"
+        write_config(self.config, ready["port"], self.http_port, customers, extra)
         self.connector = Child("connector", [py, "-m", "esl_connector.cli", "run", "-c", str(self.config)],
                                self.tmp / "connector.log", json_stdout=False)
         self.children.append(self.connector)
@@ -279,6 +296,9 @@ class Run:
             if time.monotonic() > deadline or self.connector.proc.poll() is not None:
                 raise RuntimeError(f"connector not healthy; see {self.tmp / 'connector.log'}")
             time.sleep(0.1)
+        self.second = None
+        if o.connectors > 1:
+            e2e_shared.start_second(self, Child, write_config, free_port, customers, extra)
 
     def health(self) -> tuple[dict, float]:
         t0 = time.monotonic()
@@ -320,6 +340,7 @@ class Run:
         source_pid = self.source.proc.pid
         receiver_pid = self.receiver.proc.pid
         cpu0 = proc_stats(self.connector.proc.pid)["cpu_s"]
+        second0 = proc_stats(self.second.proc.pid)["cpu_s"] if self.second else 0.0
         other0 = proc_stats(source_pid)["cpu_s"], proc_stats(receiver_pid)["cpu_s"]
         profiler = None
         if o.profile:
@@ -385,8 +406,13 @@ class Run:
         requests_noted = json.loads((self.tmp / "requests.json").read_text())
         triggers = json.loads((self.tmp / "triggers.json").read_text())
         health, _ = self.health()
-        return self.analyse(go, load_end, sent_fact, triggers, requests_noted, cpu0, cpu_load, stats, end,
-                            (other1[0] - other0[0], other1[1] - other0[1]), health)
+        result = self.analyse(go, load_end, sent_fact, triggers, requests_noted, cpu0, cpu_load, stats, end,
+                              (other1[0] - other0[0], other1[1] - other0[1]), health)
+        if self.second:
+            result["second_cpu_s"] = proc_stats(self.second.proc.pid)["cpu_s"] - second0
+            result["delivered_by"] = [e2e_shared.delivered_by(u) for u in (self.health_url, self.second_health_url)]
+        result["database"] = "postgresql" if o.database.startswith("postgres") else "sqlite"
+        return result
 
     def analyse(self, go, load_end, sent, triggers, noted, cpu0, cpu_load, stats, end, others, health) -> dict:
         o = self.opts
@@ -465,6 +491,10 @@ class Run:
             except Exception as exc:  # never leave a process behind
                 print(f"stopping {child.name}: {exc}", file=sys.stderr)
                 child.proc.kill()
+        try:
+            getattr(self, "drop_database", lambda: None)()
+        except Exception as exc:  # noqa: BLE001 - the run's figures still count
+            print(f"dropping the run's database: {exc}", file=sys.stderr)
         if not self.opts.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -562,7 +592,11 @@ def report(result: dict, title: str = "") -> None:
     print(f"backlog   : outbox max {r['max_backlog']}, at load end {r['backlog_at_load_end']}; writer queue max "
           f"{r['max_writer_queue']}; slowest health answer {r['max_health_ms']:.0f} ms")
     print(f"connector : CPU {r['cpu_s']:.1f} s ({r['cpu_load_pct']:.0f} % of a core during the load), "
-          f"peak RSS {r['peak_rss_mib']:.0f} MiB, {r['threads']} threads")
+          f"peak RSS {r['peak_rss_mib']:.0f} MiB, {r['threads']} threads; database {r.get('database')}")
+    if "second_cpu_s" in r:
+        cpu = r["cpu_s"] + r["second_cpu_s"]
+        print(f"2 procs   : second connector CPU {r['second_cpu_s']:.1f} s; both {cpu:.1f} s = "
+              f"{1000 * cpu / max(1, r['calls']):.1f} ms per call; webhooks delivered by each {r['delivered_by']}")
     print(f"others    : source CPU {r['source_cpu_s']:.1f} s, receiver CPU {r['receiver_cpu_s']:.1f} s; "
           f"processes outside the benchmark used {r['foreign_cores']:.2f} of the {r['cores']} cores during the load")
     if r.get("down"):
@@ -720,6 +754,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000, help="--ingest-compare: calls sent flat out")
     parser.add_argument("--json", metavar="FILE", help="write the result(s) as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, database)")
+    parser.add_argument("--database", default="", metavar="URL",
+                        help="postgresql://user:password@host:port/db: run on a fresh database on that server "
+                             "(the role needs CREATEDB) instead of SQLite")
+    parser.add_argument("--connectors", type=int, choices=(1, 2), default=1,
+                        help="2: a second connector process on the same database, delivering only")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up the processes on SIGTERM too
     if args.ingest_compare:
@@ -735,7 +774,8 @@ def main() -> None:
         extra.setdefault(section, {})[name] = parsed
     opts = Options(rate=args.rate, seconds=args.seconds, ring=args.ring, talk=args.talk, crm_delay=args.crm_delay,
                    down=args.down, poll=args.poll, drain=args.drain, connector_config=extra,
-                   profile=args.profile or "", profile_gil=args.profile_gil, keep=args.keep)
+                   profile=args.profile or "", profile_gil=args.profile_gil, keep=args.keep,
+                   database=args.database, connectors=args.connectors)
     if args.step:
         return step(opts, parse_rates(args.step), args.max_p99, args.bisect)
     result = run_once(opts)

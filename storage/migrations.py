@@ -26,7 +26,7 @@ import peewee
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_operations
 
-from . import schema_v1, schema_v3
+from . import schema_v1, schema_v3, schema_v7
 from .db import StorageError, connected, describe
 from .fields import JSONField
 
@@ -128,6 +128,19 @@ def _v6_nodes(db: peewee.Database, migrator: SchemaMigrator) -> None:
     db.execute_sql('UPDATE "calls" SET "node" = %s' % db.param, (V6_FIRST_NODE,))
 
 
+def _v7_outbox_claims(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    """Several connectors on one database: which process holds an outbox row
+    (its delivery instance) and until when (epoch seconds; 0 = nobody), a
+    lease that ran out may be taken by another process; and the delivery
+    instances alive (each renews its row with its claims)."""
+    real = "REAL" if isinstance(db, peewee.SqliteDatabase) else "DOUBLE PRECISION"
+    # Plain SQL for the reason given in v5 (no copy of the outbox on SQLite).
+    db.execute_sql("ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''")
+    db.execute_sql(f"ALTER TABLE outbox ADD COLUMN claim_until {real} NOT NULL DEFAULT 0")
+    with db.bind_ctx(schema_v7.V7_MODELS):
+        db.create_tables(schema_v7.V7_MODELS, safe=False)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "delivery: outbox customer, replayed_at, finished_at", _v2_delivery),
@@ -135,6 +148,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "restart recovery: calls end_source, tracker_state", _v4_tracker_state),
     Migration(5, "delivery: attempts' requests, outbox endpoint", _v5_attempt_requests),
     Migration(6, "nodes: extensions keyed by node, calls' node is its name", _v6_nodes),
+    Migration(7, "delivery: outbox claims (claimed_by, claim_until), delivery_instances", _v7_outbox_claims),
 )
 
 

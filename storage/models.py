@@ -126,6 +126,10 @@ class OutboxEvent(BaseModel):
     # v5: the CRM endpoint(s) (scheme://host:port, space separated) the row is
     # delivered to, set when it is planned ("" before); per-endpoint counts.
     endpoint = peewee.TextField(default="")
+    # v7: the delivery instance holding the row while it is read or in flight,
+    # and until when (epoch seconds; 0 = nobody); see esl_connector.delivery.claims.
+    claimed_by = peewee.TextField(default="")
+    claim_until = peewee.DoubleField(default=0.0)
 
     class Meta:
         table_name = "outbox"
@@ -196,4 +200,15 @@ class CdrFile(BaseModel):
         table_name = "cdr_files"
 
 
-MODELS = (Call, Extension, OutboxEvent, DeliveryAttempt, SchemaVersion, CdrLeg, CdrFile)
+class DeliveryInstance(BaseModel):
+    """v7: a delivery engine alive (its ``delivery.instance``), renewed with its
+    claims; several alive = several connectors share the outbox (``delivery.claims``)."""
+
+    instance = peewee.CharField(primary_key=True, max_length=255)
+    seen_until = peewee.DoubleField()
+
+    class Meta:
+        table_name = "delivery_instances"
+
+
+MODELS = (Call, Extension, OutboxEvent, DeliveryAttempt, SchemaVersion, CdrLeg, CdrFile, DeliveryInstance)

@@ -27,3 +27,14 @@ def test_every_call_of_a_short_low_rate_run_reaches_the_crm():
     for kind in ("incoming_call", "call_answered"):
         assert result["latency_ms"][kind]["n"] == 10
     assert result["peak_rss_mib"] > 0 and result["cpu_s"] > 0
+
+
+def test_two_connectors_on_postgresql_deliver_every_call_once(postgres_server):
+    """``--database postgresql://... --connectors 2``: a fresh database on the
+    server, the second process delivering beside the ingesting one."""
+    bench = load_bench()
+    result = bench.run_once(bench.Options(rate=5, seconds=2, poll=0.5, drain=30, quiet=True,
+                                          database=postgres_server.url, connectors=2))
+    assert result["database"] == "postgresql"
+    assert result["delivered"] == 20 and result["duplicates"] == 0, result["outbox"]
+    assert sum(result["delivered_by"]) == 20 and result["second_cpu_s"] > 0

@@ -34,7 +34,7 @@ def test_migration_6_keys_extensions_by_node_and_gives_older_rows_the_default_no
                        "updated_at, end_source, tracker_state) VALUES ('c1', '4d0e5a4e-core-uuid', 'inbound', "
                        "'ended', '', '', '', '[]', 0, 0, 0, '', '', '', 0, 0, '', '[]', '', '[]', '{}', 0, 0, '', "
                        "'{}')")
-    assert migrate(db) == 6
+    assert migrate(db, MIGRATIONS[:6]) == 6
     assert [(e.node, e.extension) for e in queries.list_extensions(db)] == [("default", "101")]
     assert queries.get_call(db, "c1").node == "default"
     writer = StorageWriter(db)

@@ -22,13 +22,13 @@ SAMPLES = {
         legs='[{"uuid": "a"}]', params='{"k": "v"}', created_at=10.0, updated_at=20.0,
         end_source="cdr", tracker_state='{"legs": []}'),
     "extensions": dict(
-        domain="d1", state="idle", contact="sip:101@10.0.0.5:5060", user_agent="Zoiper 5",
+        node="fs1", domain="d1", state="idle", contact="sip:101@10.0.0.5:5060", user_agent="Zoiper 5",
         network_ip="10.0.0.5", network_port="5060", expires_at=1e9, callid="", updated_at=5.0),
     "outbox": dict(
         event_type="call_answered", extension="101", domain="d1", params='{"billsec": 9}',
         occurred_at=20.0, created_at=20.0, status="dead", attempts=2, next_attempt_at=30.0,
         last_error="HTTP 500", delivered_at=None, customer="acme", replayed_at=0.0, finished_at=40.0,
-        endpoint="http://crm"),
+        endpoint="http://crm", claimed_by="", claim_until=0.0),
     "delivery_attempts": dict(
         at=25.0, url="http://crm/x?secret=***", status_code=500, latency_ms=12.5, error="",
         response_excerpt="oops", request='{"method": "POST"}'),

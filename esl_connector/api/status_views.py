@@ -18,6 +18,7 @@ from storage.db import connected
 from storage.models import DELIVERED, OUTBOX_DUE, OUTBOX_STATUSES, OutboxEvent
 
 from .. import __version__
+from ..delivery.claims import holders
 from ..delivery.webhooks import endpoint_of
 from ..records import OFFLINE
 from ..settings.phones import sip_text
@@ -275,7 +276,8 @@ def health(ctx) -> dict:
         "delivery": {"engine": engine, "counts": counts,
                      "backlog": sum(counts.get(s, 0) for s in OUTBOX_DUE) if database["ok"] else None,
                      "endpoints_down": sum(1 for e in (engine or {}).get("endpoints", [])
-                                           if e.get("state") != "healthy")},
+                                           if e.get("state") != "healthy"),
+                     "claims": holders(ctx.db, ctx.clock()) if database["ok"] else {}},
         "cdr": cdrs.status() if cdrs is not None else None,
         "config": reloader.status() if (reloader := ctx.extras.get(RELOADER_KEY)) is not None else None,
         "versions": {"connector": __version__, "python": platform.python_version(),

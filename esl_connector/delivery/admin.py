@@ -184,7 +184,8 @@ def parse_since(text: str, now: float) -> float:
 
 def _replayed(now: float) -> dict:
     return {"status": PENDING, "attempts": 0, "next_attempt_at": now, "replayed_at": now,
-            "last_error": "", "delivered_at": None, "finished_at": None}
+            "last_error": "", "delivered_at": None, "finished_at": None, "claimed_by": "",
+            "claim_until": 0.0}
 
 
 def purge_finished(db: peewee.Database, older_than: float, chunk: int = 500) -> int:

@@ -6,6 +6,10 @@ building it with peewee's query builder for every page cost three times what
 SQLite took to run it, and the engine asks after every commit. Lists of
 excluded ids and customers are padded to a power of two (repeating their first
 value), so a handful of shapes serve every length.
+
+``claimable_by`` (a delivery instance, ``claims``): only rows no other live
+lease holds, and on PostgreSQL locked ``FOR UPDATE SKIP LOCKED`` for the
+claim written in the same transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ _FIELDS = [OutboxEvent._meta.fields[name] for name in StoredEvent.__slots__]
 _CONVERT = [field.python_value for field in _FIELDS]
 
 
-def _padded(values: list, minimum: int = 8) -> list:
+def padded(values: list, minimum: int = 8) -> list:
     """``values`` grown to the next power of two by repeating the first one
     (NOT IN (a, a, b) is NOT IN (a, b))."""
     size = minimum
@@ -38,9 +42,10 @@ class DueRows:
         self._sql: dict[tuple, str] = {}
 
     def page(self, now: float, status: str, *, after: tuple[float, int] | int | None = None,
-             limit: int = 200, exclude_customers=(), exclude_ids=()) -> list[tuple[StoredEvent, dict]]:
-        customers = _padded(list(exclude_customers)) if exclude_customers else []
-        ids = _padded(list(exclude_ids)) if exclude_ids else []
+             limit: int = 200, exclude_customers=(), exclude_ids=(),
+             claimable_by: str | None = None) -> list[tuple[StoredEvent, dict]]:
+        customers = padded(list(exclude_customers)) if exclude_customers else []
+        ids = padded(list(exclude_ids)) if exclude_ids else []
         pending = status == PENDING
         args: list = [status, now, CALL_LOG, *OUTBOX_DUE]
         if pending:
@@ -48,8 +53,12 @@ class DueRows:
         elif after is not None:
             at, last_id = after
             args += [at, at, last_id]
-        args += [*customers, *ids, limit]
-        sql = self._sql_for(pending, after is not None, len(customers), len(ids))
+        args += [*customers, *ids]
+        if claimable_by is not None:
+            args += [now, claimable_by]
+        args.append(limit)
+        sql = self._sql_for(pending, after is not None, len(customers), len(ids),
+                            claimable_by is not None)
         with connected(self.db):
             rows = self.db.execute_sql(sql, args).fetchall()
         page = []
@@ -59,14 +68,14 @@ class DueRows:
             page.append((event, params if isinstance(params, dict) else {}))
         return page
 
-    def _sql_for(self, pending: bool, after: bool, customers: int, ids: int) -> str:
-        key = (pending, after, customers, ids)
+    def _sql_for(self, pending: bool, after: bool, customers: int, ids: int, claim: bool) -> str:
+        key = (pending, after, customers, ids, claim)
         sql = self._sql.get(key)
         if sql is None:
             sql = self._sql[key] = self._build(*key)
         return sql
 
-    def _build(self, pending: bool, after: bool, customers: int, ids: int) -> str:
+    def _build(self, pending: bool, after: bool, customers: int, ids: int, claim: bool) -> str:
         p = self.db.param
 
         def q(name: str) -> str:  # SQL identifiers, the same on SQLite and PostgreSQL
@@ -98,6 +107,11 @@ class DueRows:
             where.append(f"{col('o', 'customer')} NOT IN ({params(customers)})")
         if ids:
             where.append(f"{col('o', 'id')} NOT IN ({params(ids)})")
+        lock = ""
+        if claim:  # nobody's, a lease run out, or already ours
+            where.append(f"({col('o', 'claim_until')} <= {p} OR {col('o', 'claimed_by')} = {p})")
+            if not isinstance(self.db, peewee.SqliteDatabase):  # SQLite: the caller's write lock
+                lock = " FOR UPDATE OF o SKIP LOCKED"
         return (f"SELECT {columns}, {col('c', 'params')} FROM {outbox} AS o "
                 f"LEFT OUTER JOIN {call} AS c ON ({col('c', 'callid')} = {col('o', 'callid')}) "
-                f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {p}")
+                f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {p}{lock}")

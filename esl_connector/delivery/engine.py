@@ -17,7 +17,7 @@ workers never queue for the database one by one. See docs/delivery.md.
   takes the workers or the dispatcher's time from the others.
 * No double sending: a row stays in flight (excluded from the due query) until
   its outcome is committed, and the outcome is written only if the row is still
-  as it was picked.
+  as it was picked and claimed by this process (``claims``: several share a database).
 * Endpoint health (``health``): after a few consecutive failures an endpoint
   gets only a probe (a real row) every few seconds; rows failing meanwhile are
   held, not rescheduled; when the probe succeeds the endpoint's retrying rows
@@ -45,6 +45,7 @@ from storage.views import StoredEvent
 
 from . import admin as delivery_admin
 from . import store
+from .claims import DEFAULT_LEASE, Claims
 from .due_rows import DueRows
 from .gate import EndpointGate, endpoints_of
 from .health import EndpointHealth, HealthPolicy
@@ -70,7 +71,7 @@ class DeliveryEngine:
                  poll_interval: float = 1.0, user_agent: str = "", page_size: int = 200,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = gevent.sleep,
                  rng: random.Random | None = None, sender: HttpSender | None = None,
-                 health: HealthPolicy | None = None,
+                 health: HealthPolicy | None = None, instance: str = "", claim_lease: float = DEFAULT_LEASE,
                  health_clock: Callable[[], float] = time.monotonic):
         self.db, self.plan_for = db, plan_for
         self.workers, self.per_endpoint = workers, per_endpoint
@@ -83,6 +84,7 @@ class DeliveryEngine:
         self.gate = EndpointGate(per_endpoint, self.health)
         self._wake = Event()
         self._due = DueRows(db)
+        self.claims = Claims(db, self._due, instance, claim_lease, clock, hold=2 * workers)
         self._full_scan, self._next_full_scan = True, 0.0  # see _scan
         self._new_rows = False
         self._stopping = False
@@ -111,7 +113,7 @@ class DeliveryEngine:
                       connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
                       schedule=RetrySchedule(max_age=settings.max_age),
                       dead_retention=settings.dead_retention, poll_interval=settings.poll_interval,
-                      user_agent=settings.user_agent,
+                      user_agent=settings.user_agent, instance=settings.instance, claim_lease=settings.claim_lease,
                       health=HealthPolicy(settings.failure_threshold, settings.probe_interval,
                                           settings.probe_max_interval))
         return cls(db, plan_for, **{**kwargs, **overrides})
@@ -146,6 +148,7 @@ class DeliveryEngine:
             self._pool.kill(block=True, timeout=1.0)
         self._recorder.close(timeout)  # writes what the workers left, then ends
         try:
+            self._threads.apply(self.claims.release_quietly)
             self._threads.apply(close_connection, (self.db,))
         finally:
             self._threads.kill()
@@ -177,7 +180,8 @@ class DeliveryEngine:
         return EngineStatus(self.running, len(self._in_flight) - recording, recording, self.workers,
                             self.gate.busy_endpoints(), self._counts[DELIVERED],
                             self._counts[RETRY], self._counts["dead"], self._counts["skipped"],
-                            self._counts["requests"], self._last_error, self.health.snapshot())
+                            self._counts["requests"], self._last_error, self.health.snapshot(),
+                            self.claims.instance)
 
     # -- the dispatcher -------------------------------------------------------------
 
@@ -187,6 +191,7 @@ class DeliveryEngine:
             self._wake.clear()
             try:
                 self._scan()
+                self.claims.keep(self._db, self._in_flight, self._ready)
                 self._purge_if_due()
                 failures = 0
             except TRANSIENT_ERRORS as exc:
@@ -218,7 +223,7 @@ class DeliveryEngine:
         for status in (PENDING, RETRYING) if full else (PENDING,):
             after = None
             while not self._stopping and self._pool.free_count() > 0:
-                page = self._db(self._due.page, now, status, after=after, limit=self.page_size,
+                page = self._db(self.claims.page, now, status, after=after, limit=self.page_size,
                                 exclude_customers=self.gate.held_back_customers(),
                                 exclude_ids=(*self._in_flight, *self._ready))
                 if page:
@@ -329,6 +334,7 @@ class DeliveryEngine:
         except Exception:
             self._in_flight.discard(event.id)  # stays due: tried again on the next scan
             raise
+        t.claimed_by = self.claims.instance
         self._recorder.put(event, t)
 
     def _recorded(self, event: StoredEvent, t: Transition, written: bool) -> None:

@@ -3,7 +3,8 @@
 ``transition_for`` is pure (outcome + row + clock -> new state);
 ``apply_transition`` writes the new state and the attempt log in ONE
 transaction, and only if the row is still where the engine left it (due, same
-attempt count): a row is never marked twice. Each function runs on the
+attempt count, still claimed by this engine's instance, ``claims``): a row is
+never marked twice, and a claim another instance took over is kept. Each function runs on the
 engine's database thread and takes the database explicitly.
 """
 
@@ -49,6 +50,7 @@ class Transition:
     finished_at: float | None = None
     log: list[wt.AttemptResult] = field(default_factory=list)
     endpoint: str = ""  # where it went ("" : unchanged), ``endpoints_of``
+    claimed_by: str = ""  # the instance that held the row (claims); the write clears it
 
 
 def transition_for(event: StoredEvent, customer: str, outcome: wt.Outcome, now: float,
@@ -116,7 +118,7 @@ def apply_transitions(db: peewee.Database, transitions: list[Transition]) -> lis
             cursor.execute(update, (t.status, t.attempts, t.next_attempt_at, _text(t.last_error),
                                     t.customer, t.delivered_at, t.finished_at, t.endpoint or "",
                                     t.outbox_id,
-                                    *OUTBOX_DUE, t.expect_attempts))
+                                    *OUTBOX_DUE, t.expect_attempts, t.claimed_by))
             written.append(cursor.rowcount > 0)
         log_rows = [_attempt_row(t, a) for t in transitions for a in t.log]
         if log_rows:
@@ -130,9 +132,10 @@ def _update_sql(db: peewee.Database) -> str:
     p = db.param
     return (f'UPDATE "{OutboxEvent._meta.table_name}" SET "status" = {p}, "attempts" = {p}, '
             f'"next_attempt_at" = {p}, "last_error" = {p}, "customer" = {p}, "delivered_at" = {p}, '
-            f'"finished_at" = {p}, "endpoint" = COALESCE(NULLIF({p}, \'\'), "endpoint") '
+            f'"finished_at" = {p}, "endpoint" = COALESCE(NULLIF({p}, \'\'), "endpoint"), '
+            f'"claimed_by" = \'\', "claim_until" = 0 '
             f'WHERE "id" = {p} AND "status" IN ({", ".join([p] * len(OUTBOX_DUE))}) '
-            f'AND "attempts" = {p}')
+            f'AND "attempts" = {p} AND "claimed_by" = {p}')
 
 
 _ATTEMPT_FIELDS = DeliveryAttempt._meta.fields
@@ -160,7 +163,8 @@ def mark_skipped(db: peewee.Database, events: list[StoredEvent], now: float) -> 
     db.connect(reuse_if_open=True)
     with db.atomic():
         for event in events:
-            (OutboxEvent.update(status=SKIPPED, finished_at=now, customer="",
+            (OutboxEvent.update(status=SKIPPED, finished_at=now, customer="", claimed_by="",
+                                claim_until=0.0,
                                 last_error=f"no customer owns extension "
                                            f"{event.extension}@{event.domain}")
              .where(OutboxEvent.id == event.id, OutboxEvent.status.in_(OUTBOX_DUE))
@@ -198,7 +202,8 @@ def mark_expired(db: peewee.Database, rows: list[tuple[int, str, str]], now: flo
     db.connect(reuse_if_open=True)
     with db.atomic():
         for row_id, customer, reason in rows:
-            (OutboxEvent.update(status=EXPIRED, finished_at=now, customer=customer,
+            (OutboxEvent.update(status=EXPIRED, finished_at=now, customer=customer, claimed_by="",
+                                claim_until=0.0,
                                 last_error=reason[:MAX_ERROR_CHARS])
              .where(OutboxEvent.id == row_id, OutboxEvent.status.in_(OUTBOX_DUE))
              .execute(db))

@@ -83,3 +83,4 @@ class EngineStatus:
     requests: int
     last_error: str
     endpoints: list[dict] = field(default_factory=list)  # EndpointHealth.snapshot()
+    instance: str = ""  # this process's name in the outbox's claims (claims)

@@ -88,6 +88,10 @@ class DeliverySettings:
     failure_threshold: int = 5
     probe_interval: float = 1.0
     probe_max_interval: float = 30.0
+    # several connectors on one database (docs/deployment.md): this process's name in
+    # the outbox's claims ("" = host:pid) and how long a claim lasts unless renewed
+    instance: str = ""
+    claim_lease: float = 30.0
 
 
 @dataclass(slots=True)
@@ -249,6 +253,11 @@ def _validate_delivery(d: DeliverySettings, problems: list[str]) -> None:
             problems.append(f"delivery.{name}: must be > 0")
     if d.dead_retention < 0:
         problems.append("delivery.dead_retention: must be >= 0 (0 keeps dead rows forever)")
+    if d.claim_lease < 3 * d.poll_interval:
+        problems.append("delivery.claim_lease: must be >= 3 x poll_interval (claims are renewed "
+                        "every third of the lease, checked every poll_interval)")
+    if not re.fullmatch(r"[\w.:@-]{0,100}", d.instance):
+        problems.append("delivery.instance: at most 100 letters, digits and . : @ _ - (no spaces)")
     if any(c in d.user_agent for c in "\r\n"):
         problems.append("delivery.user_agent: must be one line")
 
