@@ -32,6 +32,7 @@ from .cdrs.scanner import CdrScanner
 from .cdrs.service import CdrService
 from .delivery import webhooks
 from .delivery.engine import DeliveryEngine, Planner
+from .delivery.supervisor import DeliveryProcess
 from .esl.client import ESLError, EventSocketClient
 from .esl.protocol import Event
 from .settings.click2call_config import phone_rules, userfield_header, webphone_policy
@@ -81,9 +82,7 @@ class Connector:
         self.writer = StorageWriter(self.db, commit_window=settings.storage.commit_window)
         # Delivery: ``planner`` (plan_for(event, call_params) -> DeliveryPlan | None)
         # replaces the [[customers]] one, for tests and embedding.
-        self.deliverer = DeliveryEngine.from_settings(self.db, planner or webhooks.planner(
-            self.directory, user_agent=settings.delivery.user_agent,
-            recording_url=self.recordings.url_for), settings.delivery)
+        self.deliverer = self._deliverer(settings, planner)
         self.writer.on_commit = self._committed
         self.writer.on_died = lambda exc: self._fail(f"the storage writer stopped: {exc!r}")
         self.deliverer.on_died = lambda exc: self._fail(f"the delivery dispatcher stopped: {exc!r}")
@@ -119,6 +118,15 @@ class Connector:
         self._resync: gevent.Greenlet | None = None
         self._stopping = False
         self.resyncs = 0
+
+    def _deliverer(self, settings: Settings, planner: Planner | None) -> DeliveryEngine | DeliveryProcess:
+        """The engine here, or a child process running it ([delivery] process =
+        "separate"; a ``planner`` given by a test or an embedder keeps it here)."""
+        if settings.delivery.process == "separate" and planner is None:
+            return DeliveryProcess(settings, settings.delivery.workers)
+        return DeliveryEngine.from_settings(self.db, planner or webhooks.planner(
+            self.directory, user_agent=settings.delivery.user_agent,
+            recording_url=self.recordings.url_for), settings.delivery)
 
     def _metrics(self, node: str) -> metrics.ConnectorMetrics:
         """This connector's own registry, fed by the parts and read at scrape time."""

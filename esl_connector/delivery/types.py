@@ -80,3 +80,6 @@ class EngineStatus:
     requests: int
     last_error: str
     endpoints: list[dict] = field(default_factory=list)  # EndpointHealth.snapshot()
+    # [delivery] process = "separate": the child's mode, up, pid, restarts and last exit
+    # (supervisor.DeliveryProcess); None when the engine runs in the connector's process.
+    process: dict | None = None

@@ -81,6 +81,9 @@ class SimulatorSettings:
     heartbeat_interval: float = 20.0
 
 
+DELIVERY_PROCESS_MODES = ("inline", "separate")
+
+
 @dataclass(slots=True)
 class DeliverySettings:
     """The delivery engine (esl_connector.delivery); times in seconds."""
@@ -94,6 +97,9 @@ class DeliverySettings:
     user_agent: str = ""                # "" = esl-connector/<version>
     poll_interval: float = 1.0          # look for due retries at least this often
     stop_timeout: float = 10.0          # on SIGTERM, deliveries in flight get this long to finish
+    # "inline": the engine runs in the connector's process; "separate": in a child
+    # process of its own, on the second core (docs/delivery.md, "Process model")
+    process: str = "inline"
     # endpoint health (docs/delivery.md): down after this many consecutive failures
     # (connection error, timeout, 5xx), then one probe per probe_interval..probe_max_interval
     failure_threshold: int = 5
@@ -253,6 +259,8 @@ def _validate_delivery(d: DeliverySettings, problems: list[str]) -> None:
             problems.append(f"delivery.{name}: must be > 0")
     if d.dead_retention < 0:
         problems.append("delivery.dead_retention: must be >= 0 (0 keeps dead rows forever)")
+    if d.process not in DELIVERY_PROCESS_MODES:
+        problems.append(f"delivery.process: must be 'inline' or 'separate', not {d.process!r}")
     if any(c in d.user_agent for c in "\r\n"):
         problems.append("delivery.user_agent: must be one line")
 
