@@ -147,6 +147,38 @@ def proc_stats(pid: int) -> dict:
             "threads": int(status["Threads"])}
 
 
+def connector_stats(pid: int) -> dict:
+    """``proc_stats`` of the connector and of its children (the delivery process
+    with ``[delivery] process = "separate"``): CPU summed, with the children
+    already exited (restarted) included; RSS and peak RSS summed."""
+    total = proc_stats(pid)
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        reaped = (int(fields[13]) + int(fields[14])) / CLK_TCK
+    except (FileNotFoundError, ProcessLookupError):
+        reaped = 0.0
+    children = {"cpu_s": reaped, "rss_mib": 0.0, "hwm_mib": 0.0, "threads": 0}
+    for child in child_pids(pid):
+        for key, value in proc_stats(child).items():
+            children[key] += value
+    return {**{k: total[k] + children[k] for k in total}, "children_cpu_s": children["cpu_s"],
+            "children_hwm_mib": children["hwm_mib"]}
+
+
+def child_pids(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+                pass
+    return found
+
+
 def machine_busy_s() -> float:
     """CPU seconds all cores spent busy since boot (/proc/stat: all but idle and iowait)."""
     with open("/proc/stat") as f:
@@ -297,7 +329,7 @@ class Run:
     def sample(self, go: float, phase: str) -> dict:
         health, health_s = self.health()
         crm = self.counts()
-        stats = proc_stats(self.connector.proc.pid)
+        stats = connector_stats(self.connector.proc.pid)
         writer = health.get("writer") or {}
         delivery = health.get("delivery") or {}
         esl = health.get("freeswitch") or {}
@@ -319,14 +351,15 @@ class Run:
         o = self.opts
         source_pid = self.source.proc.pid
         receiver_pid = self.receiver.proc.pid
-        cpu0 = proc_stats(self.connector.proc.pid)["cpu_s"]
+        cpu0 = connector_stats(self.connector.proc.pid)["cpu_s"]
+        self.children_cpu0 = connector_stats(self.connector.proc.pid)["children_cpu_s"]
         other0 = proc_stats(source_pid)["cpu_s"], proc_stats(receiver_pid)["cpu_s"]
         profiler = None
         if o.profile:
             py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             profiler = subprocess.Popen([py_spy, "record", "-p", str(self.connector.proc.pid), "-r", "97",
                                          "-d", str(int(math.ceil(o.seconds))), "-f", "raw", "-o", o.profile,
-                                         "--nonblocking", "--threads", *(["--gil"] if o.profile_gil else [])],
+                                         "--nonblocking", "--threads", "--subprocesses", *(["--gil"] if o.profile_gil else [])],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         busy0, own0 = machine_busy_s(), proc_stats(os.getpid())["cpu_s"]
         go = time.time()
@@ -355,7 +388,7 @@ class Run:
                 next_poll += o.poll
         load_end = time.time()
         self.source.wait_for("done", 60)
-        cpu_load = proc_stats(self.connector.proc.pid)["cpu_s"] - cpu0
+        cpu_load = connector_stats(self.connector.proc.pid)["cpu_s"] - cpu0
         busy = machine_busy_s() - busy0
         ours = (cpu_load + proc_stats(source_pid)["cpu_s"] - other0[0] + proc_stats(receiver_pid)["cpu_s"] - other0[1]
                 + proc_stats(os.getpid())["cpu_s"] - own0)
@@ -373,7 +406,7 @@ class Run:
                 last = time.monotonic()
                 self.sample(go, "drain")
         end = self.sample(go, "end")
-        stats = proc_stats(self.connector.proc.pid)
+        stats = connector_stats(self.connector.proc.pid)
         other1 = proc_stats(source_pid)["cpu_s"], proc_stats(receiver_pid)["cpu_s"]
         if profiler is not None:
             try:
@@ -440,6 +473,8 @@ class Run:
             "latency_from_schedule_ms": {k: {"p50": percentile(v, 50), "p99": percentile(v, 99)}
                                          for k, v in from_schedule.items()},
             "cpu_s": stats["cpu_s"] - cpu0, "cpu_load_s": cpu_load,
+            "cpu_ms_per_call": 1000 * (stats["cpu_s"] - cpu0) / max(1, calls),
+            "children_cpu_s": stats.get("children_cpu_s", 0.0) - getattr(self, "children_cpu0", 0.0),
             "cpu_load_pct": 100 * cpu_load / max(1e-9, load_end - go),
             "foreign_cores": self.foreign_cores, "cores": os.cpu_count(),
             "peak_rss_mib": stats["hwm_mib"], "rss_end_mib": stats["rss_mib"], "threads": stats["threads"],
@@ -561,8 +596,9 @@ def report(result: dict, title: str = "") -> None:
               f"(n={v['n']})")
     print(f"backlog   : outbox max {r['max_backlog']}, at load end {r['backlog_at_load_end']}; writer queue max "
           f"{r['max_writer_queue']}; slowest health answer {r['max_health_ms']:.0f} ms")
-    print(f"connector : CPU {r['cpu_s']:.1f} s ({r['cpu_load_pct']:.0f} % of a core during the load), "
-          f"peak RSS {r['peak_rss_mib']:.0f} MiB, {r['threads']} threads")
+    print(f"connector : CPU {r['cpu_s']:.1f} s ({r['cpu_load_pct']:.0f} % of a core during the load; "
+          f"{r['cpu_ms_per_call']:.2f} ms per call, of which its delivery process {r['children_cpu_s']:.1f} s), "
+          f"peak RSS {r['peak_rss_mib']:.0f} MiB (processes summed), {r['threads']} threads")
     print(f"others    : source CPU {r['source_cpu_s']:.1f} s, receiver CPU {r['receiver_cpu_s']:.1f} s; "
           f"processes outside the benchmark used {r['foreign_cores']:.2f} of the {r['cores']} cores during the load")
     if r.get("down"):
@@ -653,7 +689,7 @@ def ingest_compare(calls: int, quiet: bool) -> None:
                     session = requests.Session()
                     url = f"http://127.0.0.1:{http_port}/api/v1/health"
                     received0 = session.get(url, timeout=10).json()["freeswitch"]["events_received"]
-                    cpu0 = proc_stats(connector.proc.pid)["cpu_s"]
+                    cpu0 = connector_stats(connector.proc.pid)["cpu_s"]
                     t0 = time.time()
                     source.tell("go")
                     while True:
@@ -665,7 +701,7 @@ def ingest_compare(calls: int, quiet: bool) -> None:
                         if got >= events:
                             break
                     elapsed = time.time() - t0
-                    stats = proc_stats(connector.proc.pid)
+                    stats = connector_stats(connector.proc.pid)
                     figures[who] = {"events": got, "seconds": elapsed, "cpu_s": stats["cpu_s"] - cpu0,
                                     "peak_rss_mib": stats["hwm_mib"]}
                 if not quiet:

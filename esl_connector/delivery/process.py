@@ -90,6 +90,7 @@ class DeliveryChild:
         self.engine.on_result = self._result
         self.engine.on_died = self._engine_died
         self.engine.start()
+        self._report()  # the parent serves a status from now on
         self.link.send("ready", pid=os.getpid())
         reporter = gevent.spawn(self._report_loop)
         self.done.wait()
