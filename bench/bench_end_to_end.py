@@ -541,6 +541,14 @@ STAGES = (
 )
 
 
+def sample_thread(frames: list[str]) -> str:
+    """"connector thread (N)" or "delivery process thread (N)": py-spy's
+    --subprocesses puts the process (and the child under it) before the thread."""
+    head = [f for f in frames[:3] if f.startswith(("process ", "thread "))]
+    who = "delivery process" if any("delivery.process" in f for f in head) else "connector"
+    return f"{who} " + next((f for f in head if f.startswith("thread ")), "")
+
+
 def summarize_profile(path: str) -> None:
     """Shares of the samples per thread and per stage, and the hottest frames."""
     threads: dict[str, int] = {}
@@ -555,10 +563,11 @@ def summarize_profile(path: str) -> None:
         n = int(count)
         frames = stack.split(";")
         total += n
-        threads[frames[0]] = threads.get(frames[0], 0) + n
+        thread = sample_thread(frames)
+        threads[thread] = threads.get(thread, 0) + n
         stage = next((label for label, marker in STAGES if any(marker in f for f in frames)), "other")
         stages[stage] = stages.get(stage, 0) + n
-        thread_stages[frames[0], stage] = thread_stages.get((frames[0], stage), 0) + n
+        thread_stages[thread, stage] = thread_stages.get((thread, stage), 0) + n
         leaves[frames[-1]] = leaves.get(frames[-1], 0) + n
     if not total:
         print("profile: no samples")

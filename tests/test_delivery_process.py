@@ -192,3 +192,11 @@ def test_the_delivery_process_exits_when_the_connector_is_killed(rig, tmp_path):
     process.signal(signal.SIGKILL)
     wait_until(lambda: not alive(child), timeout=20, what="the orphaned delivery process exiting")
     assert "the connector is gone" in process.log_path.read_text()
+
+
+def test_the_process_mode_is_checked_with_its_key():
+    from esl_connector.settings.config import ConfigError, settings_from_dict
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"delivery": {"process": "threads"}}, env={})
+    assert "delivery.process: must be 'inline' or 'separate', not 'threads'" in info.value.problems
+    assert settings_from_dict({"delivery": {"process": "separate"}}, env={}).delivery.process == "separate"
