@@ -20,7 +20,7 @@ Parent -> child:
 Child -> parent:
   ``ready``    the engine runs (``pid``)
   ``status``   its EngineStatus (as a dict), every STATUS_EVERY s and when stopping
-  ``results``  outcomes since the last batch, for the metrics (see ``result_row``)
+  ``results``  outcomes just committed, for the metrics (see ``result_row``)
   ``died``     the engine stopped on a bug (``reason``); the child exits next
 """
 

@@ -139,7 +139,16 @@ class DeliveryChild:
     # -- the engine's reports ----------------------------------------------------------
 
     def _result(self, event, customer: str, status: str, attempts: list) -> None:
+        """After each outcome's commit: sent once the recorder's whole batch is
+        reported (the next turn of the loop), in one line."""
+        if not self._results:
+            gevent.spawn(self._send_results)
         self._results.append(result_row(event, customer, status, attempts))
+
+    def _send_results(self) -> None:
+        if self._results:
+            results, self._results = self._results, []
+            self.link.send("results", results=results)
 
     def _engine_died(self, exc) -> None:
         self.link.send("died", reason=f"the delivery dispatcher stopped: {exc!r}")
@@ -152,9 +161,7 @@ class DeliveryChild:
             self._report()
 
     def _report(self) -> None:
-        if self._results:
-            results, self._results = self._results, []
-            self.link.send("results", results=results)
+        self._send_results()
         if self.engine is not None:
             self.link.send("status", status=status_dict(self.engine.status()))
 
