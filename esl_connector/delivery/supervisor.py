@@ -145,11 +145,15 @@ class DeliveryProcess:
         backoff = RESTART_FIRST
         while not self._stopping:
             started = time.monotonic()
-            code = self._run_child()
+            try:
+                code = self._run_child()
+                exited = describe_exit(code)
+            except OSError as exc:  # no fork, no memory, the interpreter gone...
+                exited = f"could not be started ({exc.strerror or exc})"
             if self._stopping:
                 return
             self.restarts += 1
-            self.last_exit = describe_exit(code)
+            self.last_exit = exited
             backoff = RESTART_FIRST if time.monotonic() - started >= STABLE_AFTER else backoff
             log.error("the delivery process (pid %s) %s; webhooks wait in the outbox, nothing is "
                       "lost; starting it again in %.1f s (restart %d)", self.pid, self.last_exit,
@@ -163,6 +167,9 @@ class DeliveryProcess:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "esl_connector.delivery.process", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        except OSError:
+            ours.close()
+            raise
         finally:
             theirs.close()
         self._ready, self._status = False, None
