@@ -73,6 +73,7 @@ class DeliveryChild:
         self.exit_code = EXIT_STOPPED
         self._results: list = []
         self._stop_timeout: float | None = None
+        self._picking = True
 
     def run(self) -> int:
         self.link.start()
@@ -90,6 +91,8 @@ class DeliveryChild:
         self.engine.on_result = self._result
         self.engine.on_died = self._engine_died
         self.engine.start()
+        if not self._picking:  # the connector began stopping while this process started
+            self.engine.stop_picking()
         self._report()  # the parent serves a status from now on
         self.link.send("ready", pid=os.getpid())
         reporter = gevent.spawn(self._report_loop)
@@ -112,6 +115,7 @@ class DeliveryChild:
             if self.engine is not None:
                 self.engine.wake(True if message.get("rows") else None)
         elif op == "stop_picking":
+            self._picking = False
             if self.engine is not None:
                 self.engine.stop_picking()
         elif op == "stop":
