@@ -155,6 +155,38 @@ def proc_stats(pid: int) -> dict:
             "threads": int(status["Threads"])}
 
 
+def connector_stats(pid: int) -> dict:
+    """``proc_stats`` of the connector and of its children (the delivery process
+    with ``[delivery] process = "separate"``): CPU summed, with the children
+    already exited (restarted) included; RSS and peak RSS summed."""
+    total = proc_stats(pid)
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        reaped = (int(fields[13]) + int(fields[14])) / CLK_TCK
+    except (FileNotFoundError, ProcessLookupError):
+        reaped = 0.0
+    children = {"cpu_s": reaped, "rss_mib": 0.0, "hwm_mib": 0.0, "threads": 0}
+    for child in child_pids(pid):
+        for key, value in proc_stats(child).items():
+            children[key] += value
+    return {**{k: total[k] + children[k] for k in total}, "children_cpu_s": children["cpu_s"],
+            "children_hwm_mib": children["hwm_mib"]}
+
+
+def child_pids(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+                pass
+    return found
+
+
 def machine_busy_s() -> float:
     """CPU seconds all cores spent busy since boot (/proc/stat: all but idle and iowait)."""
     with open("/proc/stat") as f:
@@ -317,7 +349,7 @@ class Run:
     def sample(self, go: float, phase: str) -> dict:
         health, health_s = self.health()
         crm = self.counts()
-        stats = proc_stats(self.connector.proc.pid)
+        stats = connector_stats(self.connector.proc.pid)
         writer = health.get("writer") or {}
         delivery = health.get("delivery") or {}
         esl = health.get("freeswitch") or {}
@@ -339,15 +371,16 @@ class Run:
         o = self.opts
         source_pid = self.source.proc.pid
         receiver_pid = self.receiver.proc.pid
-        cpu0 = proc_stats(self.connector.proc.pid)["cpu_s"]
-        second0 = proc_stats(self.second.proc.pid)["cpu_s"] if self.second else 0.0
+        cpu0 = connector_stats(self.connector.proc.pid)["cpu_s"]
+        self.children_cpu0 = connector_stats(self.connector.proc.pid)["children_cpu_s"]
+        second0 = connector_stats(self.second.proc.pid)["cpu_s"] if self.second else 0.0
         other0 = proc_stats(source_pid)["cpu_s"], proc_stats(receiver_pid)["cpu_s"]
         profiler = None
         if o.profile:
             py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             profiler = subprocess.Popen([py_spy, "record", "-p", str(self.connector.proc.pid), "-r", "97",
                                          "-d", str(int(math.ceil(o.seconds))), "-f", "raw", "-o", o.profile,
-                                         "--nonblocking", "--threads", *(["--gil"] if o.profile_gil else [])],
+                                         "--nonblocking", "--threads", "--subprocesses", *(["--gil"] if o.profile_gil else [])],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         busy0, own0 = machine_busy_s(), proc_stats(os.getpid())["cpu_s"]
         go = time.time()
@@ -376,7 +409,7 @@ class Run:
                 next_poll += o.poll
         load_end = time.time()
         self.source.wait_for("done", 60)
-        cpu_load = proc_stats(self.connector.proc.pid)["cpu_s"] - cpu0
+        cpu_load = connector_stats(self.connector.proc.pid)["cpu_s"] - cpu0
         busy = machine_busy_s() - busy0
         ours = (cpu_load + proc_stats(source_pid)["cpu_s"] - other0[0] + proc_stats(receiver_pid)["cpu_s"] - other0[1]
                 + proc_stats(os.getpid())["cpu_s"] - own0)
@@ -394,7 +427,7 @@ class Run:
                 last = time.monotonic()
                 self.sample(go, "drain")
         end = self.sample(go, "end")
-        stats = proc_stats(self.connector.proc.pid)
+        stats = connector_stats(self.connector.proc.pid)
         other1 = proc_stats(source_pid)["cpu_s"], proc_stats(receiver_pid)["cpu_s"]
         if profiler is not None:
             try:
@@ -409,7 +442,7 @@ class Run:
         result = self.analyse(go, load_end, sent_fact, triggers, requests_noted, cpu0, cpu_load, stats, end,
                               (other1[0] - other0[0], other1[1] - other0[1]), health)
         if self.second:
-            result["second_cpu_s"] = proc_stats(self.second.proc.pid)["cpu_s"] - second0
+            result["second_cpu_s"] = connector_stats(self.second.proc.pid)["cpu_s"] - second0
             result["delivered_by"] = [e2e_shared.delivered_by(u) for u in (self.health_url, self.second_health_url)]
         result["database"] = "postgresql" if o.database.startswith("postgres") else "sqlite"
         return result
@@ -466,6 +499,8 @@ class Run:
             "latency_from_schedule_ms": {k: {"p50": percentile(v, 50), "p99": percentile(v, 99)}
                                          for k, v in from_schedule.items()},
             "cpu_s": stats["cpu_s"] - cpu0, "cpu_load_s": cpu_load,
+            "cpu_ms_per_call": 1000 * (stats["cpu_s"] - cpu0) / max(1, calls),
+            "children_cpu_s": stats.get("children_cpu_s", 0.0) - getattr(self, "children_cpu0", 0.0),
             "cpu_load_pct": 100 * cpu_load / max(1e-9, load_end - go),
             "foreign_cores": self.foreign_cores, "cores": os.cpu_count(),
             "peak_rss_mib": stats["hwm_mib"], "rss_end_mib": stats["rss_mib"], "threads": stats["threads"],
@@ -536,6 +571,14 @@ STAGES = (
 )
 
 
+def sample_thread(frames: list[str]) -> str:
+    """"connector thread (N)" or "delivery process thread (N)": py-spy's
+    --subprocesses puts the process (and the child under it) before the thread."""
+    head = [f for f in frames[:3] if f.startswith(("process ", "thread "))]
+    who = "delivery process" if any("delivery.process" in f for f in head) else "connector"
+    return f"{who} " + next((f for f in head if f.startswith("thread ")), "")
+
+
 def summarize_profile(path: str) -> None:
     """Shares of the samples per thread and per stage, and the hottest frames."""
     threads: dict[str, int] = {}
@@ -550,10 +593,11 @@ def summarize_profile(path: str) -> None:
         n = int(count)
         frames = stack.split(";")
         total += n
-        threads[frames[0]] = threads.get(frames[0], 0) + n
+        thread = sample_thread(frames)
+        threads[thread] = threads.get(thread, 0) + n
         stage = next((label for label, marker in STAGES if any(marker in f for f in frames)), "other")
         stages[stage] = stages.get(stage, 0) + n
-        thread_stages[frames[0], stage] = thread_stages.get((frames[0], stage), 0) + n
+        thread_stages[thread, stage] = thread_stages.get((thread, stage), 0) + n
         leaves[frames[-1]] = leaves.get(frames[-1], 0) + n
     if not total:
         print("profile: no samples")
@@ -591,8 +635,10 @@ def report(result: dict, title: str = "") -> None:
               f"(n={v['n']})")
     print(f"backlog   : outbox max {r['max_backlog']}, at load end {r['backlog_at_load_end']}; writer queue max "
           f"{r['max_writer_queue']}; slowest health answer {r['max_health_ms']:.0f} ms")
-    print(f"connector : CPU {r['cpu_s']:.1f} s ({r['cpu_load_pct']:.0f} % of a core during the load), "
-          f"peak RSS {r['peak_rss_mib']:.0f} MiB, {r['threads']} threads; database {r.get('database')}")
+    print(f"connector : CPU {r['cpu_s']:.1f} s ({r['cpu_load_pct']:.0f} % of a core during the load; "
+          f"{r['cpu_ms_per_call']:.2f} ms per call, of which its delivery process {r['children_cpu_s']:.1f} s), "
+          f"peak RSS {r['peak_rss_mib']:.0f} MiB (processes summed), {r['threads']} threads; "
+          f"database {r.get('database')}")
     if "second_cpu_s" in r:
         cpu = r["cpu_s"] + r["second_cpu_s"]
         print(f"2 procs   : second connector CPU {r['second_cpu_s']:.1f} s; both {cpu:.1f} s = "
@@ -689,7 +735,7 @@ def ingest_compare(calls: int, quiet: bool) -> None:
                     url = f"http://127.0.0.1:{http_port}/api/v1/health"
                     first = session.get(url, timeout=10).json()
                     received0, written0 = first["freeswitch"]["events_received"], first["writer"]["events_written"]
-                    cpu0 = proc_stats(connector.proc.pid)["cpu_s"]
+                    cpu0 = connector_stats(connector.proc.pid)["cpu_s"]
                     t0 = time.time()
                     source.tell("go")
                     while True:  # until every event is tracked and its call's 2 CRM events are committed
@@ -702,7 +748,7 @@ def ingest_compare(calls: int, quiet: bool) -> None:
                         if got >= events and health["writer"]["events_written"] - written0 >= 2 * calls:
                             break
                     elapsed = time.time() - t0
-                    stats = proc_stats(connector.proc.pid)
+                    stats = connector_stats(connector.proc.pid)
                     figures[who] = {"events": got, "seconds": elapsed, "cpu_s": stats["cpu_s"] - cpu0,
                                     "peak_rss_mib": stats["hwm_mib"]}
                 if not quiet:

@@ -33,6 +33,7 @@ from .cdrs.scanner import CdrScanner
 from .cdrs.service import CdrService
 from .delivery import webhooks
 from .delivery.engine import DeliveryEngine, Planner
+from .delivery.supervisor import DeliveryProcess
 from .esl.protocol import Event
 from .node_link import NodeLink
 from .reload import Reloader
@@ -82,9 +83,7 @@ class Connector:
         self.own_planner = planner is None  # a reload builds the [[customers]] one again
         # Delivery: ``planner`` (plan_for(event, call_params) -> DeliveryPlan | None)
         # replaces the [[customers]] one, for tests and embedding.
-        self.deliverer = DeliveryEngine.from_settings(self.db, planner or webhooks.planner(
-            self.directory, user_agent=settings.delivery.user_agent,
-            recording_url=self.recordings.url_for), settings.delivery)
+        self.deliverer = self._deliverer(settings, planner)
         self.writer.on_commit = self._committed
         self.writer.on_died = lambda exc: self._fail(f"the storage writer stopped: {exc!r}")
         self.deliverer.on_died = lambda exc: self._fail(f"the delivery dispatcher stopped: {exc!r}")
@@ -150,6 +149,15 @@ class Connector:
     def resyncs(self) -> int:
         """Resyncs done by the node that did fewest (> 0: every node resynced once)."""
         return min(link.resyncs for link in self.links)
+
+    def _deliverer(self, settings: Settings, planner: Planner | None) -> DeliveryEngine | DeliveryProcess:
+        """The engine here, or a child process running it ([delivery] process =
+        "separate"; a ``planner`` given by a test or an embedder keeps it here)."""
+        if settings.delivery.process == "separate" and planner is None:
+            return DeliveryProcess(settings, settings.delivery.workers)
+        return DeliveryEngine.from_settings(self.db, planner or webhooks.planner(
+            self.directory, user_agent=settings.delivery.user_agent,
+            recording_url=self.recordings.url_for), settings.delivery)
 
     def _metrics(self) -> metrics.ConnectorMetrics:
         """This connector's own registry, fed by the parts and read at scrape time."""

@@ -144,11 +144,12 @@ class Reloader:
                               customers_removed=removed, customers_changed=changed,
                               changed=changed_keys(old.delivery, new.delivery, "delivery.")
                               + changed_keys(old.logging, new.logging, "logging."))
-        before = self._swap(new, customers)
+        before = self._swap(new, customers, added + changed)
         self._report(result)
         try:
-            result.rows_kept_for_removed = apply_customers(self.connector.deliverer, before,
-                                                           self.connector.directory, added + changed)
+            if not self._in_child():  # the child applies them itself (``delivery/process.py``)
+                result.rows_kept_for_removed = apply_customers(self.connector.deliverer, before,
+                                                               self.connector.directory, added + changed)
         except Exception as exc:  # noqa: BLE001 - the new settings are in force: say what is left
             log.error("the new settings are in force, but the outbox could not be updated (%s): retrying "
                       "rows of changed customers wait for their next attempt, and rows of removed ones "
@@ -164,7 +165,11 @@ class Reloader:
             secret_values(self.connector.settings, self.connector.directory.customers))
         return redact(text)
 
-    def _swap(self, new: Settings, customers: list) -> CustomerDirectory:
+    def _in_child(self) -> bool:
+        """The delivery engine runs in a child process ([delivery] process = "separate")."""
+        return hasattr(self.connector.deliverer, "reload")
+
+    def _swap(self, new: Settings, customers: list, renewed: list[str]) -> CustomerDirectory:
         """Everything the live sections feed, in one go (nothing here yields).
         Returns the directory as it was."""
         c = self.connector
@@ -174,8 +179,11 @@ class Reloader:
         for link in c.links:  # every node's tracker
             link.tracker.calls.use_userfield_header(userfield_header(c.directory))
         c.settings.customers, c.settings.delivery, c.settings.logging = new.customers, new.delivery, new.logging
-        apply_delivery_settings(c.deliverer, new.delivery)
-        if c.own_planner:
+        if self._in_child():
+            c.deliverer.reload(c.settings, renewed)
+        else:
+            apply_delivery_settings(c.deliverer, new.delivery)
+        if c.own_planner and not self._in_child():
             c.deliverer.plan_for = webhooks.planner(c.directory, user_agent=new.delivery.user_agent,
                                                     recording_url=c.recordings.url_for)
         if self.logs is not None:

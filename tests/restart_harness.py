@@ -98,7 +98,13 @@ class ConnectorProcess:
         wait_until(lambda: self.reads.first_after(begun) or self.proc.poll() is not None, timeout=timeout,
                    what="the connector's resync")
         assert self.proc.poll() is None, f"the connector exited: {self.log_tail()}"
+        wait_until(self.delivering, timeout=timeout, what="the delivery process ready")
         return self.reads.first_after(begun)
+
+    def delivering(self) -> bool:
+        """The delivery process of the last start is ready (at once with delivery inline)."""
+        last = self.log_path.read_text(errors="replace").split("delivery process started")
+        return len(last) == 1 or "is delivering" in last[-1]
 
     def signal(self, sig: int, timeout: float = 30.0) -> int:
         self.proc.send_signal(sig)

@@ -76,6 +76,9 @@ def test_a_recorded_call_log_carries_a_link_the_crm_can_fetch(tmp_path):
     settings.recordings.directory = str(recordings_dir)
     settings.recordings.freeswitch_directory = "/srv/pbx/fs/recordings"
     settings.recordings.signing_key = "k" * 32
+    # The links' base is set on the engine's Recordings once port 0 is bound: the
+    # engine must run in this process ("separate" builds its own from the settings).
+    settings.delivery.process = "inline"
     connector = Connector(settings)
     connector.start()
     connector.recordings.public_url = connector.http.url  # port 0: known once bound

@@ -82,6 +82,9 @@ def test_calls_deliveries_and_the_link_move_the_figures(world):
     wait_until(lambda: len(crm.requests) >= 5, timeout=30, what="a retry and the second call's webhooks")
     wait_until(lambda: value(scrape(connector), "esl_connector_outbox_depth", customer="acme") == 0,
                what="outbox drained")
+    # A delivery process reports its outcomes just after their commit, over its link.
+    wait_until(lambda: value(scrape(connector), "esl_connector_outbox_results_total", customer="acme",
+                             status="delivered") == 4, what="the outcomes counted")
     after = scrape(connector)
     assert value(after, "esl_connector_calls_active") == 0
     assert value(after, "esl_connector_crm_events_total", event_type="call_answered") == 2

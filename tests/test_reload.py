@@ -183,9 +183,12 @@ def test_the_reload_api_needs_the_token_and_reports_what_needs_a_restart(healthy
     metrics = requests.get(rig.api() + "/metrics", headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=5).text
     assert 'esl_connector_config_reloads_total{result="applied"} 1.0' in metrics
     assert "esl_connector_config_needs_restart 1.0" in metrics
-    health = requests.get(rig.api() + "/api/v1/health", headers={"Authorization": f"Bearer {API_TOKEN}"},
-                          timeout=5).json()
-    assert json.dumps(health).count('"workers": 5') == 1
+    def health():
+        return requests.get(rig.api() + "/api/v1/health", headers={"Authorization": f"Bearer {API_TOKEN}"},
+                            timeout=5).json()
+    # the engine (in its delivery process) took the new pool size; its status follows at once
+    wait_until(lambda: json.dumps(health()).count('"workers": 5') == 1, timeout=5, what="5 workers")
+    health = health()
     assert health["config"]["file"] == str(rig.config)
     assert health["config"]["last_reload"]["applied"] is True
     assert health["config"]["last_reload"]["needs_restart"] == ["freeswitch.heartbeat_timeout"]

@@ -121,8 +121,10 @@ def test_a_dead_storage_writer_makes_the_connector_stop_for_a_restart(tmp_path):
 
 
 def test_a_dead_delivery_dispatcher_makes_the_connector_stop_for_a_restart(tmp_path):
+    """Inline: the engine in the connector's process (a separate delivery
+    process that dies is restarted on its own: test_delivery_process)."""
     sim = Simulator(speed=40.0).start()
-    connector = start_connector(tmp_path / "d.db", *sim.address)
+    connector = start_connector(tmp_path / "d.db", *sim.address, delivery={"process": "inline"})
     try:
         def boom():
             raise RuntimeError("a bug")

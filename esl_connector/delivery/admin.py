@@ -4,7 +4,8 @@
 Every function takes the database explicitly and returns plain dataclasses.
 They only write the outbox row (never send anything): a replayed row becomes
 due, and the running engine picks it up within ``poll_interval`` (another
-process) or at once (``engine.wake()`` in the same process).
+process) or at once (``engine.wake()`` from the connector that made the change,
+forwarded to its delivery process when delivery runs there).
 """
 
 from __future__ import annotations

@@ -84,3 +84,6 @@ class EngineStatus:
     last_error: str
     endpoints: list[dict] = field(default_factory=list)  # EndpointHealth.snapshot()
     instance: str = ""  # this process's name in the outbox's claims (claims)
+    # [delivery] process = "separate": the child's mode, up, pid, restarts and last exit
+    # (supervisor.DeliveryProcess); None when the engine runs in the connector's process.
+    process: dict | None = None

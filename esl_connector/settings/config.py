@@ -70,6 +70,9 @@ class SimulatorSettings:
     heartbeat_interval: float = 20.0
 
 
+DELIVERY_PROCESS_MODES = ("inline", "separate")
+
+
 @dataclass(slots=True)
 class DeliverySettings:
     """The delivery engine (esl_connector.delivery); times in seconds."""
@@ -83,6 +86,9 @@ class DeliverySettings:
     user_agent: str = ""                # "" = esl-connector/<version>
     poll_interval: float = 1.0          # look for due retries at least this often
     stop_timeout: float = 10.0          # on SIGTERM, deliveries in flight get this long to finish
+    # "inline": the engine runs in the connector's process; "separate": in a child
+    # process of its own, on the second core (docs/delivery.md, "Process model")
+    process: str = "separate"
     # endpoint health (docs/delivery.md): down after this many consecutive failures
     # (connection error, timeout, 5xx), then one probe per probe_interval..probe_max_interval
     failure_threshold: int = 5
@@ -258,6 +264,8 @@ def _validate_delivery(d: DeliverySettings, problems: list[str]) -> None:
                         "every third of the lease, checked every poll_interval)")
     if not re.fullmatch(r"[\w.:@-]{0,100}", d.instance):
         problems.append("delivery.instance: at most 100 letters, digits and . : @ _ - (no spaces)")
+    if d.process not in DELIVERY_PROCESS_MODES:
+        problems.append(f"delivery.process: must be 'inline' or 'separate', not {d.process!r}")
     if any(c in d.user_agent for c in "\r\n"):
         problems.append("delivery.user_agent: must be one line")
 
