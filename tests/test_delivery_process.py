@@ -24,7 +24,7 @@ from connector_harness import connector_settings
 from esl_fake_server import wait_until
 from restart_harness import restart_rig
 
-SEPARATE = {"process": "separate", "poll_interval": 30.0}
+SEPARATE = {"process": "separate", "poll_interval": 30.0, "claim_lease": 90.0}
 
 
 def start_separate(database, sim, crm, **delivery) -> Connector:

@@ -34,6 +34,7 @@ from gevent.event import Event  # noqa: E402
 
 from storage import open_database  # noqa: E402
 
+from .. import logs  # noqa: E402
 from ..api.recordings import Recordings  # noqa: E402
 from ..settings.customer_config import parse_customers  # noqa: E402
 from ..settings.customers import CustomerDirectory  # noqa: E402
@@ -78,6 +79,7 @@ class DeliveryChild:
         self._results: list = []
         self._stop_timeout: float | None = None
         self._picking = True
+        self.logs = None
 
     def run(self) -> int:
         self.link.start()
@@ -86,7 +88,7 @@ class DeliveryChild:
             return EXIT_CANNOT_START
         if self.done.is_set():  # the parent went away before we started
             return EXIT_STOPPED
-        configure_logging(self.settings.logging.level)
+        self.logs = configure_logging(self.settings)
         try:
             self.engine = build_engine(self.settings)
         except Exception as exc:  # noqa: BLE001 - any reason: said once, exit non-zero
@@ -139,6 +141,9 @@ class DeliveryChild:
             return
         old = CustomerDirectory(parse_customers(before.customers))
         new = CustomerDirectory(parse_customers(settings.customers))
+        if self.logs is not None:
+            self.logs.apply(settings.logging.level, settings.logging.format,
+                            logs.secret_values(settings, parse_customers(settings.customers)))
         apply_delivery_settings(self.engine, settings.delivery)
         self.engine.plan_for = planner_for(settings, new)
         kept = apply_customers(self.engine, old, new, list(renewed))
@@ -195,9 +200,11 @@ class DeliveryChild:
             self.engine.db.close()
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, force=True,
-                        format="%(asctime)s %(levelname)-7s [delivery process] %(name)s: %(message)s")
+def configure_logging(settings):
+    """As the connector logs (``[logging]``: level, plain or JSON lines, every
+    configured secret masked), to stderr, which it shares with the connector."""
+    return logs.configure(settings.logging.level, settings.logging.format,
+                          logs.secret_values(settings, parse_customers(settings.customers)))
 
 
 def main(argv: list[str]) -> int:
@@ -209,7 +216,7 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, signal.SIG_IGN)
     sock = socket.socket(fileno=int(argv[0]))
     child = DeliveryChild(sock)
-    configure_logging("INFO")
+    logs.configure("INFO")  # until the settings arrive
     return child.run()
 
 

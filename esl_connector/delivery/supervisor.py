@@ -31,6 +31,7 @@ from dataclasses import replace
 import gevent
 from gevent import subprocess
 
+from .claims import default_instance
 from .link import Link, encode_settings, result_args
 from .types import EngineStatus
 
@@ -54,9 +55,19 @@ def describe_exit(code: int | None) -> str:
     return f"exit status {code}" + (f" ({meaning[code]})" if code in meaning else "")
 
 
+def with_instance(settings):
+    """The settings the child gets: its claims' instance name is this
+    connector's (``delivery.instance``, or host:pid of the connector, not of
+    the child), so a child started again takes up at once the rows the one
+    before it held, instead of waiting for their leases to run out."""
+    if settings.delivery.instance:
+        return settings
+    return replace(settings, delivery=replace(settings.delivery, instance=default_instance()))
+
+
 class DeliveryProcess:
     def __init__(self, settings, workers: int):
-        self.settings = settings
+        self.settings = with_instance(settings)
         self.workers = workers
         self.on_result: Callable | None = None
         self.on_died: Callable | None = None  # unused: a dead child is restarted, not fatal
@@ -117,7 +128,7 @@ class DeliveryProcess:
         customers and [delivery] settings to its running engine as the
         connector does inline (``renewed``: customers added or changed, whose
         retrying rows fall due now). A child started later gets these settings."""
-        self.settings = settings
+        settings = self.settings = with_instance(settings)
         self._send("reload", settings=encode_settings(settings), renewed=list(renewed))
 
     @property

@@ -88,7 +88,7 @@ class DeliverySettings:
     stop_timeout: float = 10.0          # on SIGTERM, deliveries in flight get this long to finish
     # "inline": the engine runs in the connector's process; "separate": in a child
     # process of its own, on the second core (docs/delivery.md, "Process model")
-    process: str = "separate"
+    process: str = "inline"
     # endpoint health (docs/delivery.md): down after this many consecutive failures
     # (connection error, timeout, 5xx), then one probe per probe_interval..probe_max_interval
     failure_threshold: int = 5
