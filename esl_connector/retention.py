@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import gevent
@@ -26,7 +27,7 @@ PURGE_EVERY_S = 3600.0
 RETRY_AFTER_FAILURE_S = 60.0
 
 
-class PeriodicPurge:
+class PeriodicPurge(ABC):
     name = "retention"
 
     def __init__(self, db, retention: float, clock: Callable[[], float] = time.time,
@@ -34,8 +35,9 @@ class PeriodicPurge:
         self.db, self.retention, self.clock, self.every = db, retention, clock, every
         self._greenlet: gevent.Greenlet | None = None
 
-    def purge(self):
-        raise NotImplementedError
+    @abstractmethod
+    def purge(self) -> int:
+        """One pass, on the worker thread: the number of rows deleted."""
 
     def in_thread(self, fn, *args):
         return gevent.get_hub().threadpool.apply(fn, args)
