@@ -173,7 +173,8 @@ def _cdr_outputs(pbx, directory: str | None, url: str | None, cred: str) -> None
 @click.option("--no-tui", is_flag=True, help="Print one line per webhook even on a terminal.")
 @click.option("--nodes", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Simulated FreeSWITCH nodes (pbx1, pbx2...), each with the extensions (docs/nodes.md).")
-def demo(calls_per_second, speed, extensions, database, duration, no_tui, nodes) -> None:
+@click.option("--seed", type=int, help="Random seed: the same calls in the same order on every run.")
+def demo(calls_per_second, speed, extensions, database, duration, no_tui, nodes, seed) -> None:
     """Everything on this machine: the FreeSWITCH simulator, the connector,
     and local CRM receivers (one of them flaky). On a terminal, the TUI shows
     it (quit it to stop the demo); otherwise one line per webhook received."""
@@ -188,7 +189,8 @@ def demo(calls_per_second, speed, extensions, database, duration, no_tui, nodes)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     tui = not no_tui and sys.stdin.isatty() and sys.stdout.isatty()
     setup_logging("WARNING", str(db_path.with_suffix(".log")) if tui else None)
-    sys.exit(run_demo(numbers, calls_per_second, speed, db_path, duration, echo=click.echo, tui=tui, nodes=nodes))
+    sys.exit(run_demo(numbers, calls_per_second, speed, db_path, duration, echo=click.echo, tui=tui, nodes=nodes,
+                      seed=seed))
 
 
 @main.command()

@@ -182,9 +182,9 @@ def _introduce(stack: DemoStack, extensions: list[str], echo: Callable[[str], No
 
 def run_demo(extensions: list[str], calls_per_second: float, speed: float, db_path: Path,
              duration: float | None, echo: Callable[[str], None] = print, tui: bool = False,
-             nodes: int = 1) -> int:
+             nodes: int = 1, seed: int | None = None) -> int:
     """Run until Ctrl-C/SIGTERM, ``duration`` seconds, or (``tui``) the TUI is quit.
-    Returns the exit status."""
+    A ``seed`` makes the calls the same on every run. Returns the exit status."""
     stack = start_stack(extensions, speed, db_path, flaky=FlakyCrm(), nodes=nodes,
                         on_request=None if tui else (lambda request: echo(format_request(request))))
     _introduce(stack, extensions, echo)
@@ -192,9 +192,10 @@ def run_demo(extensions: list[str], calls_per_second: float, speed: float, db_pa
     import signal
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
-    start_one(stack.sim.pbx, random.Random(), extensions)  # something to see at once, then the traffic
+    start_one(stack.sim.pbx, random.Random(seed), extensions)  # something to see at once, then the traffic
     rate = calls_per_second / len(stack.sims)  # the same traffic in all, shared by the nodes
-    workers = [gevent.spawn(run_traffic, sim.pbx, rate, extensions, None, None) for sim in stack.sims]
+    workers = [gevent.spawn(run_traffic, sim.pbx, rate, extensions, None, None if seed is None else seed + i)
+               for i, sim in enumerate(stack.sims)]
     viewer = None
     try:
         if tui:

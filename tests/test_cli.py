@@ -1,6 +1,7 @@
 """The command line as an admin uses it: real processes, real files, real TCP."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -125,11 +126,13 @@ def test_simulate_serves_the_event_socket(tmp_path):
 
 
 def test_demo_shows_the_webhooks_a_crm_receives(tmp_path):
-    out = cli("demo", "--duration", "4", "--speed", "20", "--calls-per-second", "1",
+    out = cli("demo", "--duration", "8", "--speed", "20", "--calls-per-second", "1", "--seed", "7",
               "--database", str(tmp_path / "demo.db"), timeout=60)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "CRM receiver on http://127.0.0.1:" in lines[0]
-    kinds = {line.split()[2].split("/")[1] for line in lines if " demo/" in line}
+    webhooks = [line.split() for line in lines if re.match(r"\d\d:\d\d:\d\d  (GET|POST) ", line)]
+    assert {fields[2].split("/")[0] for fields in webhooks} <= {"demo", "flaky"}, out.stdout
+    kinds = {fields[2].split("/")[1] for fields in webhooks}
     assert {"incoming_call", "call_answered"} <= kinds, out.stdout
     assert "Traceback" not in out.stderr
