@@ -380,7 +380,8 @@ class Run:
             py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             profiler = subprocess.Popen([py_spy, "record", "-p", str(self.connector.proc.pid), "-r", "97",
                                          "-d", str(int(math.ceil(o.seconds))), "-f", "raw", "-o", o.profile,
-                                         "--nonblocking", "--threads", "--subprocesses", *(["--gil"] if o.profile_gil else [])],
+                                         "--nonblocking", "--threads", "--subprocesses",
+                                         *(["--gil"] if o.profile_gil else [])],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         busy0, own0 = machine_busy_s(), proc_stats(os.getpid())["cpu_s"]
         go = time.time()

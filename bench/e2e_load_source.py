@@ -10,7 +10,8 @@ out-run the connector:
   CHANNEL_CREATE / PROGRESS / ANSWER / BRIDGE / UNBRIDGE / HANGUP_COMPLETE as
   recorded, plus the originate's BACKGROUND_JOB; HEARTBEAT is sent apart,
   every ``--heartbeat`` seconds);
-* every call is rendered before the load starts, as final bytes: fresh UUIDs
+* every call is rendered before the load starts (up to 2 GiB of frames; a
+  longer load renders each call as its first event is due), as final bytes: fresh UUIDs
   (every UUID but the Core-UUID), its own caller number (``09`` + 8 digits)
   and its own agent extension (4 digits, so every call of a template has the
   same byte layout);
@@ -84,6 +85,7 @@ SLOTS = re.compile(
     r"|(?<=\":\")(?P<gmt>[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT)(?=\")"
 )
 TIME_KINDS = ("now", "us", "s", "local", "gmt")
+PRERENDER_BYTES = 2 << 30  # beyond this, calls are rendered as they are sent
 WIDTH = {"now": 16, "us": 16, "s": 10, "local": 19, "gmt": 29}
 
 
@@ -256,16 +258,21 @@ class Load:
         self.calls = calls
         t0 = time.perf_counter()
         templates = recording.templates
-        self.frames: list[list[bytearray]] = []
+        self.frames: list[list[bytearray] | None] = []
         self.values: list[dict[str, bytes]] = []
         self.agents: list[str] = []
         render = Recording.render
+        per_call = sum(len(render(t, recording.call_values(0, agents[0]))) for t in templates)
+        # Long runs (30 minutes at 100 calls/s: 21 GB of frames) render each call as
+        # its first event is due and drop it after its last.
+        self.lazy = calls * per_call > PRERENDER_BYTES
         for i in range(calls):
             agent = agents[i % len(agents)]
             values = recording.call_values(i, agent)
-            self.frames.append([render(t, values) for t in templates])
+            self.frames.append(None if self.lazy else [render(t, values) for t in templates])
             self.values.append(values)
             self.agents.append(agent)
+        self.last_event = max(range(len(templates)), key=lambda j: (templates[j].offset, j))
         self.callids = [v[recording.callid].decode() for v in self.values]
         # (time after go, call, event): calls start at i / rate; flat out (rate 0),
         # one call's events after the other's.
@@ -275,9 +282,23 @@ class Load:
         else:
             self.schedule = [(0.0, i, j) for i in range(calls) for j in range(len(templates))]
         self.render_s = time.perf_counter() - t0
-        self.bytes = sum(len(f) for frames in self.frames for f in frames)
+        self.bytes = per_call * calls
         self.incoming = next(j for j, t in enumerate(templates) if t.incoming_trigger)
         self.log = next(j for j, t in enumerate(templates) if t.log_trigger)
+
+
+    def call_frames(self, call: int) -> list[bytearray]:
+        """Call ``call``'s frames (rendered now if the load is rendered lazily)."""
+        frames = self.frames[call]
+        if frames is None:
+            frames = [Recording.render(t, self.values[call]) for t in self.recording.templates]
+            self.frames[call] = frames
+        return frames
+
+    def sent(self, call: int, j: int) -> None:
+        """Event ``j`` of ``call`` went out: a lazy load forgets the call after its last."""
+        if self.lazy and j == self.last_event:
+            self.frames[call] = None
 
 
 class Source:
@@ -507,9 +528,10 @@ class Source:
                 at, call, j = schedule[i]
                 if at > due:
                     break
-                buf = frames[call][j]
+                buf = (frames[call] or load.call_frames(call))[j]
                 patch(buf, slots[j], go_us + int(call / load.rate * 1e6) if load.rate > 0 else now_us, now_us)
                 chunk.append(buf)
+                load.sent(call, j)
                 size += len(buf)
                 name = names[j]
                 if j == incoming:
