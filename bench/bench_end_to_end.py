@@ -295,8 +295,9 @@ class Run:
         self.source.on_fact = self.source_facts.append
         ready = self.source.wait_for("ready", 600)
         self.ready = ready
-        self.say(f"load source: {ready['calls']} calls x {ready['events_per_call']} events rendered "
-                 f"({ready['bytes'] / 1e6:.0f} MB) in {ready['render_s']:.1f} s")
+        rendered = "each rendered as it is due" if ready.get("lazy") else f"rendered in {ready['render_s']:.1f} s"
+        self.say(f"load source: {ready['calls']} calls x {ready['events_per_call']} events "
+                 f"({ready['bytes'] / 1e6:.0f} MB), {rendered}")
         customers = [{"code": "bench", "domain_crm": self.crm, "secret": "s3cret", "extensions": live_agents}]
         if o.down:
             down_crm = self.crm if o.down == "503" else f"http://127.0.0.1:{free_port()}"  # nobody listens

@@ -614,6 +614,7 @@ def main() -> None:
     threading.Thread(target=source.heartbeats, daemon=True).start()
     source.say(event="ready", port=source.port, calls=calls, events=len(load.schedule),
                events_per_call=len(recording.templates), bytes=load.bytes, render_s=round(load.render_s, 3),
+               lazy=load.lazy,
                incoming_trigger=recording.templates[load.incoming].name,
                log_trigger=recording.templates[load.log].name)
     for line in sys.stdin:
