@@ -30,15 +30,16 @@ def masked_names(request: WebhookRequest) -> set[str]:
     return {"secret", *(name for name, value in masked_pairs(request.redacted_url) if value == MASK)}
 
 
-def masked_pairs(redacted_url: str) -> list[tuple[str, str]]:
+@lru_cache(maxsize=64)  # asked twice per attempt (its secrets, its stored request)
+def masked_pairs(redacted_url: str) -> tuple[tuple[str, str], ...]:
     """The redacted URL's query parameters (decoded, as ``parse_qsl``) whose
     value may hold a ``***``: only those are decoded, the contract's fields
     (most of a GET's query) are not."""
     query = urlsplit(redacted_url).query
     if "*" not in query and "%2" not in query.upper():
-        return []
+        return ()
     pairs = [pair for pair in query.split("&") if "*" in pair or "%2A" in pair.upper()]
-    return parse_qsl("&".join(pairs), keep_blank_values=True)
+    return tuple(parse_qsl("&".join(pairs), keep_blank_values=True))
 
 
 def auth_headers(auth) -> dict[str, str]:
