@@ -23,9 +23,9 @@ from urllib.parse import urlencode, urlsplit
 import certifi
 import requests
 import urllib3
+from gevent.monkey import get_original
 from requests.adapters import HTTPAdapter
 from requests.auth import HTTPDigestAuth
-from gevent.monkey import get_original
 from requests.utils import default_headers, requote_uri
 
 from .types import WebhookRequest
