@@ -141,6 +141,17 @@ def _v7_outbox_claims(db: peewee.Database, migrator: SchemaMigrator) -> None:
         db.create_tables(schema_v7.V7_MODELS, safe=False)
 
 
+def _v8_outbox_due_walk(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    """The due query walks pending rows in id order, past those of customers
+    whose endpoints are all busy: ``(status, id, customer)`` instead of
+    ``(status, id)`` lets it pass them in the index, without reading each row
+    (3x less CPU for a query over a 6,000-row backlog of one busy customer)."""
+    run_operations(
+        migrator.add_index("outbox", ("status", "id", "customer"), False),
+        migrator.drop_index("outbox", "outbox_status_id"),
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "delivery: outbox customer, replayed_at, finished_at", _v2_delivery),
@@ -149,6 +160,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "delivery: attempts' requests, outbox endpoint", _v5_attempt_requests),
     Migration(6, "nodes: extensions keyed by node, calls' node is its name", _v6_nodes),
     Migration(7, "delivery: outbox claims (claimed_by, claim_until), delivery_instances", _v7_outbox_claims),
+    Migration(8, "delivery: outbox index (status, id, customer) for the due query", _v8_outbox_due_walk),
 )
 
 

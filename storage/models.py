@@ -134,7 +134,7 @@ class OutboxEvent(BaseModel):
     class Meta:
         table_name = "outbox"
         indexes = ((("status", "next_attempt_at"), False),
-                   (("status", "id"), False),  # v2: pending rows in id order
+                   (("status", "id", "customer"), False),  # v8: pending rows in id order
                    (("customer", "status"), False))
 
 

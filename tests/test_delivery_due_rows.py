@@ -6,7 +6,8 @@ import time
 
 from esl_connector.delivery.due_rows import DueRows
 from esl_connector.records import CALL_LOG, INCOMING_CALL
-from storage import queries
+from storage import migrate, open_database, queries
+from storage.migrations import MIGRATIONS, latest_version
 from storage.models import Call, OutboxEvent
 
 from delivery_fixtures import add_events, crm_event, new_db
@@ -56,3 +57,20 @@ def test_the_prepared_query_returns_what_the_storage_query_returns(backend):
     assert 3 in ids and 4 not in ids  # c1's call log waits for its incoming_call
     assert {e.callid: p for e, p in pending}["c5"] == {"ticket": "T-7"}
     assert {e.callid: p for e, p in pending}["c6"] == {}
+
+
+def test_v8_lets_the_pending_walk_pass_a_busy_customers_rows_in_the_index(backend):
+    """From a v7 database: (status, id) becomes (status, id, customer), the rows
+    stay, and the due query leaving out the busy customer finds the other's rows."""
+    db = open_database(backend.url)
+    migrate(db, MIGRATIONS[:7])
+    add_events(db, [crm_event(f"c{n}", INCOMING_CALL) for n in range(6)], NOW - 100)
+    with db.connection_context():
+        OutboxEvent.update(customer="busy").where(OutboxEvent.id <= 4).execute(db)
+    assert migrate(db) == latest_version()
+    with db.connection_context():
+        indexes = {tuple(i.columns) for i in db.get_indexes("outbox")}
+    assert ("status", "id", "customer") in indexes and ("status", "id") not in indexes
+    page = DueRows(db).page(NOW, "pending", exclude_customers=["busy"])
+    assert [e.id for e, _ in page] == [5, 6]
+    db.close()

@@ -16,12 +16,14 @@ an endpoint with Digest auth go through a ``requests.Session`` of their own.
 from __future__ import annotations
 
 import logging
+import select
 from functools import lru_cache
 from urllib.parse import urlencode, urlsplit
 
 import certifi
 import requests
 import urllib3
+from gevent.monkey import get_original
 from requests.adapters import HTTPAdapter
 from requests.auth import HTTPDigestAuth
 from requests.utils import default_headers, requote_uri
@@ -29,6 +31,7 @@ from requests.utils import default_headers, requote_uri
 from .types import WebhookRequest
 
 log = logging.getLogger(__name__)
+_system_poll = get_original("select", "poll")
 
 
 class _Headers:
@@ -97,11 +100,27 @@ class _OneWrite:
         return None
 
 
-class _Connection(_OneWrite, urllib3.connection.HTTPConnection):
+class _NoWatcherCheck:
+    """Whether a kept-alive connection is still open, asked before each reuse,
+    as urllib3 asks it (readable at once = closed by the CRM, or unexpected
+    bytes): with the system's ``poll`` and a zero timeout, which never blocks.
+    Under gevent urllib3's own check goes through gevent's ``select.poll``,
+    which sets up and tears down an event-loop watcher per request."""
+
+    @property
+    def is_connected(self) -> bool:
+        if self.sock is None:
+            return False
+        poller = _system_poll()
+        poller.register(self.sock, select.POLLIN)
+        return not poller.poll(0)
+
+
+class _Connection(_NoWatcherCheck, _OneWrite, urllib3.connection.HTTPConnection):
     pass
 
 
-class _TlsConnection(_OneWrite, urllib3.connection.HTTPSConnection):
+class _TlsConnection(_NoWatcherCheck, _OneWrite, urllib3.connection.HTTPSConnection):
     pass
 
 

@@ -40,7 +40,7 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 from ..settings.customers import FAILOVER, PARALLEL
 from .connections import SessionPool, headers_for, needs_session, target_of
 from .retry_schedule import parse_retry_after
-from .sent_request import as_sent
+from .sent_request import as_sent, masked_pairs
 from .types import (
     DELIVERED,
     GIVE_UP,
@@ -147,6 +147,7 @@ class HttpSender:
         started_at, started = self.clock(), time.perf_counter()
         endpoint = endpoint_of(request)
         status, error, excerpt, retry_after, sent_headers = None, "", "", None, None
+        secrets = secret_values(request)
         try:
             with gevent.Timeout(self.deadline, DeadlineExceeded(
                     f"no complete response in {self.deadline:g} s")):
@@ -155,20 +156,20 @@ class HttpSender:
                 else:
                     sent_headers = self._pool_headers(request)
                     status, body, retry_header = self._send_on_pool(request, sent_headers)
-            excerpt = scrub(body[:EXCERPT_BYTES].decode("utf-8", "replace"), request)
+            excerpt = scrub(body[:EXCERPT_BYTES].decode("utf-8", "replace"), request, secrets)
             retry_after = parse_retry_after(retry_header, self.clock())
             if 300 <= status < 400:
                 error = "redirects are not followed: fix the URL"
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError,
                 DeadlineExceeded) as exc:
-            error = scrub(self._describe_error(exc), request)
+            error = scrub(self._describe_error(exc), request, secrets)
             prepared = getattr(exc, "request", None)  # requests (Digest): what it prepared
             if prepared is not None and getattr(prepared, "headers", None) is not None:
                 sent_headers = prepared.headers
         latency_ms = (time.perf_counter() - started) * 1000.0
         return AttemptResult(request.redacted_url, started_at, round(latency_ms, 3), status,
                              error, excerpt, retry_after, endpoint,
-                             as_sent(request, sent_headers, secret_values(request)))
+                             as_sent(request, sent_headers, secrets))
 
     def _pool_headers(self, request: WebhookRequest) -> dict[str, str]:
         """The headers the pool sends (``http.client`` adds only Host and
@@ -265,8 +266,7 @@ def describe(attempt: AttemptResult) -> str:
 def secret_values(request: WebhookRequest) -> list[str]:
     """The values a log line or stored text must never contain: query values
     that ``redacted_url`` hides, sensitive headers, the auth object's strings."""
-    hidden = {key for key, value in parse_qsl(urlsplit(request.redacted_url).query,
-                                              keep_blank_values=True) if "***" in value}
+    hidden = {key for key, value in masked_pairs(request.redacted_url) if "***" in value}
     query = dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True))
     query.update(request.params)
     values = [v for k, v in query.items() if k in hidden]
@@ -283,10 +283,12 @@ def secret_values(request: WebhookRequest) -> list[str]:
     return sorted({v for v in values if len(v) >= 3}, key=len, reverse=True)
 
 
-def scrub(text: str, request: WebhookRequest) -> str:
+def scrub(text: str, request: WebhookRequest, secrets: list[str] | None = None) -> str:
+    """``secrets``: ``secret_values(request)`` when the caller has them already."""
     if not text:
         return text
     text = text.replace(request.url, request.redacted_url)
-    for value in secret_values(request):
-        text = text.replace(value, "***")
+    for value in secret_values(request) if secrets is None else secrets:
+        if value in text:
+            text = text.replace(value, "***")
     return text

@@ -27,8 +27,19 @@ _SCHEMES = ("Bearer", "Basic", "Digest")
 
 def masked_names(request: WebhookRequest) -> set[str]:
     """Parameters shown as *** in the redacted URL, and ``secret``."""
-    query = parse_qsl(urlsplit(request.redacted_url).query, keep_blank_values=True)
-    return {"secret", *(name for name, value in query if value == MASK)}
+    return {"secret", *(name for name, value in masked_pairs(request.redacted_url) if value == MASK)}
+
+
+@lru_cache(maxsize=64)  # asked twice per attempt (its secrets, its stored request)
+def masked_pairs(redacted_url: str) -> tuple[tuple[str, str], ...]:
+    """The redacted URL's query parameters (decoded, as ``parse_qsl``) whose
+    value may hold a ``***``: only those are decoded, the contract's fields
+    (most of a GET's query) are not."""
+    query = urlsplit(redacted_url).query
+    if "*" not in query and "%2" not in query.upper():
+        return ()
+    pairs = [pair for pair in query.split("&") if "*" in pair or "%2A" in pair.upper()]
+    return tuple(parse_qsl("&".join(pairs), keep_blank_values=True))
 
 
 def auth_headers(auth) -> dict[str, str]:
@@ -70,9 +81,15 @@ def body_text(body: bytes | None, forms: tuple[str, ...], names: set[str]) -> tu
     text = body[:BODY_CAP].decode("utf-8", "replace")
     for name in names:  # JSON: "secret":"...", and a form's secret=...
         if name in text:
-            text = re.sub(rf'("{re.escape(name)}"\s*:\s*)"(?:[^"\\]|\\.)*"', rf'\1"{MASK}"', text)
+            text = _json_field(name).sub(rf'\1"{MASK}"', text)
             text = redact(text, [], (name,))
     return masked(text, forms), len(body) > BODY_CAP
+
+
+@lru_cache(maxsize=256)
+def _json_field(name: str) -> re.Pattern:
+    """``"name": "<value>"`` in a JSON body."""
+    return re.compile(rf'("{re.escape(name)}"\s*:\s*)"(?:[^"\\]|\\.)*"')
 
 
 def as_sent(request: WebhookRequest, sent_headers: Mapping[str, str] | None,
