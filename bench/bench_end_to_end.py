@@ -740,7 +740,7 @@ def main() -> None:
         extra.setdefault(section, {})[name] = parsed
     if args.ingest_compare:
         e2e_ingest_compare.ingest_compare(args.calls, extra, args.repeat, tuple(args.readers.split(",")),
-                                          args.bare_queue, args.profile or "")
+                                          args.bare_queue, args.profile or "", args.profile_gil)
         if args.profile:
             summarize_profile(args.profile)
         return

@@ -31,7 +31,6 @@ drift) and the medians are printed.
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import sys
@@ -95,7 +94,7 @@ def run_bare(decoder: str, queue: int, calls: int, tmp: Path, children: list) ->
             "peak_rss_mib": proc_stats(reader.proc.pid)["hwm_mib"]}
 
 
-def run_connector(calls: int, extra: dict, tmp: Path, children: list, profile: str) -> dict:
+def run_connector(calls: int, extra: dict, tmp: Path, children: list, profile: str, profile_gil: bool) -> dict:
     from bench_end_to_end import Child, free_port, proc_stats, write_config
     source, ready = start_source(calls, tmp / "source-connector.log")
     children.append(source)
@@ -113,7 +112,7 @@ def run_connector(calls: int, extra: dict, tmp: Path, children: list, profile: s
     url = f"http://127.0.0.1:{http_port}/api/v1/health"
     first = session.get(url, timeout=10).json()
     received0, written0 = first["freeswitch"]["events_received"], first["writer"]["events_written"]
-    profiler = start_profiler(connector.proc.pid, profile) if profile else None
+    profiler = start_profiler(connector.proc.pid, profile, profile_gil) if profile else None
     cpu0, t0 = cpu_times(connector.proc.pid), time.time()
     source.tell("go")
     got = 0
@@ -136,18 +135,19 @@ def run_connector(calls: int, extra: dict, tmp: Path, children: list, profile: s
     return {"events": got, "seconds": elapsed, **cpu, "peak_rss_mib": stats["hwm_mib"]}
 
 
-def start_profiler(pid: int, path: str):
+def start_profiler(pid: int, path: str, gil: bool):
     import subprocess
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     return subprocess.Popen([py_spy, "record", "-p", str(pid), "-r", "97", "-f", "raw", "-o", path,
-                             "--nonblocking", "--threads", *([] if os.environ.get("PROFILE_ALL") else ["--gil"])], stdout=subprocess.DEVNULL)
+                             "--nonblocking", "--threads", *(["--gil"] if gil else [])], stdout=subprocess.DEVNULL)
 
 
-def run_reader(who: str, calls: int, extra: dict, bare_queue: int, tmp: Path, profile: str) -> dict:
+def run_reader(who: str, calls: int, extra: dict, bare_queue: int, tmp: Path, profile: str,
+               profile_gil: bool = False) -> dict:
     children: list = []
     try:
         if who == "connector":
-            return run_connector(calls, extra, tmp, children, profile)
+            return run_connector(calls, extra, tmp, children, profile, profile_gil)
         return run_bare(who.split("-", 1)[1], bare_queue, calls, tmp, children)
     finally:
         for child in reversed(children):
@@ -173,7 +173,7 @@ def describe(who: str, f: dict) -> str:
 
 
 def ingest_compare(calls: int, extra: dict, repeat: int = 1, readers: tuple[str, ...] = READERS,
-                   bare_queue: int = 10000, profile: str = "") -> dict:
+                   bare_queue: int = 10000, profile: str = "", profile_gil: bool = False) -> dict:
     extra = {k: dict(v) for k, v in extra.items()}
     extra.setdefault("delivery", {}).setdefault("process", "separate")
     inline = extra["delivery"]["process"] == "inline"
@@ -183,7 +183,7 @@ def ingest_compare(calls: int, extra: dict, repeat: int = 1, readers: tuple[str,
         for round_no in range(repeat):
             order = readers if round_no % 2 == 0 else tuple(reversed(readers))
             for who in order:
-                figures = run_reader(who, calls, extra, bare_queue, tmp, profile if round_no == 0 else "")
+                figures = run_reader(who, calls, extra, bare_queue, tmp, profile if round_no == 0 else "", profile_gil)
                 runs[who].append(figures)
                 print(describe(who, figures), flush=True)
     finally:
