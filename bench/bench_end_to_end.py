@@ -23,7 +23,7 @@ CHANNEL_HANGUP_COMPLETE), the connector's CPU time and peak RSS (from /proc).
     .venv/bin/python bench/bench_end_to_end.py --rate 50 --seconds 30 --crm-delay 0.2
     .venv/bin/python bench/bench_end_to_end.py --rate 50 --seconds 30 --down refuse
     .venv/bin/python bench/bench_end_to_end.py --step 25,50,75,100,150,200,300 --seconds 20
-    .venv/bin/python bench/bench_end_to_end.py --ingest-compare --calls 3000
+    .venv/bin/python bench/bench_end_to_end.py --ingest-compare --calls 3000 --repeat 3
     .venv/bin/python bench/bench_end_to_end.py --rate 50 --database postgresql://u:p@host/db --connectors 2
 
 ``--database``: PostgreSQL (a fresh database created on that server for the
@@ -54,7 +54,8 @@ import requests
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-import e2e_shared  # noqa: E402 - beside this file
+import e2e_ingest_compare  # noqa: E402 - beside this file
+import e2e_shared  # noqa: E402
 
 ROOT = BENCH.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -691,90 +692,6 @@ def step(opts: Options, rates: list[float], max_p99_ms: float, bisect: int) -> N
           + (f", {knee_fail:g} calls/s did not" if knee_fail is not None else " (highest rate tried)"))
 
 
-# -- ingest cost against a bare greenswitch loop ---------------------------------------
-
-def ingest_compare(calls: int, quiet: bool) -> None:
-    """Flat out: the source sends ``calls`` calls as fast as the reader takes
-    them; events/s and CPU per event of (a) a bare greenswitch loop, (b) the
-    connector (until its ESL client has received them all and the storage
-    writer has committed every call's two CRM events: parsed, tracked, stored)."""
-    py = sys.executable
-    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    figures = {}
-    try:
-        for who in ("bare", "connector"):
-            children = []
-            try:
-                source = Child("load source", [py, str(BENCH / "e2e_load_source.py"), "--rate", "0", "--calls",
-                                               str(calls), "--agents", "1000-1099"], tmp / f"source-{who}.log")
-                children.append(source)
-                ready = source.wait_for("ready", 600)
-                events = ready["events"]
-                if who == "bare":
-                    reader = Child("bare reader", [py, str(BENCH / "e2e_bare_reader.py"), "--port",
-                                                   str(ready["port"]), "--events", str(events)],
-                                   tmp / "bare.log")
-                    children.append(reader)
-                    reader.wait_for("connected", 30)
-                    cpu0 = proc_stats(reader.proc.pid)["cpu_s"]
-                    t0 = time.time()
-                    source.tell("go")
-                    counted = reader.wait_for("counted", 600)
-                    elapsed = time.time() - t0
-                    stats = proc_stats(reader.proc.pid)
-                    figures[who] = {"events": counted["events"], "seconds": elapsed,
-                                    "cpu_s": stats["cpu_s"] - cpu0, "peak_rss_mib": stats["hwm_mib"]}
-                else:
-                    http_port = free_port()
-                    config = tmp / "connector.toml"
-                    write_config(config, ready["port"], http_port, [{"code": "bench", "domain_crm":
-                                 "http://127.0.0.1:9", "secret": "s3cret", "extensions": "1000-1099"}], {})
-                    connector = Child("connector", [py, "-m", "esl_connector.cli", "run", "-c", str(config)],
-                                      tmp / "connector.log", json_stdout=False)
-                    children.append(connector)
-                    source.wait_for("command", 60, lambda f: f["command"] == "api version")
-                    session = requests.Session()
-                    url = f"http://127.0.0.1:{http_port}/api/v1/health"
-                    first = session.get(url, timeout=10).json()
-                    received0, written0 = first["freeswitch"]["events_received"], first["writer"]["events_written"]
-                    cpu0 = connector_stats(connector.proc.pid)["cpu_s"]
-                    t0 = time.time()
-                    source.tell("go")
-                    while True:  # until every event is tracked and its call's 2 CRM events are committed
-                        time.sleep(0.2)
-                        try:
-                            health = session.get(url, timeout=30).json()
-                        except (requests.RequestException, ValueError):
-                            continue
-                        got = health["freeswitch"]["events_received"] - received0
-                        if got >= events and health["writer"]["events_written"] - written0 >= 2 * calls:
-                            break
-                    elapsed = time.time() - t0
-                    stats = connector_stats(connector.proc.pid)
-                    figures[who] = {"events": got, "seconds": elapsed, "cpu_s": stats["cpu_s"] - cpu0,
-                                    "peak_rss_mib": stats["hwm_mib"]}
-                if not quiet:
-                    f = figures[who]
-                    print(f"{who:9}: {f['events']} events in {f['seconds']:.2f} s = {f['events'] / f['seconds']:,.0f} "
-                          f"events/s, CPU {f['cpu_s'] * 1e6 / f['events']:.0f} us/event, peak RSS "
-                          f"{f['peak_rss_mib']:.0f} MiB", flush=True)
-            finally:
-                for child in reversed(children):
-                    if child is children[0]:
-                        try:
-                            child.tell("stop")
-                        except (OSError, ValueError):
-                            pass
-                    child.stop()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    bare, conn = figures["bare"], figures["connector"]
-    rate_ratio = (conn["events"] / conn["seconds"]) / (bare["events"] / bare["seconds"])
-    cpu_ratio = (bare["cpu_s"] / bare["events"]) / (conn["cpu_s"] / conn["events"])
-    print(f"ingest ratio (connector / bare greenswitch + json.loads): throughput {rate_ratio:.2f}, "
-          f"CPU per event {cpu_ratio:.2f} (bare cost / connector cost; the target is >= 0.90)")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -800,6 +717,11 @@ def main() -> None:
     parser.add_argument("--ingest-compare", action="store_true",
                         help="flat-out ingest: the connector against a bare greenswitch loop")
     parser.add_argument("--calls", type=int, default=3000, help="--ingest-compare: calls sent flat out")
+    parser.add_argument("--repeat", type=int, default=1, help="--ingest-compare: rounds (medians printed)")
+    parser.add_argument("--readers", default=",".join(e2e_ingest_compare.READERS),
+                        help="--ingest-compare: which readers, comma-separated")
+    parser.add_argument("--bare-queue", type=int, default=10000,
+                        help="--ingest-compare: bound of the bare loop's event queue (0: unbounded)")
     parser.add_argument("--json", metavar="FILE", help="write the result(s) as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, database)")
     parser.add_argument("--database", default="", metavar="URL",
@@ -809,8 +731,6 @@ def main() -> None:
                         help="2: a second connector process on the same database, delivering only")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up the processes on SIGTERM too
-    if args.ingest_compare:
-        return ingest_compare(args.calls, quiet=False)
     extra: dict = {}
     for item in args.set:
         key, _, value = item.partition("=")
@@ -820,6 +740,12 @@ def main() -> None:
         except ValueError:
             parsed = value
         extra.setdefault(section, {})[name] = parsed
+    if args.ingest_compare:
+        e2e_ingest_compare.ingest_compare(args.calls, extra, args.repeat, tuple(args.readers.split(",")),
+                                          args.bare_queue, args.profile or "", args.profile_gil)
+        if args.profile:
+            summarize_profile(args.profile)
+        return
     opts = Options(rate=args.rate, seconds=args.seconds, ring=args.ring, talk=args.talk, crm_delay=args.crm_delay,
                    down=args.down, poll=args.poll, drain=args.drain, connector_config=extra,
                    profile=args.profile or "", profile_gil=args.profile_gil, keep=args.keep,

@@ -7,7 +7,9 @@ fresh UUIDs, caller and agent per call), interleaved as ``--rate`` calls/s
 would send it and cut into 64 KiB reads. Stages, each timed in CPU seconds
 (``time.process_time``):
 
-* parse: ``FrameParser.feed`` + ``parse_event`` (what the ESL reader does);
+* parse: ``FrameParser.feed`` + decoding each event as the ESL reader does
+  (``--decode declared``: only the headers the tracker and the client read,
+  ``esl.selective``; ``--decode whole``: ``parse_event``, every header);
 * track: ``Tracker.handle`` (events -> calls -> CRM events);
 * submit: ``StorageWriter.submit``'s copy into rows (``rows.snapshot``);
 * write: ``collapse`` + ``write_batch`` into a SQLite file (WAL), one
@@ -33,7 +35,11 @@ sys.path.insert(0, str(BENCH))
 from e2e_load_source import Load, Recording, Stamper  # noqa: E402
 
 from esl_connector.calls.tracker import Tracker  # noqa: E402
-from esl_connector.esl.protocol import FrameParser, is_event_frame, parse_event  # noqa: E402
+from esl_connector.esl.client import CLIENT_HEADERS  # noqa: E402
+from esl_connector.esl.protocol import FrameParser, is_event_frame  # noqa: E402
+from esl_connector.esl.protocol import parse_event as whole_event  # noqa: E402
+from esl_connector.esl.selective import HeaderSelection  # noqa: E402
+from esl_connector.node_link import LINK_HEADERS  # noqa: E402
 from storage import migrate, open_database  # noqa: E402
 from storage.batch import write_batch  # noqa: E402
 from storage.rows import collapse, snapshot  # noqa: E402
@@ -64,6 +70,9 @@ def run(args) -> dict[str, float]:
         for table in ("outbox", "calls", "extensions"):
             db.execute_sql(f'DELETE FROM "{table}"')
     tracker, parser = Tracker(), FrameParser()
+    parse_event = whole_event
+    if args.decode == "declared":
+        parse_event = HeaderSelection({*tracker.event_headers(), *LINK_HEADERS, *CLIENT_HEADERS}).parse_event
     queued, seq, events = [], 0, 0
     clock = time.process_time
     for start in range(0, len(data), READ_SIZE):
@@ -93,7 +102,7 @@ def run(args) -> dict[str, float]:
     calls = db.execute_sql("SELECT COUNT(*) FROM calls").fetchone()[0]
     outbox = db.execute_sql("SELECT COUNT(*) FROM outbox").fetchone()[0]
     print(f"{args.calls} calls, {events} events, {len(data) / 1e6:.0f} MB, {seq} changes, "
-          f"batches of {args.batch}; stored {calls} calls, {outbox} outbox rows")
+          f"batches of {args.batch}, {args.decode} headers decoded; stored {calls} calls, {outbox} outbox rows")
     return spent
 
 
@@ -102,6 +111,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=100.0, help="interleaving of the calls' events")
     parser.add_argument("--batch", type=int, default=20, help="changes per transaction")
+    parser.add_argument("--decode", choices=("declared", "whole"), default="declared",
+                        help="event-json decoding: the declared headers (as the connector) or every header")
     parser.add_argument("--database", default="", help="a database URL (its calls, extensions and outbox "
                         "are emptied first); default: a new SQLite file")
     args = parser.parse_args()

@@ -143,6 +143,7 @@ class Connector:
         link = self.links[0]
         tracker.calls.settings.node = tracker.extensions.node = link.node
         link.tracker = tracker
+        link.select_headers()
         self.trackers.replace(link.node, tracker)
 
     @property

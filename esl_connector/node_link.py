@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 # channel table lags new channels).
 AUDIT_GRACE_SECONDS = 10.0
 RESYNC_RETRY_SECONDS = 1.0  # first wait before asking FreeSWITCH's state again after a failure
+# Event headers read here and by ``event_seen`` (the metrics), besides the tracker's.
+LINK_HEADERS = frozenset({"FreeSWITCH-Switchname", "Core-UUID", "Event-Name", "Event-Subclass"})
 
 
 class NodeLink:
@@ -48,12 +50,18 @@ class NodeLink:
             command_timeout=fs.command_timeout, connect_timeout=fs.connect_timeout,
             heartbeat_timeout=fs.heartbeat_timeout, backoff_max=fs.reconnect_max_delay,
         )
+        self.select_headers()
         self.info: dict = {}  # per-session facts for the status API (FreeSWITCH's version)
         self.switchname = ""  # FreeSWITCH-Switchname of this session's events
         self._identified = False
         self._resync: gevent.Greenlet | None = None
         self.stopping = False
         self.resyncs = 0
+
+    def select_headers(self) -> None:
+        """Have the client decode only the event headers read here (again after
+        a reload changed which variables the tracker keeps)."""
+        self.client.select_headers(self.tracker.event_headers() | LINK_HEADERS)
 
     def start(self) -> None:
         self.client.start()

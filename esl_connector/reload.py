@@ -178,6 +178,7 @@ class Reloader:
         c.directory.replace(customers)
         for link in c.links:  # every node's tracker
             link.tracker.calls.use_userfield_header(userfield_header(c.directory))
+            link.select_headers()
         c.settings.customers, c.settings.delivery, c.settings.logging = new.customers, new.delivery, new.logging
         if self._in_child():
             c.deliverer.reload(c.settings, renewed)

@@ -13,6 +13,7 @@ import re
 import pytest
 import test_esl_client as base
 
+from esl_connector.calls.tracker import Tracker
 from esl_connector.esl.client import JobResult
 from esl_connector.esl.protocol import parse_capture, parse_frames
 from esl_connector.esl.subscription import subscribe_command
@@ -48,10 +49,10 @@ def issue(client, command):
     return client.command(command)
 
 
-def replay(servers, clients, esl):
+def replay(servers, clients, esl, **options):
     fmt = esl.name.split(".")[-2]
     server = servers(replay_session(esl, seed=len(esl.name)))
-    client, rec = clients(server, event_format=fmt)
+    client, rec = clients(server, event_format=fmt, **options)
     base.connected(client, rec)
     steps = recorded_commands(sent_log(esl))
     assert [c for _, c in steps[:2]] == ["auth ClueCon", f"event {fmt} ALL"]
@@ -73,6 +74,10 @@ def test_replay_recorded_call_yields_parse_capture_events(servers, clients, esl)
     wait_until(lambda: len(rec.events) >= len(expected), what=f"{len(expected)} events")
     same_events(rec.events, expected)
     assert client.status().events_received == len(expected) and client.connected
+    check_jobs(esl, jobs)
+
+
+def check_jobs(esl, jobs):
     scenario = esl.name.split(".")[0]
     for job in jobs:
         if scenario == "click_to_call":
@@ -103,3 +108,19 @@ def test_replay_api_responses_correlates_every_reply(servers, clients, fmt):
     assert status.ok and status.text.startswith("UP 0 years") and "is ready" in status.text
     assert results[-2] == "-ERR command not found"  # foobar
     same_events(rec.events, parse_capture(esl.read_bytes()))
+
+
+@pytest.mark.parametrize("esl", [p for p in CALL_FILES if ".json." in p.name], ids=lambda p: p.name)
+def test_replay_decoding_the_trackers_headers_tracks_as_whole_events(servers, clients, esl):
+    """``headers=``: events decoded for the tracker's headers only, over real
+    TCP in random chunks; the tracker's output and the bgapi results are
+    those of whole events, and the tracker never needed a whole decode."""
+    declared = Tracker()
+    client, rec, jobs = replay(servers, clients, esl, headers=declared.event_headers())
+    expected = parse_capture(esl.read_bytes())
+    wait_until(lambda: len(rec.events) >= len(expected), what=f"{len(expected)} events")
+    whole = Tracker()
+    for partial, event in zip(rec.events, expected, strict=True):
+        assert declared.handle(partial) == whole.handle(event)
+        assert partial.undecoded is not None
+    check_jobs(esl, jobs)  # resolved from the declared Job-UUID and the body

@@ -297,6 +297,13 @@ def test_custom_sip_header_is_a_userfield_source():
     assert crm[-1].params["userfield"] == "TICKET-42"
 
 
+def test_a_reload_that_renames_the_userfield_header_takes_the_new_header():
+    t = Tracker()
+    t.calls.use_userfield_header("X-CRM-Ref")
+    crm = _webphone_call(t, **{"sip_h_X-Userfield": "OLD-1", "sip_h_X-CRM-Ref": "TICKET-43"})
+    assert crm[-1].params["userfield"] == "TICKET-43"
+
+
 def test_audit_while_connected_spares_legs_too_new_for_the_channel_table():
     t = Tracker()
     did = trunk_leg()

@@ -50,6 +50,7 @@ from ..settings.phones import sip_text
 from .call_model import CLICK2CALL_MARKER, Call, opens_loopback
 from .call_records import call_record, crm_phone, inbound_phone, log_params, userfield_of
 from .call_state import call_state
+from .event_headers import tracker_headers
 from .legs import (
     USERFIELD_MAX,
     Leg,
@@ -78,10 +79,7 @@ class CallTracker(OutsideEnds):
         self._pattern = re.compile(self.settings.extension_pattern)
         self._rules = self.settings.phone_rules or default_phone_rules
         self._keep_vars = tuple(self.settings.userfield_variables)
-        self._header_var = f"sip_h_{self.settings.userfield_header}" if self.settings.userfield_header else ""
-        self._capture = (*self._keep_vars, *filter(None, [self._header_var]), "sip_call_id", "sip_via_protocol",
-                         CLICK2CALL_MARKER)
-        self._capture_headers = tuple((var, "variable_" + var) for var in self._capture)
+        self.use_userfield_header(self.settings.userfield_header)
         self.calls: dict[str, Call] = {}
         self._leg_call: dict[str, str] = {}
         self._finished: OrderedDict[str, bool] = OrderedDict()  # key -> its call log went out
@@ -95,6 +93,12 @@ class CallTracker(OutsideEnds):
         self._header_var = f"sip_h_{name}" if name else ""
         self._capture = (*self._keep_vars, *filter(None, [self._header_var]), "sip_call_id", "sip_via_protocol",
                          CLICK2CALL_MARKER)
+        self._capture_headers = tuple((var, "variable_" + var) for var in self._capture)
+
+    def event_headers(self) -> frozenset[str]:
+        """Every event header this tracker reads (``event_headers``), with the
+        variables its settings make it keep."""
+        return tracker_headers(self._capture)
 
     # -- public ---------------------------------------------------------
     def handle(self, event: Event) -> Changes:

@@ -100,6 +100,10 @@ class Tracker:
             changes.extensions.extend(self.extensions.legs_changed([leg], leg.callid))
         return changes
 
+    def event_headers(self) -> frozenset[str]:
+        """Every event header ``handle`` reads (for decoding just these)."""
+        return self.calls.event_headers()
+
     def begin_snapshot(self) -> None:
         """Call before asking FreeSWITCH for the state ``resync`` will get:
         what happens from here on is newer than that answer and must win."""

@@ -80,7 +80,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import gevent
@@ -99,7 +99,8 @@ from .commands import (
     NotConnected,
 )
 from .connection import ESLConnection
-from .protocol import Event, Frame
+from .protocol import Event, Frame, parse_event
+from .selective import HeaderSelection
 from .subscription import subscribe_command
 
 __all__ = [
@@ -118,6 +119,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 STABLE_SESSION_SECONDS = 10.0  # a session this long resets the backoff
+CLIENT_HEADERS = ("Event-Name", "Core-UUID", "FreeSWITCH-Hostname", "Job-UUID")  # what _deliver reads
 _STOP = object()
 
 
@@ -148,7 +150,8 @@ class EventSocketClient:
                  on_disconnect: Callable[[str], None] | None = None,
                  command_timeout: float = 10.0, connect_timeout: float = 5.0,
                  heartbeat_timeout: float = 40.0, backoff_initial: float = 0.5,
-                 backoff_max: float = 30.0, queue_size: int = 10000):
+                 backoff_max: float = 30.0, queue_size: int = 10000,
+                 headers: Iterable[str] | None = None):
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")  # gevent: 0 would mean unbounded
         self.host, self.port, self._password = host, port, password
@@ -172,6 +175,9 @@ class EventSocketClient:
         self._last_frame_at: float | None = None
         self._core_uuid: str | None = None
         self._hostname: str | None = None
+        self._parse: Callable[[Frame], Event] = parse_event
+        if headers is not None:
+            self.select_headers(headers)
 
     @property
     def peer(self) -> str:
@@ -186,6 +192,14 @@ class EventSocketClient:
         last_frame = (conn.last_frame_at if conn else None) or self._last_frame_at
         return ClientStatus(self.connected, self._since, self._last_error, self._reconnects,
                             self._events_received, last_frame, self._core_uuid, self._hostname)
+
+    def select_headers(self, names: Iterable[str]) -> None:
+        """Decode event-json events for these headers only (and the client's
+        own: ``CLIENT_HEADERS``); ``on_event`` reading any other name costs a
+        decode of the whole event (``selective``). Applies from the next event."""
+        self._parse = HeaderSelection({*names, *CLIENT_HEADERS}).parse_event
+        if self._conn is not None:
+            self._conn.parse = self._parse
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -298,7 +312,7 @@ class EventSocketClient:
         conn = self._conn = ESLConnection(
             self.host, self.port, self._password, deliver=self._deliver,
             connect_timeout=self.connect_timeout, command_timeout=self.command_timeout,
-            heartbeat_timeout=self.heartbeat_timeout)
+            heartbeat_timeout=self.heartbeat_timeout, parse=self._parse)
         try:
             self._open(conn)
         except (AuthenticationError, AccessDenied) as exc:

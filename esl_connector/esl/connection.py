@@ -60,7 +60,8 @@ class ESLConnection(InboundESL):
 
     def __init__(self, host: str, port: int, password: str, *,
                  deliver: Callable[[Event], None], connect_timeout: float = 5.0,
-                 command_timeout: float = 10.0, heartbeat_timeout: float = 40.0):
+                 command_timeout: float = 10.0, heartbeat_timeout: float = 40.0,
+                 parse: Callable[[Frame], Event] = parse_event):
         super().__init__(host, port, password, timeout=connect_timeout)
         self.command_timeout = command_timeout
         self.heartbeat_timeout = heartbeat_timeout
@@ -71,6 +72,7 @@ class ESLConnection(InboundESL):
         self.rejection = ""
         self.last_frame_at: float | None = None
         self._deliver = deliver
+        self.parse = parse  # event frame -> Event (``selective``: only the headers the reader reads)
         self._send_lock = gevent.lock.Semaphore()
         self._esl_event_queue = None  # events go to deliver(); the client owns the queue
 
@@ -142,7 +144,7 @@ class ESLConnection(InboundESL):
         ctype = frame.content_type
         if ctype in EVENT_CONTENT_TYPES:
             try:
-                event = parse_event(frame)
+                event = self.parse(frame)
             except ProtocolError as exc:  # framing is intact: skip just this event
                 logger.warning("skipping an unreadable %s event from %s: %s", ctype, self.peer, exc)
                 return

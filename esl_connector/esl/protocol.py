@@ -34,6 +34,7 @@ ARRAY_PREFIX = "ARRAY::"
 ARRAY_SEPARATOR = "|:"
 
 HeaderValue = "str | list[str]"
+_MISSING = object()
 
 
 class ProtocolError(Exception):
@@ -71,10 +72,16 @@ class Frame:
 @dataclass(slots=True)
 class Event:
     """One FreeSWITCH event. ``headers`` values are decoded strings, or lists
-    of strings for multi-value variables (``ARRAY::a|:b`` in plain)."""
+    of strings for multi-value variables (``ARRAY::a|:b`` in plain).
+
+    An event-json event may arrive decoded only for the headers its reader
+    declared (``esl.selective``): ``undecoded`` then holds the raw body and
+    those names, and ``get`` of any other name decodes the whole body first,
+    so every reader sees the same values either way (``decode_all``)."""
 
     headers: dict[str, str | list[str]] = field(default_factory=dict)
     body: str = ""
+    undecoded: Undecoded | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -97,16 +104,36 @@ class Event:
 
     def get(self, key: str, default: str = "") -> str:
         """A header as one string (the last value of a multi-value header)."""
-        value = self.headers.get(key, default)
+        value = self.headers.get(key, _MISSING)
         if value.__class__ is str:  # nearly always: one check, the tracker reads ~20 per event
             return value
+        if value is _MISSING:
+            if self.undecoded is None or key in self.undecoded.names:
+                return default
+            self.decode_all()
+            return self.get(key, default)
         if isinstance(value, list):
             return value[-1] if value else default
         return value
 
+    def decode_all(self) -> None:
+        """Decode the headers left undecoded (a no-op for a whole event)."""
+        if self.undecoded is not None:
+            whole = parse_json_event(self.undecoded.body)
+            self.headers, self.undecoded = whole.headers, None
+
     def var(self, name: str, default: str = "") -> str:
         """A channel variable (``variable_<name>``)."""
         return self.get("variable_" + name, default)
+
+
+@dataclass(frozen=True, slots=True)
+class Undecoded:
+    """The raw event-json body of a partly decoded ``Event``, and the header
+    names that were decoded (present or not)."""
+
+    body: bytes
+    names: frozenset[str]
 
 
 def _parse_header_block(block: bytes) -> dict[str, str]:
