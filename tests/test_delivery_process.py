@@ -161,14 +161,14 @@ def test_the_health_endpoint_says_when_the_delivery_process_is_down(tmp_path):
 # -- the real command: esl-connector run --------------------------------------------------
 
 @pytest.fixture
-def rig(tmp_path):
-    yield from restart_rig(tmp_path)
+def rig(backend, tmp_path):
+    yield from restart_rig(tmp_path, backend)
 
 
 def start_command(rig, tmp_path) -> tuple:
     from restart_harness import write_config
     sim, receiver, process, db = rig
-    write_config(process.config, db, sim.address[1], receiver.url, "101-130",
+    write_config(process.config, db.url, sim.address[1], receiver.url, "101-130",
                  delivery='process = "separate"')
     process.start()
     wait_until(lambda: (process.health()["delivery"]["engine"] or {}).get("running"), timeout=20,
