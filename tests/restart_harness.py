@@ -28,9 +28,10 @@ STATUS_OF_OUTCOME = {"answered": "ANSWERED", "busy": "BUSY", "no_answer": "NO AN
 
 
 def write_config(path: Path, database_url: str, sim_port: int, crm_url: str, extensions: str,
-                 delivery: str = "", extra: str = "") -> Path:
+                 delivery: str = "", extra: str = "", node: str = "default") -> Path:
     path.write_text(f"""
 [freeswitch]
+node = "{node}"
 host = "127.0.0.1"
 port = {sim_port}
 password = "ClueCon"
@@ -122,12 +123,16 @@ class ConnectorProcess:
             self.proc.wait(10)
 
     def health(self) -> dict:
-        """The running process's ``/api/v1/health`` (its HTTP port is read from its log)."""
+        """The running process's ``/api/v1/health``."""
+        return self.api("/api/v1/health").json()
+
+    def api(self, path: str, **params):
+        """A GET of the running process's HTTP API (its port is read from its log)."""
         import re
 
         import requests
         urls = re.findall(r"HTTP API listening on (\S+)", self.log_path.read_text(errors="replace"))
-        return requests.get(urls[-1] + "/api/v1/health", timeout=5).json()
+        return requests.get(urls[-1] + path, params=params, timeout=30)  # a loaded machine: seconds
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
