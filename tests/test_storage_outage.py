@@ -107,9 +107,9 @@ def test_stopped_during_an_outage_it_exits_non_zero_and_the_next_start_recovers(
     assert stored[live.legs["did"].uuid]["end_source"] == ""
 
 
-def test_a_dead_storage_writer_makes_the_connector_stop_for_a_restart(tmp_path):
+def test_a_dead_storage_writer_makes_the_connector_stop_for_a_restart(backend):
     sim = Simulator(speed=40.0).start()
-    connector = start_connector(tmp_path / "w.db", *sim.address)
+    connector = start_connector(backend.url, *sim.address)
     try:
         def boom():
             raise RuntimeError("a bug")
@@ -122,11 +122,11 @@ def test_a_dead_storage_writer_makes_the_connector_stop_for_a_restart(tmp_path):
         sim.stop()
 
 
-def test_a_dead_delivery_dispatcher_makes_the_connector_stop_for_a_restart(tmp_path):
+def test_a_dead_delivery_dispatcher_makes_the_connector_stop_for_a_restart(backend):
     """Inline: the engine in the connector's process (a separate delivery
     process that dies is restarted on its own: test_delivery_process)."""
     sim = Simulator(speed=40.0).start()
-    connector = start_connector(tmp_path / "d.db", *sim.address, delivery={"process": "inline"})
+    connector = start_connector(backend.url, *sim.address, delivery={"process": "inline"})
     try:
         def boom():
             raise RuntimeError("a bug")
