@@ -89,7 +89,7 @@ class NodeLink:
 
     def _on_connect(self, client: EventSocketClient) -> None:
         self._identified = False  # a restarted FreeSWITCH has a new Core-UUID
-        self.tracker.begin_snapshot()  # before the subscription's events start to flow
+        self.tracker.begin_snapshot(connecting=True)  # before the subscription's events start to flow
         if self._resync is not None:
             self._resync.kill(block=False)
         self._resync = gevent.spawn(self._resync_state)

@@ -48,9 +48,10 @@ def _json_list_has(column, value: str):
 
 
 def list_calls(db: peewee.Database, active: bool | None = None, extension: str | None = None,
-               limit: int = 100, before: float | None = None, node: str | None = None) -> list[StoredCall]:
+               limit: int = 100, before: float | None = None, node: str | None = None,
+               nodes: list[str] | None = None) -> list[StoredCall]:
     """Calls, newest first. ``active``: True = not ended, False = ended only;
-    ``node``: on that FreeSWITCH node only;
+    ``node``: on that FreeSWITCH node only; ``nodes``: on one of those;
     ``extension``: answered by or rung on it; ``before``: started before this
     epoch time (to page on from the last call's ``started_at``)."""
     query = Call.select(*_CALL_COLUMNS)
@@ -60,6 +61,8 @@ def list_calls(db: peewee.Database, active: bool | None = None, extension: str |
         query = query.where(Call.state == ENDED)
     if node:
         query = query.where(Call.node == node)
+    if nodes is not None:
+        query = query.where(Call.node.in_(nodes))
     if extension:
         query = query.where((Call.extension == extension) | _json_list_has(Call.extensions,
                                                                            extension))
@@ -80,10 +83,14 @@ def get_call(db: peewee.Database, callid: str) -> StoredCall | None:
     return call
 
 
-def list_extensions(db: peewee.Database, domain: str | None = None) -> list[StoredExtension]:
+def list_extensions(db: peewee.Database, domain: str | None = None,
+                    nodes: list[str] | None = None) -> list[StoredExtension]:
+    """``nodes``: those FreeSWITCH nodes' extensions only (None: every node's)."""
     query = Extension.select(*_EXTENSION_COLUMNS)
     if domain is not None:
         query = query.where(Extension.domain == domain)
+    if nodes is not None:
+        query = query.where(Extension.node.in_(nodes))
     query = query.order_by(Extension.domain, Extension.extension, Extension.node)
     with connected(db):
         return [StoredExtension(**row) for row in query.dicts().execute(db)]

@@ -1,7 +1,8 @@
 """The connector as a real process (``esl-connector run``) against the built-in
 simulator and a CRM receiver running in the test process, for restart tests:
 start it, signal it, wait until it has read FreeSWITCH's state again; and what
-the simulator did (each call's truth) next to what the CRM received."""
+the simulator did (each call's truth) next to what the CRM received and what
+the database holds (on either backend, read with plain SQL)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ START_EVENTS = ("incoming_call", "outgoing_call")
 STATUS_OF_OUTCOME = {"answered": "ANSWERED", "busy": "BUSY", "no_answer": "NO ANSWER", "cancel": "NO ANSWER"}
 
 
-def write_config(path: Path, db: Path, sim_port: int, crm_url: str, extensions: str,
-                 delivery: str = "", extra: str = "") -> Path:
+def write_config(path: Path, database_url: str, sim_port: int, crm_url: str, extensions: str,
+                 delivery: str = "", extra: str = "", node: str = "default") -> Path:
     path.write_text(f"""
 [freeswitch]
+node = "{node}"
 host = "127.0.0.1"
 port = {sim_port}
 password = "ClueCon"
@@ -39,7 +41,7 @@ reconnect_max_delay = 0.5
 command_timeout = 5.0
 
 [storage]
-url = "sqlite:///{db}"
+url = "{database_url}"
 commit_window = 0.05
 
 [delivery]
@@ -121,12 +123,16 @@ class ConnectorProcess:
             self.proc.wait(10)
 
     def health(self) -> dict:
-        """The running process's ``/api/v1/health`` (its HTTP port is read from its log)."""
+        """The running process's ``/api/v1/health``."""
+        return self.api("/api/v1/health").json()
+
+    def api(self, path: str, **params):
+        """A GET of the running process's HTTP API (its port is read from its log)."""
         import re
 
         import requests
         urls = re.findall(r"HTTP API listening on (\S+)", self.log_path.read_text(errors="replace"))
-        return requests.get(urls[-1] + "/api/v1/health", timeout=5).json()
+        return requests.get(urls[-1] + path, params=params, timeout=30)  # a loaded machine: seconds
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -206,21 +212,26 @@ def watch_calls(sim: Simulator) -> list[SimCall]:
     return calls
 
 
-def stored_calls(db_path: Path) -> dict[str, dict]:
-    """callid -> the stored call row (read with plain sqlite3, not the app's models)."""
-    import sqlite3
-    with sqlite3.connect(db_path) as conn:
-        conn.row_factory = sqlite3.Row
-        return {row["callid"]: dict(row) for row in conn.execute("SELECT * FROM calls")}
+def stored_calls(database) -> dict[str, dict]:
+    """callid -> the stored call row of a ``TestDatabase``, read with plain SQL
+    on a connection of its own (not the app's models or queries)."""
+    conn = database.connect()
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SELECT * FROM calls")
+        names = [column[0] for column in cursor.description]
+        return {row["callid"]: row for row in (dict(zip(names, values)) for values in cursor.fetchall())}
+    finally:
+        conn.close()
 
 
 def dumps(value) -> str:
     return json.dumps(value, default=str, indent=1)[:4000]
 
 
-def restart_rig(tmp_path, cdr_files: bool = False):
+def restart_rig(tmp_path, database, cdr_files: bool = False):
     """For a fixture: yields (simulator, CRM receiver, connector process (not
-    started), database path), and tears them down. ``cdr_files``: the simulator
+    started), ``database``: the ``TestDatabase`` it runs on), and tears them down. ``cdr_files``: the simulator
     writes every leg's CDR to a directory, as mod_json_cdr's log-dir, which the
     connector reads (at start and every half second)."""
     sim = Simulator(speed=20.0, extensions=EXTENSIONS, heartbeat_interval=20.0).start()
@@ -231,11 +242,10 @@ def restart_rig(tmp_path, cdr_files: bool = False):
         extra = f'[cdr]\ndirectories = ["{tmp_path / "cdr"}"]\nscan_interval = 0.5\ncomplete_after = 2.0\n'
     receiver = CrmReceiver().start()
     reads = ChannelReads(sim)
-    db = tmp_path / "connector.db"
-    config = write_config(tmp_path / "connector.toml", db, sim.address[1], receiver.url,
+    config = write_config(tmp_path / "connector.toml", database.url, sim.address[1], receiver.url,
                           f"{EXTENSIONS[0]}-{EXTENSIONS[-1]}", extra=extra)
     process = ConnectorProcess(config, tmp_path / "connector.log", reads)
-    yield sim, receiver, process, db
+    yield sim, receiver, process, database
     process.kill_if_running()
     sim.stop()
     receiver.stop()

@@ -1,6 +1,7 @@
 """CDRs into a real connector: mod_json_cdr's POSTs through the real HTTP
 server (real requests), its files read at start and periodically, each CDR
-stored once, and calls the connector never saw end get exactly one call log."""
+stored once, and calls the connector never saw end get exactly one call log.
+What is stored across restarts, on SQLite and PostgreSQL."""
 
 import json
 import os
@@ -38,17 +39,18 @@ def sim():
     simulator.stop()
 
 
-def cdr_connector(sim, tmp_path, **cdr):
+def cdr_connector(sim, backend, **cdr):
     host, port = sim.address
     # retention 0: the fixture CDRs ended on 2026-11-25 and must stay acceptable
     # whatever today's date (cdr.retention is tested in test_cdr_retention.py)
     settings = {"http": True, "password": PASSWORD, "complete_after": 0.5, "retention": 0, **cdr}
-    return start_connector(tmp_path / "connector.db", host, port, cdr=settings)
+    return start_connector(backend.url, host, port, cdr=settings)
 
 
 @pytest.fixture
-def connector(sim, tmp_path):
-    made = cdr_connector(sim, tmp_path)
+def connector(sim, sqlite_database):
+    """For the HTTP side's checks; what is stored across restarts runs on both backends."""
+    made = cdr_connector(sim, sqlite_database)
     yield made
     made.stop()
 
@@ -146,7 +148,7 @@ def test_a_lone_leg_of_an_unknown_call_is_closed_after_complete_after(connector)
     assert stored_legs(connector) == {CALLID: "done"}
 
 
-def test_cdr_files_are_read_once_across_a_restart(sim, tmp_path):
+def test_cdr_files_are_read_once_across_a_restart(sim, backend, tmp_path):
     directory = tmp_path / "json_cdr"
     directory.mkdir()
     rotated = directory / "2026-11-25-21-00-00"  # rotate=true: dated sub-directories
@@ -155,12 +157,12 @@ def test_cdr_files_are_read_once_across_a_restart(sim, tmp_path):
     (rotated / f"{CUSTOMER}.cdr.json").write_text(fixture_text("customer"))
     (directory / "broken.cdr.json").write_text("{")
     os.utime(directory / "broken.cdr.json", (1, 1))  # old: not being written any more
-    first = cdr_connector(sim, tmp_path, directories=[str(directory)], http=False)
+    first = cdr_connector(sim, backend, directories=[str(directory)], http=False)
     try:
         assert wait_outbox(first, 1) == [("call_answered", CLICK_TO_CALL_LOG)]
     finally:
         first.stop()
-    second = cdr_connector(sim, tmp_path, directories=[str(directory)], http=False, scan_interval=0.05)
+    second = cdr_connector(sim, backend, directories=[str(directory)], http=False, scan_interval=0.05)
     try:
         wait_until(lambda: second.cdr_scanner.scans >= 3, what="three scans")
         second.writer.flush()
@@ -172,11 +174,11 @@ def test_cdr_files_are_read_once_across_a_restart(sim, tmp_path):
         second.stop()
 
 
-def test_processed_files_are_deleted_when_configured(sim, tmp_path):
+def test_processed_files_are_deleted_when_configured(sim, backend, tmp_path):
     directory = tmp_path / "json_cdr"
     directory.mkdir()
     (directory / f"{CALLID}.cdr.json").write_text(fixture_text("agent"))
-    made = cdr_connector(sim, tmp_path, directories=[str(directory)], delete_processed=True)
+    made = cdr_connector(sim, backend, directories=[str(directory)], delete_processed=True)
     try:
         assert stored_legs(made) == {CALLID: "pending"}
         assert os.listdir(directory) == []
@@ -203,10 +205,10 @@ def test_a_call_seen_by_both_sources_is_reported_once(sim, connector):
     assert rows[1][1]["billsec"] == 3
 
 
-def test_a_call_that_ends_while_the_connector_is_down_gets_its_call_log_from_its_cdrs(sim, tmp_path):
+def test_a_call_that_ends_while_the_connector_is_down_gets_its_call_log_from_its_cdrs(sim, backend, tmp_path):
     err_dir = tmp_path / "json_cdr_err"
     err_dir.mkdir()
-    first = cdr_connector(sim, tmp_path, directories=[str(err_dir)])
+    first = cdr_connector(sim, backend, directories=[str(err_dir)])
     sim.pbx.add_cdr_output(CdrPoster(first.http.url + "/api/v1/cdr", "freeswitch", PASSWORD,
                                      encode="true", err_dir=str(err_dir)))
     call = _ringing_call(sim, talk_time=60.0)  # 1.5 s real: it ends after the connector stopped
@@ -218,7 +220,7 @@ def test_a_call_that_ends_while_the_connector_is_down_gets_its_call_log_from_its
         first.stop()  # the connector is down when the call ends: the POSTs fail, FreeSWITCH keeps the files
     assert call.wait(10)
     wait_until(lambda: len(os.listdir(err_dir)) == 2, what="two CDR files in err-log-dir")
-    second = cdr_connector(sim, tmp_path, directories=[str(err_dir)])
+    second = cdr_connector(sim, backend, directories=[str(err_dir)])
     try:
         rows = wait_outbox(second, 2)
         assert [kind for kind, _ in rows] == ["incoming_call", "call_answered"]
@@ -233,14 +235,14 @@ def test_a_call_that_ends_while_the_connector_is_down_gets_its_call_log_from_its
     shutil.rmtree(err_dir)
 
 
-def test_a_leg_waiting_for_its_call_survives_a_restart(sim, tmp_path):
-    first = cdr_connector(sim, tmp_path, complete_after=600.0)
+def test_a_leg_waiting_for_its_call_survives_a_restart(sim, backend, tmp_path):
+    first = cdr_connector(sim, backend, complete_after=600.0)
     try:
         assert post(first, fixture_text("customer")).json()["result"] == "accepted"
         assert stored_legs(first) == {CUSTOMER: "pending"}
     finally:
         first.stop()
-    second = cdr_connector(sim, tmp_path, complete_after=600.0)
+    second = cdr_connector(sim, backend, complete_after=600.0)
     try:
         assert second.tracker.cdrs.waiting() == 1  # given back to the tracker at start
         assert post(second, fixture_text("agent")).json()["result"] == "accepted"
@@ -250,10 +252,10 @@ def test_a_leg_waiting_for_its_call_survives_a_restart(sim, tmp_path):
         second.stop()
 
 
-def test_cdrs_correct_a_call_closed_by_a_guess_without_a_second_call_log(sim, tmp_path):
+def test_cdrs_correct_a_call_closed_by_a_guess_without_a_second_call_log(sim, backend, tmp_path):
     directory = tmp_path / "json_cdr"
     directory.mkdir()
-    connector = cdr_connector(sim, tmp_path, directories=[str(directory)], scan_interval=0.05)
+    connector = cdr_connector(sim, backend, directories=[str(directory)], scan_interval=0.05)
     try:
         call = _ringing_call(sim, talk_time=60.0)
         wait_outbox(connector, 1)

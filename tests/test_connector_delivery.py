@@ -64,14 +64,14 @@ def test_a_crm_failing_the_first_attempt_still_gets_events_in_order(world):
     assert crm.requests[0].headers["X-Event-Id"] == crm.requests[1].headers["X-Event-Id"]
 
 
-def test_a_recorded_call_log_carries_a_link_the_crm_can_fetch(tmp_path):
+def test_a_recorded_call_log_carries_a_link_the_crm_can_fetch(backend, tmp_path):
     """recording scenario: FreeSWITCH records to /srv/pbx/fs/recordings/<uuid>.wav,
     mounted here as recordings.directory; the CRM gets a signed link, not the path."""
     crm = CrmReceiver().start()
     sim = Simulator(speed=40, extensions=["102"]).start()
     recordings_dir = tmp_path / "recordings"
     recordings_dir.mkdir()
-    settings = connector_settings(tmp_path / "c.db", *sim.address)
+    settings = connector_settings(backend.url, *sim.address)
     settings.customers = [{"code": "acme", "domain_crm": crm.url, "secret": "s3cr3t", "extensions": "102"}]
     settings.recordings.directory = str(recordings_dir)
     settings.recordings.freeswitch_directory = "/srv/pbx/fs/recordings"
@@ -100,12 +100,12 @@ def test_a_recorded_call_log_carries_a_link_the_crm_can_fetch(tmp_path):
         crm.stop()
 
 
-def test_a_crm_down_under_simulator_traffic_gets_everything_once_in_order_when_back(tmp_path):
+def test_a_crm_down_under_simulator_traffic_gets_everything_once_in_order_when_back(backend, tmp_path):
     extensions = [str(n) for n in range(101, 111)]
     crm = ScriptedCrm().start()
     port = crm.port
     sim = Simulator(speed=40, extensions=extensions).start()
-    settings = connector_settings(tmp_path / "c.db", *sim.address, delivery={
+    settings = connector_settings(backend.url, *sim.address, delivery={
         "poll_interval": 0.05, "failure_threshold": 2, "probe_interval": 0.05, "probe_max_interval": 0.2})
     settings.customers = [{"code": "acme", "domain_crm": crm.url, "secret": "s3cr3t", "extensions": "101-110"}]
     connector = Connector(settings).start()

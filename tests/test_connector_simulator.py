@@ -6,10 +6,11 @@ On SQLite and on PostgreSQL."""
 import gevent
 import pytest
 
+from esl_connector.app import Connector
 from esl_connector.simulator import Simulator, run_scenario
 from storage import queries
 
-from connector_harness import outbox, start_connector, wait_outbox
+from connector_harness import connector_settings, outbox, start_connector, wait_outbox
 from esl_fake_server import wait_until
 
 SPEED = 40.0
@@ -126,6 +127,29 @@ def test_call_that_ended_while_disconnected_is_closed_on_reconnect(sim, connecto
     # Closed at FreeSWITCH's clock when the connector found it gone: an upper bound.
     assert log["status"] == "ANSWERED" and log["billsec"] >= 1 and log["duration"] >= log["billsec"]
     assert connector.resyncs >= 2
+
+
+def test_a_call_that_ends_between_the_connect_and_the_resync_gets_its_call_log(sim, backend):
+    """Its hangups are the first events of it the connector sees (one leg's
+    first: alone, that leg says nothing of the call's direction); the call
+    is closed once the resync's channels have added its other legs."""
+    sim.pbx.register("101")
+    call = _ringing_call(sim, talk_time=600.0)
+    wait_until(lambda: call.legs.get("agent:101") is not None and call.legs["agent:101"].answered, what="answer")
+    connector = Connector(connector_settings(backend.url, *sim.address, freeswitch={"resync_delay": 3.0})).start()
+    try:
+        wait_until(lambda: connector.client.connected, timeout=10, what="connected")
+        call.kill("NORMAL_CLEARING")
+        assert call.wait(10)
+        assert connector.resyncs == 0  # its hangup came before the resync
+        rows = wait_outbox(connector, 2, timeout=15)
+        assert [kind for kind, _ in rows] == ["incoming_call", "call_answered"]
+        log = rows[1][1]
+        assert (log["extension"], log["phone"], log["status"]) == ("101", "0904824242", "ANSWERED")
+        assert log["billsec"] >= 1  # from its hangup events: not closed as lost
+        assert queries.get_call(connector.db, log["callid"]).end_source == ""
+    finally:
+        connector.stop()
 
 
 def test_freeswitch_restart_closes_the_calls_it_forgot(sim, connector):

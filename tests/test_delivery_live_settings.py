@@ -6,6 +6,7 @@ replaced endpoint holds nothing back; rows of a removed customer are kept."""
 import dataclasses
 import time
 
+import gevent
 import pytest
 from gevent.event import Event
 
@@ -68,6 +69,27 @@ def test_more_workers_take_more_rows_at_once_on_a_running_engine(db, crm, engine
                                                          per_endpoint_concurrency=10))
     wait_until(lambda: crm.holding == 3, what="three requests in flight")
     assert running.status().workers == 3
+    crm.gate.set()
+    wait_until(lambda: len(crm.requests) == 6, what="every row sent")
+
+
+def test_fewer_workers_let_those_in_flight_finish_then_take_one_row_at_a_time(db, crm, engine):
+    first = crm.gate = Event()
+    add_events(db, [crm_event(f"c{n}", INCOMING_CALL) for n in range(6)], 1.0)
+    running = engine(planner({"101": ("acme", crm.url)}), workers=3, per_endpoint=10)
+    wait_until(lambda: crm.holding == 3, what="three requests in flight")
+
+    apply_delivery_settings(running, dataclasses.replace(DeliverySettings(), workers=1,
+                                                         per_endpoint_concurrency=10))
+    assert running.status().workers == 1 and crm.holding == 3  # nothing in flight was cut
+    crm.gate = Event()  # holds the requests sent from now on
+    first.set()
+    wait_until(lambda: len(crm.requests) == 3 and crm.holding == 1, what="the three answered, one more sent")
+    running.wake()
+    deadline = time.monotonic() + 0.5  # time for the dispatcher to send more, if it could
+    while time.monotonic() < deadline:
+        assert crm.holding == 1
+        gevent.sleep(0.02)
     crm.gate.set()
     wait_until(lambda: len(crm.requests) == 6, what="every row sent")
 

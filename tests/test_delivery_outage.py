@@ -29,8 +29,8 @@ def clock():
 
 
 @pytest.fixture
-def db(tmp_path):
-    return new_db(tmp_path / "outage.db")
+def db(backend):
+    return new_db(backend.url)
 
 
 @pytest.fixture

@@ -130,12 +130,12 @@ def test_a_delivery_process_killed_mid_load_is_restarted_and_every_webhook_arriv
     assert engine["running"] is True, engine
 
 
-def test_the_health_endpoint_says_when_the_delivery_process_is_down(tmp_path):
+def test_the_health_endpoint_says_when_the_delivery_process_is_down(backend, tmp_path):
     """A delivery process that cannot start (its recording key spoilt meanwhile)
     is reported, not hidden: health is degraded with the reason."""
     crm = CrmReceiver().start()
     sim = Simulator(speed=40, extensions=["101"]).start()
-    settings = connector_settings(tmp_path / "c.db", *sim.address, delivery=SEPARATE)
+    settings = connector_settings(backend.url, *sim.address, delivery=SEPARATE)
     settings.customers = [{"code": "acme", "domain_crm": crm.url, "secret": "s3cr3t", "extensions": "101"}]
     settings.recordings.directory = str(tmp_path)  # the parent creates the key file...
     settings.http.public_url = "http://127.0.0.1:1"
@@ -161,14 +161,14 @@ def test_the_health_endpoint_says_when_the_delivery_process_is_down(tmp_path):
 # -- the real command: esl-connector run --------------------------------------------------
 
 @pytest.fixture
-def rig(tmp_path):
-    yield from restart_rig(tmp_path)
+def rig(backend, tmp_path):
+    yield from restart_rig(tmp_path, backend)
 
 
 def start_command(rig, tmp_path) -> tuple:
     from restart_harness import write_config
     sim, receiver, process, db = rig
-    write_config(process.config, db, sim.address[1], receiver.url, "101-130",
+    write_config(process.config, db.url, sim.address[1], receiver.url, "101-130",
                  delivery='process = "separate"')
     process.start()
     wait_until(lambda: (process.health()["delivery"]["engine"] or {}).get("running"), timeout=20,

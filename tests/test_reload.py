@@ -10,7 +10,6 @@ import json
 import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 
@@ -27,7 +26,7 @@ API_TOKEN = "reload-test-api-token-0123"
 LISTENING = re.compile(r"HTTP API listening on (https?://[0-9.]+:[0-9]+)")
 
 
-def config_text(db, sim_port: int, crm_url: str, *, delivery: str = "", customers: str | None = None,
+def config_text(database_url: str, sim_port: int, crm_url: str, *, delivery: str = "", customers: str | None = None,
                 freeswitch: str = "", http_port: int = 0) -> str:
     if customers is None:
         customers = f'[[customers]]\ncode = "acme"\ndomain_crm = "{crm_url}"\nsecret = "s3cret-acme"\n' \
@@ -41,7 +40,7 @@ reconnect_max_delay = 0.5
 {freeswitch}
 
 [storage]
-url = "sqlite:///{db}"
+url = "{database_url}"
 
 [delivery]
 poll_interval = 0.2
@@ -56,19 +55,19 @@ api_token = "{API_TOKEN}"
 
 
 class Rig:
-    def __init__(self, tmp_path, status_for=None):
+    def __init__(self, tmp_path, database, status_for=None):
         self.tmp = tmp_path
         self.sim = Simulator(speed=20.0, extensions=EXTENSIONS, heartbeat_interval=20.0).start()
         self.sim.pbx.register_all()
         self.old = CrmReceiver(status_for=status_for).start()
         self.new = CrmReceiver().start()
-        self.db = tmp_path / "connector.db"
+        self.database = database  # db_backends.TestDatabase
         self.config = tmp_path / "connector.toml"
         self.write(self.old.url)
         self.process = ConnectorProcess(self.config, tmp_path / "connector.log", ChannelReads(self.sim))
 
     def write(self, crm_url: str, **kwargs) -> None:
-        self.config.write_text(config_text(self.db, self.sim.address[1], crm_url, **kwargs))
+        self.config.write_text(config_text(self.database.url, self.sim.address[1], crm_url, **kwargs))
 
     def close(self) -> None:
         self.process.kill_if_running()
@@ -96,20 +95,21 @@ class Rig:
                    what="the reload to start")
 
     def outbox(self) -> list[tuple]:
-        with sqlite3.connect(self.db) as conn:
-            return conn.execute("SELECT event_type, status, customer, last_error FROM outbox").fetchall()
+        return self.database.rows("SELECT event_type, status, customer, last_error FROM outbox")
 
 
 @pytest.fixture
-def rig(tmp_path):
-    made = Rig(tmp_path, status_for=lambda request: 503)  # the old CRM never takes anything
+def rig(backend, tmp_path):
+    """Pending rows at reloads: on SQLite and PostgreSQL."""
+    made = Rig(tmp_path, backend, status_for=lambda request: 503)  # the old CRM never takes anything
     yield made
     made.close()
 
 
 @pytest.fixture
-def healthy_rig(tmp_path):
-    made = Rig(tmp_path)
+def healthy_rig(sqlite_database, tmp_path):
+    """The file's checks and the reload's reports: the database does not matter."""
+    made = Rig(tmp_path, sqlite_database)
     yield made
     made.close()
 

@@ -3,7 +3,9 @@ under simulator traffic) and of FreeSWITCH: every call gets exactly one call
 log, no start event is derived twice, nothing stays live in the database.
 
 Real processes, sockets and files: ``esl-connector run`` as a subprocess, the
-simulator and a CRM receiver in the test process, the SQLite file between runs.
+simulator and a CRM receiver in the test process, the database between runs:
+every test runs on a SQLite file and on a fresh database of a real PostgreSQL
+server.
 Without a CDR source, a call that starts *and* ends while the connector is down
 leaves no trace: such calls are the only ones allowed to have no call log."""
 
@@ -38,13 +40,13 @@ UNCOMMITTED_MARGIN = 3.0
 
 
 @pytest.fixture
-def rig(tmp_path):
-    yield from restart_rig(tmp_path)
+def rig(backend, tmp_path):
+    yield from restart_rig(tmp_path, backend)
 
 
 @pytest.fixture(params=[False, True], ids=["events-only", "with-cdr-files"])
-def traffic_rig(request, tmp_path):
-    for made in restart_rig(tmp_path, cdr_files=request.param):
+def traffic_rig(request, backend, tmp_path):
+    for made in restart_rig(tmp_path, backend, cdr_files=request.param):
         yield (request.param, *made)
 
 
@@ -107,7 +109,9 @@ def test_restarts_under_traffic_lose_and_duplicate_no_call_log(traffic_rig):
         stored = stored_calls(db)
         raise AssertionError(dumps({"outages": outages, "missing": [
             (c.callid, c.started, c.ended, c.call.outcome, sorted(c.call.uuids),
-             {k: stored.get(c.callid, {}).get(k) for k in ("state", "end_source", "hangup_cause")})
+             {k: stored.get(c.callid, {}).get(k) for k in ("state", "end_source", "hangup_cause")},
+             db.rows("SELECT event_type, status, attempts, last_error, claimed_by FROM outbox WHERE callid = ?",
+                     (c.callid,)))
             for c in missing]})) from None
     assert process.stop() == 0, process.log_tail()
     _check_the_logs(calls, Received.of(receiver), stored_calls(db), cdrs)
@@ -215,7 +219,7 @@ def test_sigterm_lets_a_delivery_in_flight_finish_and_the_next_start_resumes_the
 
 def test_sigterm_stops_within_its_deadline_and_a_cut_delivery_goes_again_with_its_event_id(rig, tmp_path):
     sim, receiver, process, db = rig
-    write_config(process.config, db, sim.address[1], receiver.url, "101-130", delivery="stop_timeout = 1.0")
+    write_config(process.config, db.url, sim.address[1], receiver.url, "101-130", delivery="stop_timeout = 1.0")
     receiver._on_request = _slow_receiver({"incoming_call": 30.0})
     process.start()
     call = answered_call(sim, talk_time=600.0)
@@ -232,7 +236,7 @@ def test_sigterm_stops_within_its_deadline_and_a_cut_delivery_goes_again_with_it
     assert process.stop() == 0
 
 
-def test_a_failed_read_of_freeswitch_state_is_retried(tmp_path):
+def test_a_failed_read_of_freeswitch_state_is_retried(backend):
     sim = Simulator(speed=40.0).start()
     original, failures = sim.pbx.api, []
 
@@ -243,7 +247,7 @@ def test_a_failed_read_of_freeswitch_state_is_retried(tmp_path):
         return original(command, args)
     sim.pbx.api = api
     try:
-        connector = start_connector(tmp_path / "c.db", *sim.address)  # waits for a resync
+        connector = start_connector(backend.url, *sim.address)  # waits for a resync
         assert failures and connector.resyncs == 1
         connector.stop()
     finally:

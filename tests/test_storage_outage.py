@@ -31,14 +31,16 @@ LOCK_SECONDS = 6.5  # longer than the connector's 5 s busy timeout
 
 
 @pytest.fixture
-def rig(tmp_path):
-    yield from restart_rig(tmp_path)
+def rig(sqlite_database, tmp_path):
+    """SQLite's own failure: its file locked by another process (PostgreSQL's
+    lost server: test_storage_writer, test_delivery_outage)."""
+    yield from restart_rig(tmp_path, sqlite_database)
 
 
 @contextmanager
-def write_locked(db):
+def write_locked(database):
     """Hold SQLite's write lock from another process's point of view."""
-    conn = sqlite3.connect(db, timeout=10, isolation_level=None)
+    conn = sqlite3.connect(database.sqlite_path, timeout=10, isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
@@ -76,7 +78,7 @@ def test_a_locked_database_delays_but_loses_and_duplicates_nothing(rig):
 
 def test_stopped_during_an_outage_it_exits_non_zero_and_the_next_start_recovers(rig):
     sim, receiver, process, db = rig
-    write_config(process.config, db, sim.address[1], receiver.url, "101-130", delivery="stop_timeout = 2.0")
+    write_config(process.config, db.url, sim.address[1], receiver.url, "101-130", delivery="stop_timeout = 2.0")
     process.start()
     ended = answered_call(sim)
     wait_until(lambda: Received.of(receiver).ids, timeout=10, what="incoming_call delivered")
@@ -105,9 +107,9 @@ def test_stopped_during_an_outage_it_exits_non_zero_and_the_next_start_recovers(
     assert stored[live.legs["did"].uuid]["end_source"] == ""
 
 
-def test_a_dead_storage_writer_makes_the_connector_stop_for_a_restart(tmp_path):
+def test_a_dead_storage_writer_makes_the_connector_stop_for_a_restart(backend):
     sim = Simulator(speed=40.0).start()
-    connector = start_connector(tmp_path / "w.db", *sim.address)
+    connector = start_connector(backend.url, *sim.address)
     try:
         def boom():
             raise RuntimeError("a bug")
@@ -120,11 +122,11 @@ def test_a_dead_storage_writer_makes_the_connector_stop_for_a_restart(tmp_path):
         sim.stop()
 
 
-def test_a_dead_delivery_dispatcher_makes_the_connector_stop_for_a_restart(tmp_path):
+def test_a_dead_delivery_dispatcher_makes_the_connector_stop_for_a_restart(backend):
     """Inline: the engine in the connector's process (a separate delivery
     process that dies is restarted on its own: test_delivery_process)."""
     sim = Simulator(speed=40.0).start()
-    connector = start_connector(tmp_path / "d.db", *sim.address, delivery={"process": "inline"})
+    connector = start_connector(backend.url, *sim.address, delivery={"process": "inline"})
     try:
         def boom():
             raise RuntimeError("a bug")

@@ -1,5 +1,6 @@
 """What a restarted connector reads back: the tracker state of live calls,
-committed with their outbox rows; presence; recently ended calls."""
+committed with their outbox rows; presence; recently ended calls. On SQLite
+and PostgreSQL."""
 
 import time
 
@@ -29,8 +30,8 @@ def _write(db, *changes):
     assert writer.stop(5)
 
 
-def test_live_calls_states_presence_and_recently_ended_calls_come_back(tmp_path):
-    db = open_database(str(tmp_path / "r.db"))
+def test_live_calls_states_presence_and_recently_ended_calls_come_back(backend):
+    db = open_database(backend.url)
     migrate(db)
     now = time.time()
     _write(db,
@@ -52,8 +53,8 @@ def test_live_calls_states_presence_and_recently_ended_calls_come_back(tmp_path)
                               ).fetchone() == ("{}", "lost_track")
 
 
-def test_a_live_call_stored_before_v3_is_reported_not_restored(tmp_path):
-    db = open_database(str(tmp_path / "v2.db"))
+def test_a_live_call_stored_before_v3_is_reported_not_restored(backend):
+    db = open_database(backend.url)
     migrate(db, MIGRATIONS[:2])
     with db.connection_context():
         db.execute_sql(

@@ -113,19 +113,37 @@ def bool_arg(request, name: str) -> bool | None:
     raise _bad(name, "expected true or false")
 
 
+def node_scope(request, ctx) -> list[str] | None:
+    """The nodes whose extensions and calls a list shows: this connector's
+    own (its configured nodes) unless ``nodes=all``, every node in the
+    database (connectors sharing it each have their own). None: no filter."""
+    scope = request.args.get("nodes", "").strip().lower() or "own"
+    if scope not in ("own", "all"):
+        raise _bad("nodes", "expected own (this connector's nodes, the default) or all (every node "
+                            "in the database)")
+    if scope == "all":
+        return None
+    if ctx.nodes:
+        return list(ctx.nodes)
+    node_settings = getattr(getattr(ctx, "settings", None), "node_settings", None)
+    return [fs.node for fs in node_settings()] if node_settings is not None else None
+
+
 # -- handlers ---------------------------------------------------------------------------
 
 @protected
 def get_health(request, ctx):
     body = status_views.health(ctx)
-    body["calls"] = {"active": status_extensions.active_calls(ctx.db) if body["database"]["ok"] else None}
+    nodes = node_scope(request, ctx)
+    body["calls"] = {"active": status_extensions.active_calls(ctx.db, nodes) if body["database"]["ok"] else None}
     return body
 
 
 @protected
 def get_extensions(request, ctx):
     state, node = request.args.get("state") or None, request.args.get("node") or None
-    rows = queries.list_extensions(ctx.db, domain=request.args.get("domain") or None)
+    rows = queries.list_extensions(ctx.db, domain=request.args.get("domain") or None,
+                                   nodes=None if node else node_scope(request, ctx))
     views = [status_views.extension_view(e) for e in rows if state in (None, e.state) and node in (None, e.node)]
     since = status_extensions.add_figures(views, ctx.db, ctx.directory, ctx.clock())
     return {"today_since": since, "extensions": views}
@@ -154,7 +172,8 @@ def get_calls(request, ctx):
     calls = queries.list_calls(ctx.db, active=bool_arg(request, "active"),
                                extension=request.args.get("extension") or None,
                                limit=limit, before=float_arg(request, "before"),
-                               node=request.args.get("node") or None)
+                               node=request.args.get("node") or None,
+                               nodes=None if request.args.get("node") else node_scope(request, ctx))
     link = _recording_link(ctx)
     return {"calls": [status_views.call_view(c, link) for c in calls],
             "next_before": calls[-1].started_at if len(calls) == limit else None}
@@ -242,7 +261,7 @@ def get_endpoint_stats(request, ctx):
 def get_metrics(request, ctx):
     minutes = int_arg(request, "minutes", 30, 1, 180)
     now = ctx.clock()
-    return {**status_metrics.series(ctx.db, now, minutes),
+    return {**status_metrics.series(ctx.db, now, minutes, node_scope(request, ctx)),
             "events_per_second": status_views.events_per_second(ctx, now)}
 
 

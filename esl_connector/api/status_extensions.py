@@ -29,10 +29,13 @@ def day_start(now: float) -> float:
     return time.mktime((year, month, day, 0, 0, 0, 0, 0, -1))
 
 
-def active_calls(db: peewee.Database) -> int:
-    """Calls not ended (ringing or active)."""
+def active_calls(db: peewee.Database, nodes: list[str] | None = None) -> int:
+    """Calls not ended (ringing or active); on ``nodes`` only, if given."""
+    query = Call.select().where(Call.state != "ended")
+    if nodes is not None:
+        query = query.where(Call.node.in_(nodes))
     with connected(db):
-        return Call.select().where(Call.state != "ended").count(db)
+        return query.count(db)
 
 
 def calls_since(db: peewee.Database, since: float) -> dict[tuple[str, str, str], tuple[int, int]]:

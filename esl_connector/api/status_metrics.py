@@ -56,9 +56,9 @@ def _bucket(column, start: float):
     return peewee.Cast(column - start, "INTEGER") / BUCKET_S
 
 
-def series(db: peewee.Database, now: float, minutes: int) -> dict:
+def series(db: peewee.Database, now: float, minutes: int, nodes: list[str] | None = None) -> dict:
     """Per minute, oldest first (the last bucket is the minute in progress):
-    calls started, delivery attempts, failed attempts (no 2xx), and the
+    calls started (on ``nodes``, if given), delivery attempts, failed attempts (no 2xx), and the
     attempts' average and highest latency (None for a minute without any).
     A call FreeSWITCH's clock puts after ``now`` (clock skew) counts in the
     minute in progress."""
@@ -70,6 +70,8 @@ def series(db: peewee.Database, now: float, minutes: int) -> dict:
     call_bucket = _bucket(Call.started_at, start)
     call_query = (Call.select(call_bucket, peewee.fn.COUNT(Call.callid))
                   .where(Call.started_at >= start).group_by(call_bucket))
+    if nodes is not None:
+        call_query = call_query.where(Call.node.in_(nodes))
     a = DeliveryAttempt
     attempt_bucket = _bucket(a.at, start)
     failed = peewee.Case(None, [((a.status_code >= 200) & (a.status_code < 300), 0)], 1)

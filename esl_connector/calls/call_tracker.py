@@ -86,6 +86,7 @@ class CallTracker(OutsideEnds):
         self.last_call: Call | None = None  # the call the last handled event touched
         self._alias: dict[str, str] = {}  # callid of a call merged away -> the call it joined
         self._merged: list[CallRecord] = []
+        self._known_before_hold: set[str] | None = None  # legs known when hold_new_calls began
 
     def use_userfield_header(self, name: str) -> None:
         """A reload changed the webphones' userfield header: calls from now on use it."""
@@ -117,7 +118,7 @@ class CallTracker(OutsideEnds):
         if self._merged:
             changes.calls.extend(self._merged)
             self._merged.clear()
-        if call.finished:
+        if call.finished and not self._held(call):
             self._finish(call, changes)
         elif (changes.crm_events or self._signature(call) != before) and call.direction:
             changes.calls.append(self.record(call))  # with its state: what it notified, too
@@ -140,6 +141,26 @@ class CallTracker(OutsideEnds):
         changes.crm_events.append(CrmEvent(CALL_LOG, record.callid, record.extension, record.domain,
                                            log_params(record, phone), record.ended_at))
         return changes
+
+    def hold_new_calls(self) -> None:
+        """After a connect, until ``release_held()`` (the resync): a call with a
+        leg first seen from now on is not finished by its hangups. A call
+        already up when the connector subscribed may show one leg's hangup
+        before its other legs (a lone agent leg: no direction, so no call
+        log); the resync's channels, read meanwhile, add the others."""
+        self._known_before_hold = set(self._leg_call)
+
+    def release_held(self) -> Changes:
+        """Finish the calls held whose legs have all hung up."""
+        self._known_before_hold = None
+        changes = Changes()
+        for call in [call for call in self.calls.values() if call.finished]:
+            self._finish(call, changes)
+        return changes
+
+    def _held(self, call: Call) -> bool:
+        known = self._known_before_hold
+        return known is not None and any(uuid not in known for uuid in call.legs)
 
     def active_calls(self) -> list[Call]:
         return list(self.calls.values())

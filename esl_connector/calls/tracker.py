@@ -104,11 +104,16 @@ class Tracker:
         """Every event header ``handle`` reads (for decoding just these)."""
         return self.calls.event_headers()
 
-    def begin_snapshot(self) -> None:
+    def begin_snapshot(self, connecting: bool = False) -> None:
         """Call before asking FreeSWITCH for the state ``resync`` will get:
-        what happens from here on is newer than that answer and must win."""
+        what happens from here on is newer than that answer and must win.
+        ``connecting``: before the subscription's first events, when calls
+        already up are not known yet: they are held open until the resync
+        (``CallTracker.hold_new_calls``)."""
         self._touched_legs = set()
         self.extensions.touched = set()
+        if connecting:
+            self.calls.hold_new_calls()
 
     def handle(self, event: Event) -> Changes:
         self.events_seen += 1
@@ -181,6 +186,7 @@ class Tracker:
         changes.extend(self.end_legs(known_ends, END_CDR))
         changes.extend(self.end_legs({uuid: LegEnd(uuid, LOST_TRACK_CAUSE, int(now))
                                       for uuid in lost - set(known_ends)}, END_LOST_TRACK))
+        changes.extend(self.calls.release_held())
         if self._unrestorable:
             changes.calls.extend(self._close_unrestorable(alive | touched_legs, now))
         log.info("resync: %d known legs, %d discovered, %d lost while disconnected",

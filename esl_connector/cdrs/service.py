@@ -26,6 +26,7 @@ from typing import Any
 import gevent
 
 from storage import cdr_store
+from storage.db import connected
 
 from ..calls.cdr import CdrError, CdrLeg, parse_cdr
 from ..calls.cdr_calls import CdrResult
@@ -84,6 +85,10 @@ class CdrService:
             log.warning("CDR of leg %s (call %s) ignored: it ended more than cdr.retention (%.0f s) ago",
                         leg.uuid, leg.callid, self.retention)
             return EXPIRED
+        with connected(self.db):  # one connection for its few statements
+            return self._store_and_apply(leg, source)
+
+    def _store_and_apply(self, leg: CdrLeg, source: str) -> str:
         if not cdr_store.add_leg(self.db, leg.uuid, leg.callid, dataclasses.asdict(leg), source, self.clock()):
             self.duplicates += 1
             log.info("CDR of leg %s (call %s) received again: already stored", leg.uuid, leg.callid)
@@ -98,11 +103,12 @@ class CdrService:
 
     def restore(self) -> int:
         """Give the tracker back the legs stored as pending (before a restart)."""
-        legs = cdr_store.pending_legs(self.db)
-        for row in legs:
-            leg = CdrLeg(**row)
-            reported = cdr_store.call_logged(self.db, leg.callid)
-            self._apply(self.tracker.handle_cdr(leg, self.clock(), reported))
+        with connected(self.db):
+            legs = cdr_store.pending_legs(self.db)
+            for row in legs:
+                leg = CdrLeg(**row)
+                reported = cdr_store.call_logged(self.db, leg.callid)
+                self._apply(self.tracker.handle_cdr(leg, self.clock(), reported))
         if legs:
             log.info("%d CDR legs waiting for their calls were restored", len(legs))
         return len(legs)

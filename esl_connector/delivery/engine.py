@@ -36,7 +36,6 @@ from collections.abc import Callable
 
 import gevent
 from gevent.event import Event
-from gevent.pool import Pool
 from gevent.threadpool import ThreadPool
 
 from storage.batch import TRANSIENT_ERRORS, close_connection
@@ -55,6 +54,7 @@ from .sender import HttpSender, SessionPool
 from .store import Transition, mark_skipped, stamp_customers, transition_for
 from .types import DELIVERED, RETRY, DeliveryPlan, EngineStatus, Outcome
 from .webhooks import CustomerRemoved
+from .worker_pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class DeliveryEngine:
         self._stopping = False
         self._dispatcher: gevent.Greenlet | None = None
         self._recorder = OutcomeRecorder(db, self._db, self._recorded, self._note_db_error, sleep)
-        self._pool: Pool | None = None
+        self._pool: WorkerPool | None = None
         self._threads: ThreadPool | None = None
         self._in_flight: set[int] = set()
         # Rows read but not sent yet (their customer's endpoints were full): kept in
@@ -126,7 +126,7 @@ class DeliveryEngine:
         self._stopping = False
         self._ready.clear()  # read again: the database may have changed while stopped
         self._threads = ThreadPool(1)
-        self._pool = Pool(self.workers)
+        self._pool = WorkerPool(self.workers)
         self._recorder.start(self._died)
         self._dispatcher = gevent.spawn(self._run)
         self._dispatcher.link_exception(self._died)

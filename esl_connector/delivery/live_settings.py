@@ -48,17 +48,11 @@ def apply_delivery_settings(engine, d) -> None:
 
 
 def _resize(engine, workers: int) -> None:
-    """The worker pool's new size. The dispatcher spawns only while
-    ``free_count()`` (which reads ``size``) is positive; the pool's semaphore
-    gets the extra permits of a larger pool and keeps those of a smaller one,
-    so a spawn never blocks the dispatcher."""
-    pool, grown = engine._pool, workers - engine.workers
+    """The worker pool's new size: more workers start at once, and a smaller
+    pool lets the workers in flight finish (``worker_pool.WorkerPool``)."""
     engine.workers = workers
-    if pool is None:
-        return  # start() makes a pool of the new size
-    pool.size = workers
-    for _ in range(max(0, grown)):
-        pool._semaphore.release()
+    if engine._pool is not None:  # else start() makes a pool of the new size
+        engine._pool.resize(workers)
 
 
 def endpoints_of_customer(customer) -> frozenset[str]:
