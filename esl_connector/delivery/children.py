@@ -95,8 +95,11 @@ class DeliveryProcesses:
         return child
 
     def _left_over(self, child: DeliveryProcess) -> None:
+        """``child`` left due rows unread: the next one looks. Each child hands
+        on at most once per commit's wake (or status report), so a backlog
+        never sets the children waking each other in a loop."""
         if len(self.children) > 1:
-            self._next(after=child).wake(True)
+            self._next(after=child).hand_on()
 
     # -- what the connector shows ---------------------------------------------------------
 

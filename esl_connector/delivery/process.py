@@ -80,7 +80,7 @@ class DeliveryChild:
         self._results: list = []
         self._stop_timeout: float | None = None
         self._picking = True
-        self._may_hand_on = True  # one "left_over" per wake (or report) at most
+        self._may_hand_on = True  # one "left_over" per commit's wake (or status report) at most
         self.logs = None
 
     def run(self) -> int:
@@ -123,7 +123,8 @@ class DeliveryChild:
             self.settings = decode_settings(message["settings"])
             self.have_settings.set()
         elif op == "wake":
-            self._may_hand_on = True
+            if not message.get("handed"):  # a wake handed on from another child hands on no further
+                self._may_hand_on = True
             if self.engine is not None:
                 self.engine.wake(True if message.get("rows") else None)
         elif op == "stop_picking":

@@ -139,6 +139,10 @@ class DeliveryProcess:
         elif getattr(info, "events", 1):
             self._send("wake", rows=info.events)
 
+    def hand_on(self) -> None:
+        """Another child left due rows unread: look at the new ones."""
+        self._send("wake", rows=1, handed=True)
+
     def reload(self, settings, renewed: list[str] = ()) -> None:
         """Hand the child a configuration read again: it applies the new
         customers and [delivery] settings to its running engine as the

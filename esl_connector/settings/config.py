@@ -87,9 +87,9 @@ class DeliverySettings:
     user_agent: str = ""                # "" = esl-connector/<version>
     poll_interval: float = 1.0          # look for due retries at least this often
     stop_timeout: float = 10.0          # on SIGTERM, deliveries in flight get this long to finish
-    # "inline": the engine runs in the connector's process; "separate": in a child
-    # process of its own, on the second core (docs/delivery.md, "Process model")
-    process: str = "inline"
+    # "separate": the engine runs in a child process of its own, on another core;
+    # "inline": in the connector's process (docs/delivery.md, "Process model")
+    process: str = "separate"
     # "separate": how many delivery processes share the outbox (through the claims);
     # each about one core's worth of webhooks (docs/delivery.md, "Process model")
     processes: int = 1
