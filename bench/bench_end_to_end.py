@@ -375,6 +375,7 @@ class Run:
         receiver_pid = self.receiver.proc.pid
         cpu0 = connector_stats(self.connector.proc.pid)["cpu_s"]
         self.children_cpu0 = connector_stats(self.connector.proc.pid)["children_cpu_s"]
+        each0 = {pid: proc_stats(pid)["cpu_s"] for pid in child_pids(self.connector.proc.pid)}
         second0 = connector_stats(self.second.proc.pid)["cpu_s"] if self.second else 0.0
         other0 = proc_stats(source_pid)["cpu_s"], proc_stats(receiver_pid)["cpu_s"]
         profiler = None
@@ -431,6 +432,8 @@ class Run:
                 self.sample(go, "drain")
         end = self.sample(go, "end")
         stats = connector_stats(self.connector.proc.pid)
+        each = [{"pid": pid, **proc_stats(pid)} for pid in child_pids(self.connector.proc.pid)]
+        each = [{**c, "cpu_s": c["cpu_s"] - each0.get(c["pid"], 0.0)} for c in each]
         other1 = proc_stats(source_pid)["cpu_s"], proc_stats(receiver_pid)["cpu_s"]
         if profiler is not None:
             try:
@@ -448,6 +451,7 @@ class Run:
             result["second_cpu_s"] = connector_stats(self.second.proc.pid)["cpu_s"] - second0
             result["delivered_by"] = [e2e_shared.delivered_by(u) for u in (self.health_url, self.second_health_url)]
         result["database"] = "postgresql" if o.database.startswith("postgres") else "sqlite"
+        result["delivery_processes"] = each  # each child of the connector: CPU during the run, RSS
         return result
 
     def analyse(self, go, load_end, sent, triggers, noted, cpu0, cpu_load, stats, end, others, health) -> dict:
@@ -642,6 +646,13 @@ def report(result: dict, title: str = "") -> None:
           f"{r['cpu_ms_per_call']:.2f} ms per call, of which its delivery process {r['children_cpu_s']:.1f} s), "
           f"peak RSS {r['peak_rss_mib']:.0f} MiB (processes summed), {r['threads']} threads; "
           f"database {r.get('database')}")
+    if r.get("delivery_processes"):
+        each = r["delivery_processes"]
+        print(f"delivery  : {len(each)} process(es), CPU {sum(c['cpu_s'] for c in each):.1f} s = "
+              f"{1000 * sum(c['cpu_s'] for c in each) / max(1, r['delivered']):.2f} ms per webhook, RSS "
+              f"{sum(c['rss_mib'] for c in each):.0f} MiB; each: " + "; ".join(
+                  f"pid {c['pid']} CPU {c['cpu_s']:.1f} s, RSS {c['rss_mib']:.0f} MiB (peak {c['hwm_mib']:.0f})"
+                  for c in each))
     if "second_cpu_s" in r:
         cpu = r["cpu_s"] + r["second_cpu_s"]
         print(f"2 procs   : second connector CPU {r['second_cpu_s']:.1f} s; both {cpu:.1f} s = "

@@ -33,7 +33,7 @@ from .cdrs.scanner import CdrScanner
 from .cdrs.service import CdrService
 from .delivery import webhooks
 from .delivery.engine import DeliveryEngine, Planner
-from .delivery.supervisor import DeliveryProcess
+from .delivery.children import DeliveryProcesses
 from .esl.protocol import Event
 from .node_link import NodeLink
 from .reload import Reloader
@@ -71,10 +71,11 @@ def http_routes() -> list:
 class Connector:
     """The running service. ``start()`` returns at once; ``stop()`` flushes."""
 
-    def __init__(self, settings: Settings, planner: Planner | None = None):
+    def __init__(self, settings: Settings, planner: Planner | None = None, log_file: str | None = None):
         """Raises StorageError, RecordingError or ConfigError with a message an
-        admin can act on."""
-        self.settings = settings
+        admin can act on. ``log_file``: where this process logs (None: stderr),
+        where delivery processes log too."""
+        self.settings, self.log_file = settings, log_file
         self.directory = CustomerDirectory(parse_customers(settings.customers))
         self.recordings = recordings.Recordings.from_settings(settings.recordings, settings.http.public_url)
         self.db = open_database(settings.storage.url)
@@ -151,11 +152,13 @@ class Connector:
         """Resyncs done by the node that did fewest (> 0: every node resynced once)."""
         return min(link.resyncs for link in self.links)
 
-    def _deliverer(self, settings: Settings, planner: Planner | None) -> DeliveryEngine | DeliveryProcess:
-        """The engine here, or a child process running it ([delivery] process =
-        "separate"; a ``planner`` given by a test or an embedder keeps it here)."""
-        if settings.delivery.process == "separate" and planner is None:
-            return DeliveryProcess(settings, settings.delivery.workers)
+    def _deliverer(self, settings: Settings, planner: Planner | None) -> DeliveryEngine | DeliveryProcesses:
+        """The engine here, or child processes running it ([delivery] process =
+        "separate", ``processes`` of them; a ``planner`` given by a test or an
+        embedder keeps it here)."""
+        d = settings.delivery
+        if d.process == "separate" and planner is None:
+            return DeliveryProcesses(settings, d.workers, d.processes, self.log_file)
         return DeliveryEngine.from_settings(self.db, planner or webhooks.planner(
             self.directory, user_agent=settings.delivery.user_agent,
             recording_url=self.recordings.url_for), settings.delivery)
@@ -166,7 +169,7 @@ class Connector:
         made.watch(StateCollector(StateSources(
             [(link.node, link.client) for link in self.links],
             lambda: [c for link in self.links for c in link.tracker.calls.active_calls()],
-            self.writer, self.db, self.directory)))
+            self.writer, self.db, self.directory, self.deliverer)))
         self.deliverer.on_result = made.delivery_result
         return made
 

@@ -188,9 +188,10 @@ def demo(calls_per_second, speed, extensions, database, duration, no_tui, nodes,
     db_path = Path(database).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     tui = not no_tui and sys.stdin.isatty() and sys.stdout.isatty()
-    setup_logging("WARNING", str(db_path.with_suffix(".log")) if tui else None)
+    log_file = str(db_path.with_suffix(".log")) if tui else None
+    setup_logging("WARNING", log_file)
     sys.exit(run_demo(numbers, calls_per_second, speed, db_path, duration, echo=click.echo, tui=tui, nodes=nodes,
-                      seed=seed))
+                      seed=seed, log_file=log_file))
 
 
 @main.command()

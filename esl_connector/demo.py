@@ -134,8 +134,10 @@ class DemoStack:
 
 def start_stack(extensions: list[str], speed: float, db_path: Path, *,
                 on_request: Callable | None = None, flaky: FlakyCrm | None = None,
-                api_token: str = "", delivery: dict | None = None, nodes: int = 1) -> DemoStack:
+                api_token: str = "", delivery: dict | None = None, nodes: int = 1,
+                log_file: str | None = None) -> DemoStack:
     """Start everything with an empty database; ``flaky`` None: one steady CRM only;
+    ``log_file``: where this process logs (the delivery process logs there too);
     ``delivery``: the connector's ``[delivery]`` settings (tests shorten ``max_age``);
     ``nodes`` > 1: that many simulated FreeSWITCH nodes (pbx1, pbx2...), each with
     the same extensions."""
@@ -152,7 +154,7 @@ def start_stack(extensions: list[str], speed: float, db_path: Path, *,
     ports = [sim.address[1] for sim in sims] if nodes > 1 else sims[0].address[1]
     settings = settings_from_dict(demo_settings(db_path, ports, receivers[0].url, extensions,
                                                 flaky_url, api_token, delivery), "demo")
-    connector = Connector(settings).start()
+    connector = Connector(settings, log_file=log_file).start()
     for sim in sims:
         gevent.spawn(_register_again, sim, connector)
     return DemoStack(sims[0], connector, receivers, sims[1:])
@@ -182,10 +184,11 @@ def _introduce(stack: DemoStack, extensions: list[str], echo: Callable[[str], No
 
 def run_demo(extensions: list[str], calls_per_second: float, speed: float, db_path: Path,
              duration: float | None, echo: Callable[[str], None] = print, tui: bool = False,
-             nodes: int = 1, seed: int | None = None) -> int:
+             nodes: int = 1, seed: int | None = None, log_file: str | None = None) -> int:
     """Run until Ctrl-C/SIGTERM, ``duration`` seconds, or (``tui``) the TUI is quit.
-    A ``seed`` makes the calls the same on every run. Returns the exit status."""
-    stack = start_stack(extensions, speed, db_path, flaky=FlakyCrm(), nodes=nodes,
+    A ``seed`` makes the calls the same on every run; ``log_file``: where this
+    process logs (None: stderr). Returns the exit status."""
+    stack = start_stack(extensions, speed, db_path, flaky=FlakyCrm(), nodes=nodes, log_file=log_file,
                         on_request=None if tui else (lambda request: echo(format_request(request))))
     _introduce(stack, extensions, echo)
     stop = Event()

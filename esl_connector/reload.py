@@ -74,7 +74,10 @@ def changed_keys(old: Any, new: Any, path: str) -> list[str]:
 def restart_keys(old: Settings, new: Settings) -> list[str]:
     """Keys outside the live sections whose new value differs."""
     skipped = LIVE_SECTIONS + NOT_USED_BY_RUN + ("freeswitch", "nodes")
-    return node_changes(old, new) + [
+    # [delivery] is live but for where and as whom it runs (processes are started at start)
+    fixed = [f"delivery.{key}" for key in ("process", "processes", "instance")
+             if getattr(old.delivery, key) != getattr(new.delivery, key)]
+    return node_changes(old, new) + fixed + [
         key for f in dataclasses.fields(Settings) if f.name not in skipped
         for key in changed_keys(getattr(old, f.name), getattr(new, f.name), f"{f.name}.")]
 

@@ -32,6 +32,8 @@ def test_calls_ended_before_the_retention_go_with_their_events_and_the_others_st
                 assert run_scenario(sim.pbx, "inbound_answered").wait(30)
             wait_outbox(first, 6)
             wait_until(lambda: len(queries.list_calls(first.db, active=False)) == 3, what="three calls ended")
+            wait_until(lambda: {r.status for r in queries.list_outbox(first.db)} == {"skipped"}, timeout=20,
+                       what="the delivery engine done with every row (no customer: skipped)")
         finally:
             first.stop()
         old, due, recent = [c.callid for c in reversed(queries.list_calls(first.db))]

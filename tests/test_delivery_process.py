@@ -56,6 +56,11 @@ def metrics_text(connector) -> str:
     return requests.get(connector.http.url + "/metrics", timeout=5).text
 
 
+def metric_value(text: str, sample: str) -> float:
+    (line,) = [line for line in text.splitlines() if line.startswith(sample + " ")]
+    return float(line.rsplit(" ", 1)[1])
+
+
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -75,8 +80,13 @@ def test_webhooks_leave_from_the_delivery_process_and_health_and_metrics_count_t
                what="the child's status reaching the health endpoint")
     engine = health(connector)["delivery"]["engine"]
     assert engine["running"] is True
-    assert engine["process"] == {"mode": "separate", "up": True, "pid": child, "restarts": 0,
-                                 "last_exit": ""}
+    process = engine["process"]
+    assert {k: process[k] for k in ("mode", "up", "pid", "restarts", "last_exit")} == {
+        "mode": "separate", "up": True, "pid": child, "restarts": 0, "last_exit": ""}
+    (only,) = process["children"]  # [delivery] processes = 1
+    assert only["index"] == 1 and only["pid"] == child and only["delivered"] == 2
+    assert only["instance"] == engine["instance"]  # the connector's own claims name, kept across restarts
+    assert only["cpu_seconds"] > 0 and only["rss_bytes"] > 10 * 2**20  # the child's own figures
     assert [e["state"] for e in engine["endpoints"]] == ["healthy"]
     text = metrics_text(connector)
     endpoint = crm.url.split("/wsapi")[0].rstrip("/")
@@ -84,6 +94,12 @@ def test_webhooks_leave_from_the_delivery_process_and_health_and_metrics_count_t
             f'outcome="delivered"}} 2.0') in text
     assert 'esl_connector_outbox_results_total{customer="acme",status="delivered"} 2.0' in text
     assert 'esl_connector_delivery_latency_seconds_count{customer="acme"} 2.0' in text
+    assert 'esl_connector_delivery_process_up{child="1"} 1.0' in text
+    assert 'esl_connector_delivery_process_restarts_total{child="1"} 0.0' in text
+    cpu = metric_value(text, 'esl_connector_delivery_process_cpu_seconds_total{child="1"}')
+    rss = metric_value(text, 'esl_connector_delivery_process_resident_memory_bytes{child="1"}')
+    assert cpu > 0 and cpu != metric_value(text, "process_cpu_seconds_total")  # the child's, not ours
+    assert rss > 10 * 2**20
 
 
 def test_an_admin_retry_of_a_dead_delivery_is_sent_by_the_delivery_process(world):
@@ -127,6 +143,7 @@ def test_a_delivery_process_killed_mid_load_is_restarted_and_every_webhook_arriv
     assert len(received) - len(set(received)) <= connector.settings.delivery.per_endpoint_concurrency
     engine = health(connector)["delivery"]["engine"]
     assert engine["process"]["restarts"] == 1 and engine["process"]["last_exit"] == "killed by SIGKILL"
+    assert 'esl_connector_delivery_process_restarts_total{child="1"} 1.0' in metrics_text(connector)
     assert engine["running"] is True, engine
 
 
@@ -156,6 +173,41 @@ def test_the_health_endpoint_says_when_the_delivery_process_is_down(backend, tmp
         connector.stop()
         sim.stop()
         crm.stop()
+
+
+def test_the_delivery_process_logs_where_the_connector_logs(tmp_path, capfd):
+    """A connector logging to a file (the demo while the TUI owns the terminal):
+    its delivery process's lines go to that file too, none to the terminal."""
+    crm = CrmReceiver().start()
+    sim = Simulator(speed=40, extensions=["101"]).start()
+    settings = connector_settings(tmp_path / "c.db", *sim.address, delivery=SEPARATE)
+    settings.customers = [{"code": "acme", "domain_crm": crm.url, "secret": "s3cr3t", "extensions": "101"}]
+    settings.logging.level = "INFO"
+    log_file = tmp_path / "connector.log"
+    connector = Connector(settings, log_file=str(log_file)).start()
+    try:
+        wait_until(lambda: connector.deliverer.running, timeout=20, what="the delivery process up")
+        wait_until(lambda: log_file.exists() and "delivering as" in log_file.read_text(), timeout=10,
+                   what="the delivery process's first line in the connector's log file")
+        assert f"(pid {connector.deliverer.pid})" in log_file.read_text()
+    finally:
+        connector.stop()
+        sim.stop()
+        crm.stop()
+    assert "delivering as" not in capfd.readouterr().err
+
+
+def test_the_number_of_delivery_processes_is_checked():
+    from esl_connector.settings.config import ConfigError, settings_from_dict
+    for wrong in (0, 17):
+        with pytest.raises(ConfigError) as info:
+            settings_from_dict({"delivery": {"process": "separate", "processes": wrong}}, env={})
+        assert any(p.startswith(f"delivery.processes: must be 1..16") and p.endswith(f"not {wrong}")
+                   for p in info.value.problems), info.value.problems
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"delivery": {"process": "inline", "processes": 2}}, env={})
+    assert any("delivery.processes: 2 needs delivery.process = \"separate\"" in p for p in info.value.problems)
+    assert settings_from_dict({"delivery": {"process": "separate", "processes": 3}}, env={}).delivery.processes == 3
 
 
 # -- the real command: esl-connector run --------------------------------------------------

@@ -35,6 +35,9 @@ url = "{database_url}"
 commit_window = 0.05
 
 [delivery]
+# inline: a SIGKILL of the connector kills its deliveries with it (a delivery
+# process of its own would see its connector gone, finish and release its rows)
+process = "inline"
 poll_interval = 0.1
 instance = "{instance}"
 claim_lease = {LEASE}

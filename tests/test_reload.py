@@ -266,3 +266,15 @@ def test_a_changed_added_or_removed_freeswitch_node_needs_a_restart():
     single = settings_from_dict({"freeswitch": {"password": "x", "port": 8021}}, "test")
     moved = settings_from_dict({"freeswitch": {"password": "x", "port": 8022}}, "test")
     assert restart_keys(single, moved) == ["freeswitch.port"] and restart_keys(single, single) == []
+
+
+def test_the_delivery_process_model_needs_a_restart_the_rest_of_delivery_does_not():
+    from esl_connector.reload import restart_keys
+    from esl_connector.settings.config import settings_from_dict
+
+    def delivery(**keys):
+        return settings_from_dict({"freeswitch": {"password": "x"}, "delivery": keys}, "test")
+
+    old = delivery(process="separate", processes=1, workers=32)
+    assert restart_keys(old, delivery(process="separate", processes=2, workers=8)) == ["delivery.processes"]
+    assert restart_keys(old, delivery(process="inline", instance="a")) == ["delivery.process", "delivery.instance"]

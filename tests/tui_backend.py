@@ -28,6 +28,7 @@ monkey.patch_all()
 import json  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
@@ -96,6 +97,9 @@ def main(db_path: str) -> None:
     crm = SwitchableCrm(FlakyCrm(retry_every=0, dead_every=1))
     logs = SwitchableCrm(crm)
     stack = start_stack(crm, logs, Path(db_path))
+    deadline = time.monotonic() + 60  # the delivery process delivering before the first call:
+    while not stack.connector.deliverer.running and time.monotonic() < deadline:  # MAX_AGE is short
+        gevent.sleep(0.05)
     stop = Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.spawn(read_commands, stack, crm, logs, stop)

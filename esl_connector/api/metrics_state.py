@@ -36,6 +36,7 @@ class StateSources:
     writer: Any = None     # storage.writer.StorageWriter (status())
     db: Any = None         # the database, for the outbox statistics
     directory: Any = None  # customers.CustomerDirectory
+    deliverer: Any = None  # the delivery engine or processes (status().process: the children's figures)
     clock: Callable[[], float] = time.time
 
 
@@ -64,7 +65,7 @@ class StateCollector:
         yield _gauge("info", "The connector's version", ("version",), [((__version__,), 1)])
         up = []
         for source, read in (("esl", self._esl), ("calls", self._calls), ("writer", self._writer),
-                             ("outbox", self._outbox)):
+                             ("outbox", self._outbox), ("delivery_processes", self._delivery_processes)):
             try:
                 families = list(read())
             except Exception as exc:  # a failing source must not fail the scrape
@@ -125,3 +126,21 @@ class StateCollector:
         yield _gauge("outbox_depth", "Outbox rows still to deliver (pending + retrying)", ("customer",), backlog)
         yield _gauge("outbox_oldest_pending_age_seconds", "Age of the oldest row still to deliver (0: none)",
                      ("customer",), oldest)
+
+    def _delivery_processes(self):
+        """Each delivery child's own figures ([delivery] process = "separate"; the
+        connector's ``process_*`` figures are its own process's only)."""
+        deliverer = self.sources.deliverer
+        process = deliverer.status().process if deliverer is not None else None
+        if not process:
+            return
+        children = [((str(c["index"]),), c) for c in process["children"]]
+        yield _gauge("delivery_process_up", "1 while this delivery process runs and delivers", ("child",),
+                     [(k, 1 if c["up"] else 0) for k, c in children])
+        yield _counter("delivery_process_restarts", "Times this delivery process exited and was started "
+                       "again", ("child",), [(k, c["restarts"]) for k, c in children])
+        yield _counter("delivery_process_cpu_seconds", "CPU time (user + system) of this delivery process, "
+                       "as of its last report (since it started)", ("child",),
+                       [(k, c["cpu_seconds"]) for k, c in children])
+        yield _gauge("delivery_process_resident_memory_bytes", "Resident memory of this delivery process, "
+                     "as of its last report", ("child",), [(k, c["rss_bytes"]) for k, c in children])

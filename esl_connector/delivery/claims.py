@@ -69,6 +69,9 @@ class Claims:
         self.lease, self.clock, self.hold = lease, clock, hold
         self.next_renewal = 0.0
         self.others = 0  # other instances alive at the last renewal
+        # Called (on the database thread) when a page came back full or we hold
+        # all we may: due rows may be left that another instance could send now.
+        self.on_left_over: Callable[[], None] | None = None
         self._claim_sql: dict[int, str] = {}
 
     def page(self, now: float, status: str, **kwargs) -> list[tuple[StoredEvent, dict]]:
@@ -77,6 +80,7 @@ class Claims:
         if self.others:
             kwargs["limit"] = min(kwargs.get("limit", 200), self.hold - len(kwargs.get("exclude_ids", ())))
             if kwargs["limit"] <= 0:
+                self._left_over()
                 return []
         with connected(self.db), write_transaction(self.db):
             page = self.due.page(now, status, claimable_by=self.instance, **kwargs)
@@ -84,7 +88,13 @@ class Claims:
                 ids = padded([event.id for event, _ in page])
                 self.db.execute_sql(self._claim_for(len(ids)),
                                     [self.instance, now + self.lease, *ids])
+        if len(page) >= kwargs.get("limit", 200):
+            self._left_over()
         return page
+
+    def _left_over(self) -> None:
+        if self.on_left_over is not None:
+            self.on_left_over()
 
     def renew_in(self) -> float:
         """Seconds until the leases held should be renewed."""

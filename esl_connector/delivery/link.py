@@ -11,7 +11,8 @@ together leave in one write.
 Parent -> child:
   ``settings``      the Settings (pickled, base64): the first message, and again on ``reload``
   ``wake``          new outbox rows were committed (``rows``: how many) or, without
-                    ``rows``, look at every due row (an admin's retry, a replay)
+                    ``rows``, look at every due row (an admin's retry, a replay);
+                    ``handed``: another delivery process left due rows unread
   ``stop_picking``  send nothing new (the first step of a graceful stop)
   ``stop``          finish the deliveries in flight within ``timeout`` s, then exit
   ``reload``        the configuration file was read again (``settings``); the hook
@@ -22,6 +23,8 @@ Child -> parent:
   ``status``   its EngineStatus (as a dict), every STATUS_EVERY s and when stopping
   ``results``  outcomes just committed, for the metrics (see ``result_row``)
   ``died``     the engine stopped on a bug (``reason``); the child exits next
+  ``left_over`` it left due rows unread (a full page, or it holds its share):
+               with several delivery processes, the next one is woken
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ if __name__ == "__main__":
 
 import logging  # noqa: E402
 import os  # noqa: E402
+import resource  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
@@ -79,6 +80,7 @@ class DeliveryChild:
         self._results: list = []
         self._stop_timeout: float | None = None
         self._picking = True
+        self._may_hand_on = True  # one "left_over" per commit's wake (or status report) at most
         self.logs = None
 
     def run(self) -> int:
@@ -96,11 +98,14 @@ class DeliveryChild:
             return EXIT_CANNOT_START
         self.engine.on_result = self._result
         self.engine.on_died = self._engine_died
+        hub = gevent.get_hub()  # the claims call from the engine's database thread
+        self.engine.claims.on_left_over = lambda: hub.loop.run_callback_threadsafe(self._left_over)
         self.engine.start()
         if not self._picking:  # the connector began stopping while this process started
             self.engine.stop_picking()
         self._report()  # the parent serves a status from now on
         self.link.send("ready", pid=os.getpid())
+        log.info("delivering as %s (pid %d)", self.settings.delivery.instance, os.getpid())
         reporter = gevent.spawn(self._report_loop)
         self.done.wait()
         self._stop_engine()
@@ -118,6 +123,8 @@ class DeliveryChild:
             self.settings = decode_settings(message["settings"])
             self.have_settings.set()
         elif op == "wake":
+            if not message.get("handed"):  # a wake handed on from another child hands on no further
+                self._may_hand_on = True
             if self.engine is not None:
                 self.engine.wake(True if message.get("rows") else None)
         elif op == "stop_picking":
@@ -172,6 +179,13 @@ class DeliveryChild:
             results, self._results = self._results, []
             self.link.send("results", results=results)
 
+    def _left_over(self) -> None:
+        """Due rows were left unread by this process (a full page, or it holds
+        all it may): the connector wakes another delivery process."""
+        if self._may_hand_on:
+            self._may_hand_on = False
+            self.link.send("left_over")
+
     def _engine_died(self, exc) -> None:
         self.link.send("died", reason=f"the delivery dispatcher stopped: {exc!r}")
         self.exit_code = EXIT_DIED
@@ -184,8 +198,9 @@ class DeliveryChild:
 
     def _report(self) -> None:
         self._send_results()
+        self._may_hand_on = True
         if self.engine is not None:
-            self.link.send("status", status=status_dict(self.engine.status()))
+            self.link.send("status", status=status_dict(self.engine.status()), usage=own_usage())
 
     def _default_timeout(self) -> float:
         return self.settings.delivery.stop_timeout if self.settings is not None else 10.0
@@ -200,9 +215,22 @@ class DeliveryChild:
             self.engine.db.close()
 
 
+def own_usage() -> dict:
+    """This process's CPU seconds (user + system) and resident memory, for the
+    connector's status and metrics."""
+    times = os.times()
+    try:
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # not Linux: the peak instead
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"cpu_seconds": round(times.user + times.system, 3), "rss_bytes": rss}
+
+
 def configure_logging(settings):
     """As the connector logs (``[logging]``: level, plain or JSON lines, every
-    configured secret masked), to stderr, which it shares with the connector."""
+    configured secret masked), to stderr: the connector's log file when it
+    logs to one (the parent opens it as this process's stderr), else its stderr."""
     return logs.configure(settings.logging.level, settings.logging.format,
                           logs.secret_values(settings, parse_customers(settings.customers)))
 

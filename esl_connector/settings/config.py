@@ -71,6 +71,7 @@ class SimulatorSettings:
 
 
 DELIVERY_PROCESS_MODES = ("inline", "separate")
+MAX_DELIVERY_PROCESSES = 16
 
 
 @dataclass(slots=True)
@@ -86,9 +87,12 @@ class DeliverySettings:
     user_agent: str = ""                # "" = esl-connector/<version>
     poll_interval: float = 1.0          # look for due retries at least this often
     stop_timeout: float = 10.0          # on SIGTERM, deliveries in flight get this long to finish
-    # "inline": the engine runs in the connector's process; "separate": in a child
-    # process of its own, on the second core (docs/delivery.md, "Process model")
-    process: str = "inline"
+    # "separate": the engine runs in a child process of its own, on another core;
+    # "inline": in the connector's process (docs/delivery.md, "Process model")
+    process: str = "separate"
+    # "separate": how many delivery processes share the outbox (through the claims);
+    # each about one core's worth of webhooks (docs/delivery.md, "Process model")
+    processes: int = 1
     # endpoint health (docs/delivery.md): down after this many consecutive failures
     # (connection error, timeout, 5xx), then one probe per probe_interval..probe_max_interval
     failure_threshold: int = 5
@@ -266,6 +270,12 @@ def _validate_delivery(d: DeliverySettings, problems: list[str]) -> None:
         problems.append("delivery.instance: at most 100 letters, digits and . : @ _ - (no spaces)")
     if d.process not in DELIVERY_PROCESS_MODES:
         problems.append(f"delivery.process: must be 'inline' or 'separate', not {d.process!r}")
+    if not 1 <= d.processes <= MAX_DELIVERY_PROCESSES:
+        problems.append(f"delivery.processes: must be 1..{MAX_DELIVERY_PROCESSES} (delivery processes "
+                        f"sharing the outbox; about one per spare core), not {d.processes}")
+    elif d.processes > 1 and d.process != "separate":
+        problems.append(f"delivery.processes: {d.processes} needs delivery.process = \"separate\" "
+                        "(inline, the engine runs in the connector's own process)")
     if any(c in d.user_agent for c in "\r\n"):
         problems.append("delivery.user_agent: must be one line")
 
