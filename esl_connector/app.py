@@ -32,8 +32,8 @@ from .cdrs.retention import CdrRetention
 from .cdrs.scanner import CdrScanner
 from .cdrs.service import CdrService
 from .delivery import webhooks
-from .delivery.engine import DeliveryEngine, Planner
 from .delivery.children import DeliveryProcesses
+from .delivery.engine import DeliveryEngine, Planner
 from .esl.protocol import Event
 from .node_link import NodeLink
 from .reload import Reloader

@@ -202,7 +202,7 @@ def test_the_number_of_delivery_processes_is_checked():
     for wrong in (0, 17):
         with pytest.raises(ConfigError) as info:
             settings_from_dict({"delivery": {"process": "separate", "processes": wrong}}, env={})
-        assert any(p.startswith(f"delivery.processes: must be 1..16") and p.endswith(f"not {wrong}")
+        assert any(p.startswith("delivery.processes: must be 1..16") and p.endswith(f"not {wrong}")
                    for p in info.value.problems), info.value.problems
     with pytest.raises(ConfigError) as info:
         settings_from_dict({"delivery": {"process": "inline", "processes": 2}}, env={})
