@@ -41,7 +41,7 @@ def outbox(connector: Connector, callid: str | None = None):
     return [(row.event_type, row.params) for row in reversed(rows)]
 
 
-def wait_outbox(connector: Connector, count: int, callid: str | None = None, timeout: float = 10.0):
+def wait_outbox(connector: Connector, count: int, callid: str | None = None, timeout: float = 30.0):
     connector.writer.flush()
     wait_until(lambda: connector.writer.flush(1) and len(outbox(connector, callid)) >= count,
                timeout=timeout, what=f"{count} outbox rows")

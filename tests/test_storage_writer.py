@@ -71,7 +71,7 @@ def call_changes(callid, state="ringing", events=(INCOMING_CALL,), ext="101", pa
                    extensions=[ExtensionRecord(ext, "d1", RINGING, callid=callid)])
 
 
-def wait_until(predicate, timeout=5.0):
+def wait_until(predicate, timeout=30.0):
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
