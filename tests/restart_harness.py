@@ -126,7 +126,7 @@ class ConnectorProcess:
 
         import requests
         urls = re.findall(r"HTTP API listening on (\S+)", self.log_path.read_text(errors="replace"))
-        return requests.get(urls[-1] + "/api/v1/health", timeout=5).json()
+        return requests.get(urls[-1] + "/api/v1/health", timeout=30).json()  # a loaded machine: seconds
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
