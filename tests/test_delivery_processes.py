@@ -20,6 +20,7 @@ from esl_fake_server import wait_until
 from restart_harness import ChannelReads, ConnectorProcess
 
 LEASE = 2.0
+pytestmark = pytest.mark.timeout(300)  # two connector processes under load: minutes on a loaded machine
 
 
 def write_config(path, database_url, sim_port, crm_url, instance):
