@@ -58,7 +58,7 @@ class Click2CallEnv:
             phone_rules=phone_rules(self.directory)))
         self.connector.start()
         # registrations made while the first resync reads `show registrations` could be undone by it
-        wait_until(lambda: self.connector.client.connected and self.connector.resyncs, timeout=5,
+        wait_until(lambda: self.connector.client.connected and self.connector.resyncs, timeout=30,
                    what="connector connected and resynced")
         self.ctx = ApiContext(db=self.connector.db, esl=self.connector.client, directory=self.directory,
                               writer=self.connector.writer, delivery=self.connector.deliverer,
@@ -87,7 +87,7 @@ class Click2CallEnv:
     def register(self, *extensions: str) -> None:
         for ext in extensions:
             self.sim.pbx.register(ext)
-        wait_until(lambda: all(self.state(e) == "idle" for e in extensions), timeout=5,
+        wait_until(lambda: all(self.state(e) == "idle" for e in extensions), timeout=30,
                    what=f"{extensions} registered")
 
     def state(self, extension: str) -> str:

@@ -31,7 +31,7 @@ def start_connector(database: Path | str, host: str, port: int, **sections) -> C
     connector = Connector(connector_settings(database, host, port, **sections)).start()
     # Events FreeSWITCH sends before the subscription are not seen: tests start
     # their calls once the connector has connected and read FreeSWITCH's state.
-    wait_until(lambda: connector.client.connected and connector.resyncs, timeout=5, what="connector resynced")
+    wait_until(lambda: connector.client.connected and connector.resyncs, timeout=30, what="connector resynced")
     return connector
 
 

@@ -112,7 +112,7 @@ def test_a_dead_storage_writer_makes_the_connector_stop_for_a_restart(tmp_path):
             raise RuntimeError("a bug")
         connector.writer._commit_queued = boom
         connector.writer.submit(Changes(extensions=[ExtensionRecord("101", "d", "idle")]))
-        wait_until(connector.failed.is_set, timeout=5, what="the failure to be noticed")
+        wait_until(connector.failed.is_set, timeout=30, what="the failure to be noticed")
         assert "the storage writer stopped: RuntimeError('a bug')" in connector.failure
     finally:
         connector.stop()
@@ -129,7 +129,7 @@ def test_a_dead_delivery_dispatcher_makes_the_connector_stop_for_a_restart(tmp_p
             raise RuntimeError("a bug")
         connector.deliverer._scan = boom
         connector.deliverer.wake()
-        wait_until(connector.failed.is_set, timeout=5, what="the failure to be noticed")
+        wait_until(connector.failed.is_set, timeout=30, what="the failure to be noticed")
         assert "the delivery dispatcher stopped: RuntimeError('a bug')" in connector.failure
     finally:
         connector.stop()

@@ -247,7 +247,7 @@ async def test_a_failing_delivery_is_retrying_then_dead_then_delivered_when_sent
                 found = [r for r in rows(table).values() if r[3] == "outgoing_call"]
                 return found[0][1] if found else ""
             await wait_for(pilot, lambda: status() == "retrying", what="the outgoing_call retrying")
-            await wait_for(pilot, lambda: status() == "dead", timeout=15, what="then a dead letter")
+            await wait_for(pilot, lambda: status() == "dead", timeout=30, what="then a dead letter")
             key = next(k for k, r in rows(table).items() if r[3] == "outgoing_call")
             table.move_cursor(row=table.get_row_index(key))
             await pilot.press("enter")  # its attempts: 503 twice
