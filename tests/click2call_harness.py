@@ -58,7 +58,7 @@ class Click2CallEnv:
             phone_rules=phone_rules(self.directory)))
         self.connector.start()
         # registrations made while the first resync reads `show registrations` could be undone by it
-        wait_until(lambda: self.connector.client.connected and self.connector.resyncs, timeout=5,
+        wait_until(lambda: self.connector.client.connected and self.connector.resyncs, timeout=30,
                    what="connector connected and resynced")
         self.ctx = ApiContext(db=self.connector.db, esl=self.connector.client, directory=self.directory,
                               writer=self.connector.writer, delivery=self.connector.deliverer,
@@ -87,7 +87,7 @@ class Click2CallEnv:
     def register(self, *extensions: str) -> None:
         for ext in extensions:
             self.sim.pbx.register(ext)
-        wait_until(lambda: all(self.state(e) == "idle" for e in extensions), timeout=5,
+        wait_until(lambda: all(self.state(e) == "idle" for e in extensions), timeout=30,
                    what=f"{extensions} registered")
 
     def state(self, extension: str) -> str:
@@ -102,7 +102,7 @@ class Click2CallEnv:
     def call(self, callid: str):
         return queries.get_call(self.connector.db, callid)
 
-    def wait_call(self, callid: str, condition, timeout: float = 10.0, what: str = ""):
+    def wait_call(self, callid: str, condition, timeout: float = 30.0, what: str = ""):
         self.connector.writer.flush(1)
         return wait_until(lambda: (c := self.call(callid)) is not None and condition(c) and c,
                           timeout=timeout, what=what or f"call {callid}")
@@ -112,7 +112,7 @@ class Click2CallEnv:
                 if (r.json() or {}).get("callid", r.query.get("callid")) == callid
                 and (event_type is None or r.event_type == event_type)]
 
-    def wait_webhook(self, callid: str, event_type: str, timeout: float = 10.0):
+    def wait_webhook(self, callid: str, event_type: str, timeout: float = 30.0):
         return wait_until(lambda: self.webhooks(callid, event_type), timeout=timeout,
                           what=f"{event_type} of {callid}")[0]
 

@@ -31,7 +31,7 @@ def start_connector(database: Path | str, host: str, port: int, **sections) -> C
     connector = Connector(connector_settings(database, host, port, **sections)).start()
     # Events FreeSWITCH sends before the subscription are not seen: tests start
     # their calls once the connector has connected and read FreeSWITCH's state.
-    wait_until(lambda: connector.client.connected and connector.resyncs, timeout=5, what="connector resynced")
+    wait_until(lambda: connector.client.connected and connector.resyncs, timeout=30, what="connector resynced")
     return connector
 
 
@@ -41,7 +41,7 @@ def outbox(connector: Connector, callid: str | None = None):
     return [(row.event_type, row.params) for row in reversed(rows)]
 
 
-def wait_outbox(connector: Connector, count: int, callid: str | None = None, timeout: float = 10.0):
+def wait_outbox(connector: Connector, count: int, callid: str | None = None, timeout: float = 30.0):
     connector.writer.flush()
     wait_until(lambda: connector.writer.flush(1) and len(outbox(connector, callid)) >= count,
                timeout=timeout, what=f"{count} outbox rows")

@@ -26,7 +26,7 @@ from storage.rows import Batch, outbox_row
 SECRET = "s3cr3t-Token-42"
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition"):
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"{what} not met within {timeout} s"

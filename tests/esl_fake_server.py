@@ -37,7 +37,7 @@ GOODBYE = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n
 CORE_UUID = "105a487f-0000-4000-8000-00000000c0de"
 
 
-def wait_until(condition: Callable[[], object], timeout: float = 5.0, what: str = "") -> object:
+def wait_until(condition: Callable[[], object], timeout: float = 30.0, what: str = "") -> object:
     """Poll ``condition`` (yielding to other greenlets) until truthy or the deadline."""
     deadline = time.monotonic() + timeout
     while True:

@@ -51,7 +51,7 @@ class TwoNodes:
         }
         self.settings = settings_from_dict(data, env={})
         self.connector = Connector(self.settings).start()
-        wait_until(lambda: self.connector.resyncs, timeout=10, what="both nodes connected and resynced")
+        wait_until(lambda: self.connector.resyncs, timeout=30, what="both nodes connected and resynced")
         if cdrs:
             for sim in self.sims.values():
                 sim.pbx.add_cdr_output(CdrPoster(self.url + "/api/v1/cdr", "freeswitch", CDR_PASSWORD))
@@ -60,7 +60,7 @@ class TwoNodes:
         """Stop the connector cleanly and start a new one on the same database."""
         assert self.connector.stop()
         self.connector = Connector(self.settings).start()
-        wait_until(lambda: self.connector.resyncs, timeout=10, what="both nodes connected and resynced")
+        wait_until(lambda: self.connector.resyncs, timeout=30, what="both nodes connected and resynced")
 
     @property
     def url(self) -> str:

@@ -17,15 +17,10 @@ from esl_fake_server import wait_until
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 CLI = [sys.executable, "-m", "esl_connector.cli"]
 
 
-def cli(*args, timeout=30, env=None):
+def cli(*args, timeout=90, env=None):  # a loaded machine: a Python start alone can take seconds
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
                           env={**os.environ, **(env or {})})
 
@@ -71,11 +66,12 @@ def test_run_follows_freeswitch_and_stops_cleanly_on_sigterm(tmp_path):
         config = tmp_path / "connector.toml"
         config.write_text(f'[freeswitch]\nport = {sim.address[1]}\nresync_delay = 0.0\n'
                           f'[storage]\nurl = "sqlite:///{db_path}"\ncommit_window = 0.05\n'
-                          f'[http]\nport = {free_port()}\n')
-        proc = subprocess.Popen([*CLI, "run", "-c", str(config)], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          '[http]\nport = 0\n')  # a port of its own, read from its log: none to collide
+        log = tmp_path / "run.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen([*CLI, "run", "-c", str(config)], cwd=ROOT, stdout=out, stderr=out)
         try:
-            wait_until(lambda: db_path.exists(), timeout=15, what="database created")
+            wait_until(lambda: db_path.exists(), timeout=60, what="database created")
             db = open_database(f"sqlite:///{db_path}", bind=False, check=False)
 
             def states():
@@ -83,16 +79,17 @@ def test_run_follows_freeswitch_and_stops_cleanly_on_sigterm(tmp_path):
                     return {e.extension: e.state for e in queries.list_extensions(db)}
                 except Exception:  # tables not migrated yet
                     return {}
-            wait_until(lambda: states() == {"101": "idle", "102": "idle"}, timeout=15, what="extensions stored")
-            port = int(config.read_text().split("[http]\nport = ")[1].split()[0])
-            health = requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).json()
+            wait_until(lambda: states() == {"101": "idle", "102": "idle"}, timeout=60, what="extensions stored")
+            url = wait_until(lambda: re.findall(r"HTTP API listening on (\S+)", log.read_text()), timeout=60,
+                             what="the HTTP API's address in the log")[0]
+            health = requests.get(f"{url}/api/v1/health", timeout=30).json()
             assert health["freeswitch"]["connected"] is True
             proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=15) == 0
+            assert proc.wait(timeout=60) == 0
         finally:
             if proc.poll() is None:
                 proc.kill()
-        assert "Traceback" not in proc.stderr.read()
+        assert "Traceback" not in log.read_text()
     finally:
         sim.stop()
 
@@ -119,7 +116,7 @@ def test_simulate_serves_the_event_socket(tmp_path):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             assert sock.recv(100) == b"Content-Type: auth/request\n\n"
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
+        assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -127,7 +124,7 @@ def test_simulate_serves_the_event_socket(tmp_path):
 
 def test_demo_shows_the_webhooks_a_crm_receives(tmp_path):
     out = cli("demo", "--duration", "8", "--speed", "20", "--calls-per-second", "1", "--seed", "7",
-              "--database", str(tmp_path / "demo.db"), timeout=60)
+              "--database", str(tmp_path / "demo.db"), timeout=100)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "CRM receiver on http://127.0.0.1:" in lines[0]

@@ -39,7 +39,7 @@ def delivered_and_failed(backend, tmp_path):
     try:
         wait_until(lambda: connector.resyncs, what="connected and resynced")
         assert run_scenario(sim.pbx, "inbound_answered").wait(30)
-        wait_until(lambda: ring.requests and logs.requests, timeout=20, what="both webhooks sent")
+        wait_until(lambda: ring.requests and logs.requests, timeout=30, what="both webhooks sent")
         wait_until(lambda: {r.event_type: r.status for r in queries.list_outbox(connector.db)}
                    == {"incoming_call": "delivered", "call_answered": "retrying"}, timeout=10,
                    what="one delivered, one retrying")

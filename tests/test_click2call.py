@@ -135,7 +135,7 @@ def test_offline_and_busy_extensions_are_409_unless_configured(env):
     error_of(env.click2call(secret=ACME_SECRET, extension="104", phone="0904824242"), 409, "extension_offline")
     env.sim.pbx.configure("103", talk_time=3600.0)
     ringing = env.sim.pbx.internal_call("102", "103")
-    wait_until(lambda: env.state("103") == "in_call", timeout=5, what="103 in a call")
+    wait_until(lambda: env.state("103") == "in_call", timeout=30, what="103 in a call")
     error_of(env.click2call(secret=ACME_SECRET, extension="103", phone="0904824242"), 409, "extension_busy")
     assert env.originates() == []
     ringing.kill("NORMAL_CLEARING")
@@ -163,7 +163,7 @@ def test_rate_limits_per_extension_and_per_customer_are_429(tmp_path):
 
 def test_freeswitch_not_connected_is_503(env):
     env.sim.stop()
-    wait_until(lambda: not env.connector.client.connected, timeout=5, what="disconnected")
+    wait_until(lambda: not env.connector.client.connected, timeout=30, what="disconnected")
     error_of(env.click2call(secret=ACME_SECRET, extension="101", phone="0904824242"), 503,
              "freeswitch_unavailable")
 

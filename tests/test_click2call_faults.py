@@ -32,9 +32,9 @@ class Scripted:
         self.server.on_command = self.on_command
         self.server.start()
         self.client = EventSocketClient("127.0.0.1", self.server.port, "ClueCon", on_event=lambda e: None,
-                                        command_timeout=0.5, backoff_initial=5.0, backoff_max=10.0)
+                                        command_timeout=3.0, backoff_initial=5.0, backoff_max=10.0)
         self.client.start()
-        wait_until(lambda: self.client.connected, timeout=5, what="connected")
+        wait_until(lambda: self.client.connected, timeout=30, what="connected")
         self.db = open_database(str(tmp_path / "faults.db"))
         migrate(self.db)
         directory = CustomerDirectory(parse_customers([CUSTOMER], env={}))
@@ -56,7 +56,7 @@ class Scripted:
         return True
 
     def request(self):
-        return requests.get(f"{self.http.url}/wsapi/beta/click2call.php", timeout=5,
+        return requests.get(f"{self.http.url}/wsapi/beta/click2call.php", timeout=30,
                             params={"secret": "pbx-secret", "extension": "201", "phone": "0904824242"})
 
     def only_call(self):
@@ -99,7 +99,7 @@ def test_a_job_result_lost_with_the_connection_ends_the_call_row(scripted):
     assert r.status_code == 200, r.text
     callid = r.json()["callid"]
     assert scripted.only_call().params == {}
-    wait_until(lambda: scripted.only_call().state != ORIGINATING, timeout=5, what="the row ended")
+    wait_until(lambda: scripted.only_call().state != ORIGINATING, timeout=30, what="the row ended")
     call = scripted.only_call()
     assert (call.callid, call.state, call.status, call.hangup_cause) == (
         callid, "ended", "FAILED", "CONNECTOR_LOST_TRACK")

@@ -29,7 +29,7 @@ def replay(tmp_path):
         settings.customers = list(customers)
         connector = Connector(settings).start()
         made.append((server, connector))
-        wait_until(lambda: connector.client.connected and connector.resyncs, timeout=5, what="resynced")
+        wait_until(lambda: connector.client.connected and connector.resyncs, timeout=30, what="resynced")
         return connector
     yield run
     for server, connector in made:

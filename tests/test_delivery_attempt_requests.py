@@ -62,7 +62,7 @@ def row_of(connector, event_type):
 def test_each_endpoint_counts_its_rows_and_each_attempt_keeps_its_request(world):
     sim, ring, logs, answers, connector = world
     assert run_scenario(sim.pbx, "inbound_answered").wait(30)
-    wait_until(lambda: ring.requests and logs.requests, timeout=20, what="both webhooks sent")
+    wait_until(lambda: ring.requests and logs.requests, timeout=30, what="both webhooks sent")
     wait_until(lambda: (row_of(connector, "call_answered") or {}).get("status") == "retrying",
                timeout=10, what="the call log retrying")
 
@@ -95,7 +95,7 @@ def test_each_endpoint_counts_its_rows_and_each_attempt_keeps_its_request(world)
 
     answers[0] = 400  # the CRM now refuses it: retried by hand, it is a dead letter
     api(connector, f"/deliveries/{log_row['id']}/retry", "POST")
-    wait_until(lambda: row_of(connector, "call_answered")["status"] == "dead", timeout=10,
+    wait_until(lambda: row_of(connector, "call_answered")["status"] == "dead", timeout=30,
                what="the call log dead")
     _, counts = per_endpoint(connector)
     assert counts[logs.url]["dead"] == 1 and counts[logs.url]["retrying"] == 0
@@ -111,7 +111,7 @@ def test_rows_not_sent_yet_count_on_the_endpoint_their_settings_give(world):
     sim, ring, logs, answers, connector = world
     connector.deliverer.stop()
     assert run_scenario(sim.pbx, "inbound_answered").wait(30)
-    wait_until(lambda: connector.writer.flush(1) and row_of(connector, "call_answered"), timeout=10,
+    wait_until(lambda: connector.writer.flush(1) and row_of(connector, "call_answered"), timeout=30,
                what="the call's rows stored")
     assert row_of(connector, "call_answered")["endpoint"] == ""
     _, counts = per_endpoint(connector)

@@ -158,7 +158,7 @@ def test_two_engines_on_one_database_send_each_webhook_once_in_order_per_call(ba
     db = new_db(backend.url)
     try:
         # each has renewed once since the other started, and holds no more than its share
-        wait_until(lambda: all(engine.claims.others == 1 for engine in engines), timeout=10,
+        wait_until(lambda: all(engine.claims.others == 1 for engine in engines), timeout=30,
                    what="each engine seeing the other")
         for n in range(calls):
             add_events(db, [crm_event(f"c{n}", INCOMING_CALL), crm_event(f"c{n}", CALL_LOG)], time.time())

@@ -65,7 +65,7 @@ def test_restart_with_pending_and_retrying_rows_delivers_each_event_exactly_once
     restarted.deliverer.clock = lambda: time.time() + 3600  # an hour later: retries are due
     restarted.start()
     try:
-        wait_until(lambda: statuses(restarted.db) == {"delivered": 60}, timeout=10,
+        wait_until(lambda: statuses(restarted.db) == {"delivered": 60}, timeout=30,
                    what=f"all delivered {statuses(restarted.db)} {restarted.deliverer.status()}")
         ids = [e.event_id for e in queries.list_outbox(restarted.db, limit=100)]
         assert delivered_once(crm, ids)

@@ -13,6 +13,8 @@ from esl_connector.delivery import recorder as recorder_module
 from esl_connector.delivery.due_rows import DueRows
 from esl_connector.delivery.engine import DeliveryEngine
 from esl_connector.records import CALL_LOG, INCOMING_CALL, OUTGOING_CALL
+from storage.db import open_database
+from storage.migrations import migrate
 from storage.models import DeliveryAttempt
 
 from delivery_fixtures import (
@@ -68,7 +70,7 @@ def attempts(db, row_id=1):
     return delivery_admin.get_delivery(db, row_id).attempts
 
 
-def wait_status(db, status, row_id=1, timeout=5.0):
+def wait_status(db, status, row_id=1, timeout=30.0):
     wait_until(lambda: row(db, row_id).status == status, timeout, f"row {row_id} {status}")
     return row(db, row_id)
 
@@ -300,6 +302,33 @@ def test_an_outcome_that_cannot_be_written_is_not_sent_again_and_again(db, crm, 
     gevent.sleep(0.5)  # several polls later
     assert len(crm.requests) == 1 and engine.status().in_flight == 1
     assert row(db).status == "pending"  # due again after a restart: sent once more then
+
+
+def test_an_outcome_met_by_a_locked_sqlite_file_is_written_when_the_lock_goes(sqlite_database, crm, clock,
+                                                                              caplog):
+    """Another process holds SQLite's write lock past the busy timeout while an
+    outcome is written: the write is retried, never held back until a restart
+    (the call's log would wait behind its held-back incoming_call)."""
+    import sqlite3
+    db = open_database(sqlite_database.url, busy_timeout=0.2)
+    migrate(db)
+    add_events(db, [crm_event("c1", INCOMING_CALL), crm_event("c1", CALL_LOG)], clock())
+    crm.gate = Event()
+    engine = DeliveryEngine(db, planner({"101": ("acme", crm.url)}), clock=clock, poll_interval=0.05).start()
+    locker = sqlite3.connect(sqlite_database.sqlite_path, isolation_level=None)
+    try:
+        wait_until(lambda: crm.holding == 1, what="the incoming_call in flight")
+        locker.execute("BEGIN IMMEDIATE")
+        crm.gate.set()  # answered: its outcome meets the lock
+        wait_until(lambda: any("while recording the outcome" in r.getMessage() for r in caplog.records),
+                   what="the write failing, to be retried")
+        locker.execute("ROLLBACK")
+        assert wait_status(db, "delivered", 2).attempts == 1
+        assert [r.event_type for r in crm.requests] == [INCOMING_CALL, CALL_LOG]  # each sent once
+    finally:
+        locker.close()
+        engine.stop(timeout=2)
+        db.close()
 
 
 def test_rows_read_while_their_endpoint_is_full_are_sent_from_memory_in_order(db, crm, clock, make_engine,

@@ -243,7 +243,7 @@ def test_start_events_too_old_when_the_crm_returns_expire_and_call_logs_are_stil
     calls(db, clock, 10, 2)  # fresh calls are sent
     crm = ScriptedCrm(port=port).start()
     try:
-        wait_until(lambda: statuses(db) == {"delivered": 14, "expired": 10}, timeout=15,
+        wait_until(lambda: statuses(db) == {"delivered": 14, "expired": 10}, timeout=30,
                    what="start events expired, the rest delivered")
         expired = queries.list_outbox(db, status="expired")
         assert {e.event_type for e in expired} == {INCOMING_CALL, OUTGOING_CALL}

@@ -20,7 +20,7 @@ from esl_connector.esl.subscription import subscribe_command
 
 from esl_fake_server import FIXTURES, recorded_commands, replay_session, wait_until
 
-pytestmark = pytest.mark.timeout(20)
+pytestmark = pytest.mark.timeout(60)  # a loaded machine: seconds per test
 servers, clients = base.servers, base.clients  # the shared fixtures
 
 CALL_FILES = sorted(p for p in FIXTURES.glob("*.esl")

@@ -140,7 +140,7 @@ def test_a_running_connector_writes_json_lines_then_plain_ones_after_a_reload_ne
                    what="a failed attempt, its retry and the call log")
         config.write_text(process_config(tmp_path, sim.address[1], "http://crm:Url-Passw0rd-66@127.0.0.1:9", "plain"))
         process.proc.send_signal(signal.SIGHUP)  # refused: credentials in a URL, quoted in the problem
-        wait_until(lambda: "refused (" in process.log_path.read_text(), timeout=10, what="the refusal")
+        wait_until(lambda: "refused (" in process.log_path.read_text(), timeout=30, what="the refusal")
         config.write_text(process_config(tmp_path, sim.address[1], crm.url, "plain"))
         process.proc.send_signal(signal.SIGHUP)
         wait_until(lambda: "INFO    esl_connector.reload: configuration reloaded" in process.log_path.read_text(),

@@ -68,14 +68,14 @@ def test_calls_deliveries_and_the_link_move_the_figures(world):
     sim.pbx.register("101")
     call = sim.pbx.inbound_call(caller="0904824242", did="19001234", ring=["101"])
     wait_until(lambda: value(scrape(connector), "esl_connector_calls_active") == 1, what="one call active")
-    wait_until(lambda: len(crm.requests) >= 1, timeout=15, what="incoming_call delivered")
+    wait_until(lambda: len(crm.requests) >= 1, timeout=30, what="incoming_call delivered")
     during = scrape(connector)
     assert value(during, "esl_connector_calls_active_by_direction", direction="inbound") == 1
     assert value(during, "esl_connector_esl_events_total", node=node, event="CHANNEL_CREATE") >= 2
     assert value(during, "esl_connector_crm_events_total", event_type=INCOMING_CALL) == 1
     call.kill("NORMAL_CLEARING")
     assert call.wait(10)
-    wait_until(lambda: len(crm.requests) >= 2, timeout=15, what="call log delivered")
+    wait_until(lambda: len(crm.requests) >= 2, timeout=30, what="call log delivered")
 
     crm.fail_next(1, 503)  # the next call's first webhook fails once, then goes through
     assert run_scenario(sim.pbx, "outbound_from_extension").wait(30)

@@ -68,7 +68,7 @@ async def test_the_calls_show_the_node_they_are_on(backend):
         app = pilot.app
         await wait_for(pilot, lambda: isinstance(app.screen, CallsScreen) and app.screen.loads, what="calls")
         table = app.screen.query_one("#calls-table")
-        await wait_for(pilot, lambda: any(cells[2] == "b" for cells in rows(table).values()), timeout=15,
+        await wait_for(pilot, lambda: any(cells[2] == "b" for cells in rows(table).values()), timeout=30,
                        what="the call on node b")
         assert [str(c.label).strip() for c in table.columns.values()][:4] == ["Started", "Call", "Node",
                                                                               "Direction"]

@@ -232,7 +232,7 @@ def test_a_running_connector_delivers_a_link_the_crm_can_fetch(tmp_path, tree):
         params = {**call_log(str(tree / REL)).params}
         writer.submit(Changes(calls=[CallRecord("c1", "inbound", "ended", recording=str(tree / REL))],
                               crm_events=[CrmEvent(CALL_LOG, "c1", "101", "d1", params, 1.0)]))
-        wait_until(lambda: crm.of_type(CALL_LOG), timeout=10, what="call log delivered")
+        wait_until(lambda: crm.of_type(CALL_LOG), timeout=30, what="call log delivered")
         sent = json.loads(crm.of_type(CALL_LOG)[0].body)["recording"]
         fetched = requests.get(sent, headers={"Range": "bytes=0-1023"})
         assert fetched.status_code == 206 and fetched.content == AUDIO[:1024]

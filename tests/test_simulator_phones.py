@@ -35,7 +35,7 @@ def test_each_caller_id_case_reaches_the_crm_as_the_customers_phone(tmp_path, sc
     settings.customers = [ACME]
     connector = Connector(settings).start()
     try:
-        wait_until(lambda: connector.client.connected and connector.resyncs, timeout=5, what="resynced")
+        wait_until(lambda: connector.client.connected and connector.resyncs, timeout=30, what="resynced")
         assert run_scenario(sim.pbx, scenario).wait(30)
         rows = wait_outbox(connector, 2)
         sent, stored = CASES[scenario]

@@ -56,7 +56,7 @@ class FakePbx:
         return f"-ERR {command} Command not found!\n"
 
 
-def wait_until(condition, timeout=3.0, what="condition"):
+def wait_until(condition, timeout=30.0, what="condition"):
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -102,7 +102,7 @@ def env(backend, simulator):
     ctx = ApiContext(db, esl, directory, writer=writer, delivery=Engine(), clock=clock,
                      settings=SimpleNamespace(http=HttpSettings(api_token=TOKEN), recordings=RecordingSettings()))
     server = HttpServer(HttpApi(ctx, status_api.routes() + recordings.routes())).start()
-    wait_until(lambda: esl.connected, timeout=5, what="ESL connected")
+    wait_until(lambda: esl.connected, timeout=30, what="ESL connected")
     yield SimpleNamespace(ctx=ctx, db=db, url=server.url + "/api/v1", clock=clock, sim=simulator, esl=esl)
     server.stop()
     esl.stop()
@@ -147,7 +147,7 @@ def test_without_a_token_only_a_loopback_binding_is_open(env):
 
 def test_health_reports_freeswitch_database_writer_backlog_and_versions(env):
     env.sim.pbx.register_all()  # events carry FreeSWITCH's Core-UUID
-    wait_until(lambda: env.esl.status().core_uuid, timeout=5, what="Core-UUID seen")
+    wait_until(lambda: env.esl.status().core_uuid, timeout=30, what="Core-UUID seen")
     h = get(env, "/health").json()
     assert h["status"] == "ok" and h["database"] == {"ok": True, "error": ""}
     fs = h["freeswitch"]
@@ -163,12 +163,12 @@ def test_health_degrades_when_freeswitch_goes_away(env):
     get(env, "/health")
     env.sim.server.stop()  # gone until started again: the client cannot reconnect before we look
     try:
-        wait_until(lambda: not env.esl.connected, timeout=5, what="disconnected")
+        wait_until(lambda: not env.esl.connected, timeout=30, what="disconnected")
         h = get(env, "/health").json()
         assert h["status"] == "degraded" and not h["freeswitch"]["connected"]
     finally:
         env.sim.server.start()
-    wait_until(lambda: env.esl.connected, timeout=10, what="reconnected")
+    wait_until(lambda: env.esl.connected, timeout=30, what="reconnected")
     assert get(env, "/health").json()["freeswitch"]["reconnects"] >= 1
 
 
@@ -323,7 +323,7 @@ def test_health_tells_freeswitchs_hostname_and_events_per_second(env):
     get(env, "/health")
     before = env.esl.status().events_received
     env.sim.pbx.register_all()
-    wait_until(lambda: env.esl.status().events_received >= before + 2, timeout=5, what="events")
+    wait_until(lambda: env.esl.status().events_received >= before + 2, timeout=30, what="events")
     env.clock.advance(10)
     fs = get(env, "/health").json()["freeswitch"]
     assert fs["hostname"] == env.sim.pbx.hostname

@@ -71,7 +71,7 @@ def call_changes(callid, state="ringing", events=(INCOMING_CALL,), ext="101", pa
                    extensions=[ExtensionRecord(ext, "d1", RINGING, callid=callid)])
 
 
-def wait_until(predicate, timeout=5.0):
+def wait_until(predicate, timeout=30.0):
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
@@ -267,26 +267,30 @@ def _hold_write_lock(backend):
 
 
 def test_locked_database_neither_blocks_submit_nor_the_hub(backend, make_writer, rows):
-    db = open_database(backend.url, busy_timeout=0.3)  # SQLite: fail after 0.3 s, then retry
+    # SQLite: fail after 1 s, then retry; a writer waiting on the hub would stop it that long
+    db = open_database(backend.url, busy_timeout=1.0)
     migrate(db)
     release, writer_waits = _hold_write_lock(backend)
-    writer = make_writer(database=db, retry_initial=0.05, retry_max=0.1)
-    ticks = []
-    ticker = gevent.spawn(lambda: [ticks.append(time.monotonic()) or gevent.sleep(0.01)
-                                   for _ in iter(int, 1)])
-    started = time.monotonic()
-    for i in range(500):
-        writer.submit(call_changes(f"c{i}"))
-    assert time.monotonic() - started < 0.5  # no I/O on the caller's greenlet
-    if writer_waits is None:
-        wait_until(lambda: "locked" in writer.status().last_error)
-    else:  # PostgreSQL waits for the lock as long as it takes
-        wait_until(writer_waits)
-        gevent.sleep(0.3)
-    ticker.kill()
-    gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    assert gaps and max(gaps) < 0.2  # the hub ran while the writer waited for the lock
-    release()
+    try:
+        writer = make_writer(database=db, retry_initial=0.05, retry_max=0.1)
+        ticks = []
+        ticker = gevent.spawn(lambda: [ticks.append(time.monotonic()) or gevent.sleep(0.01)
+                                       for _ in iter(int, 1)])
+        started = time.monotonic()
+        for i in range(500):
+            writer.submit(call_changes(f"c{i}"))
+        assert time.monotonic() - started < 0.8  # no I/O on the caller's greenlet (one would wait 1 s)
+        if writer_waits is None:
+            wait_until(lambda: "locked" in writer.status().last_error, timeout=30)
+        else:  # PostgreSQL waits for the lock as long as it takes
+            wait_until(writer_waits, timeout=30)  # (each poll is a query on the hub: not measured)
+        ticks.clear()
+        gevent.sleep(2.5)  # the writer waits for the lock meanwhile: SQLite's 1 s timeouts and retries
+        ticker.kill()
+        gaps = [b - a for a, b in itertools.pairwise(ticks)]
+        assert gaps and max(gaps) < 0.8  # the hub ran while the writer waited for the lock
+    finally:
+        release()  # a failure above must not leave the lock held for the next tests
     assert writer.flush(5)
     assert rows("SELECT COUNT(*) FROM calls") == [(500,)]
     db.close()
@@ -344,7 +348,7 @@ def test_group_commit_commits_at_once_when_idle_and_batches_what_arrives_during_
         real(database, batch)
 
     monkeypatch.setattr(storage.writer, "write_batch", slow_first_write)
-    writer = StorageWriter(db, use_threadpool=False)   # default commit_window
+    writer = StorageWriter(db)   # default commit_window
     writer.start()
     try:
         writer.submit(call_changes("c0"))

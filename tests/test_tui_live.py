@@ -233,7 +233,9 @@ async def test_every_dead_letter_of_a_customer_is_replayed_after_a_yes(backend):
 
 @synchronous
 async def test_a_failing_delivery_is_retrying_then_dead_then_delivered_when_sent_again(backend):
-    backend.command(do="flaky", status=503)  # flaky's CRM: 503, retried until the backend's max_age
+    # flaky's CRM: 503, retried until the backend's max_age; the retry is held until the
+    # table has shown the row retrying (a 4-6 s window a loaded machine could miss)
+    backend.command(do="flaky", status=503, hold_after=1)
     try:
         app = make_app(backend, "deliveries")
         async with app.run_test(size=SIZE) as pilot:
@@ -247,7 +249,8 @@ async def test_a_failing_delivery_is_retrying_then_dead_then_delivered_when_sent
                 found = [r for r in rows(table).values() if r[3] == "outgoing_call"]
                 return found[0][1] if found else ""
             await wait_for(pilot, lambda: status() == "retrying", what="the outgoing_call retrying")
-            await wait_for(pilot, lambda: status() == "dead", timeout=15, what="then a dead letter")
+            backend.command(do="flaky", status=503)  # the held retry answered: 503 again
+            await wait_for(pilot, lambda: status() == "dead", timeout=30, what="then a dead letter")
             key = next(k for k, r in rows(table).items() if r[3] == "outgoing_call")
             table.move_cursor(row=table.get_row_index(key))
             await pilot.press("enter")  # its attempts: 503 twice

@@ -15,6 +15,7 @@ from tui.screens.delivery_detail import DeliveryDetailScreen
 from tui.screens.help import HelpScreen
 
 from tui_fake_source import NOW, FakeSource, UnreachableSource
+from tui_harness import wait_for
 
 SIZE = (150, 42)
 
@@ -35,13 +36,10 @@ def app(mode="dashboard", source=None, theme="textual-dark"):
 async def settled(pilot, screen_type=None):
     """Until the screen shows its data and the status bar its health."""
     a = pilot.app
-    for _ in range(200):
-        if (a.health_loads and getattr(a.screen, "loads", 0) and
-                (screen_type is None or isinstance(a.screen, screen_type))):
-            await pilot.pause()
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("the screen never showed its data")
+    await wait_for(pilot, lambda: (a.health_loads and getattr(a.screen, "loads", 0) and
+                                   (screen_type is None or isinstance(a.screen, screen_type))),
+                   what="the screen showing its data")
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("mode", ["dashboard", "extensions", "calls", "deliveries"])
@@ -70,10 +68,7 @@ def test_replaying_dead_letters_asks_first(snap_compare):
     async def ask(pilot):
         await settled(pilot)
         await pilot.press("down", "down", "down", "R")  # customer globex (acme has two endpoint rows)
-        for _ in range(100):
-            if isinstance(pilot.app.screen, ConfirmScreen):
-                break
-            await pilot.pause(0.02)
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), what="the question")
         await pilot.pause()
     assert snap_compare(app("deliveries"), terminal_size=SIZE, run_before=ask)
 
@@ -97,20 +92,18 @@ def test_the_keys(snap_compare):
     async def ask(pilot):
         await settled(pilot)
         await pilot.press("question_mark")
-        for _ in range(100):
-            if isinstance(pilot.app.screen, HelpScreen):
-                break
-            await pilot.pause(0.02)
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), what="the keys' screen")
         await pilot.pause()
     assert snap_compare(app("extensions"), terminal_size=(80, 24), run_before=ask)
 
 
 def test_the_banner_when_the_connector_cannot_be_read(snap_compare):
     async def failed(pilot):
-        for _ in range(100):
-            if pilot.app.source_error:
-                break
-            await pilot.pause(0.02)
+        await wait_for(pilot, lambda: pilot.app.source_error, what="the read failing")
         pilot.app.retry_in = 4.0  # pinned: the countdown depends on the machine's clock
         await pilot.pause()
-    assert snap_compare(app("extensions", UnreachableSource()), terminal_size=(80, 24), run_before=failed)
+    made = app("extensions", UnreachableSource())
+    # the first requests fail together: counted as one failure however slow the machine (after 1 s,
+    # the default, a late one counted as a second and changed the countdown)
+    made.backoff.base = made.backoff.ceiling = 600.0
+    assert snap_compare(made, terminal_size=(80, 24), run_before=failed)

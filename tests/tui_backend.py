@@ -13,6 +13,8 @@ ready; then reads commands, one JSON object a line, on its standard input:
         a PSTN call rings 101 (for up to 120 simulated seconds), which answers after 40 and
         talks for 60 (the simulator runs at SPEED x)
     {"do": "flaky", "status": 503}   the flaky CRM answers 503 to everything
+    {"do": "flaky", "status": 503, "hold_after": 1}  ... and holds every request after the
+        first until the next "flaky" command (a row stays retrying while its retry is held)
     {"do": "flaky", "status": null}  ... back to 400 to everything
     {"do": "flaky_logs", "status": 200}  flaky's call-log endpoint answers 200 (null: as the other)
 
@@ -52,8 +54,16 @@ class SwitchableCrm:
 
     def __init__(self, flaky):
         self.flaky, self.status = flaky, None
+        self.hold_after, self.answered, self.released = None, 0, Event()
+
+    def switch(self, status, hold_after=None) -> None:
+        self.released.set()  # what was held goes on, answered as told now
+        self.status, self.hold_after, self.answered, self.released = status, hold_after, 0, Event()
 
     def __call__(self, request) -> int:
+        self.answered += 1
+        if self.hold_after is not None and self.answered > self.hold_after:
+            self.released.wait()
         return self.status if self.status is not None else self.flaky(request)
 
 
@@ -78,7 +88,7 @@ def run_command(stack, crm: SwitchableCrm, logs: SwitchableCrm, command: dict) -
         extension.talk_time = command.get("talk_time", extension.talk_time)
         stack.sim.pbx.inbound_call(ring=[command["ring"]], call_timeout=command.get("call_timeout", 120))
     elif command["do"] == "flaky":
-        crm.status = command["status"]
+        crm.switch(command["status"], command.get("hold_after"))
     elif command["do"] == "flaky_logs":
         logs.status = command["status"]
 

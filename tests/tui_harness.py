@@ -78,7 +78,7 @@ def synchronous(test):
     return run
 
 
-def wait_sync(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition"):
+def wait_sync(predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -88,7 +88,7 @@ def wait_sync(predicate: Callable[[], object], timeout: float = 10.0, what: str 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-async def wait_for(pilot, predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition"):
+async def wait_for(pilot, predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
     """Let the App run until ``predicate()`` is true (never a fixed sleep)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

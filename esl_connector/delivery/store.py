@@ -110,7 +110,9 @@ def apply_transitions(db: peewee.Database, transitions: list[Transition]) -> lis
     The statements are prepared SQL (``executemany`` for the attempt log):
     building them with peewee's query builder cost more than running them."""
     db.connect(reuse_if_open=True)
-    with db.atomic():
+    # the driver's own errors as peewee's (a locked SQLite file, a lost server): the
+    # recorder retries those, and holds back only an outcome the database refuses
+    with peewee.__exception_wrapper__, db.atomic():
         cursor = db.cursor()
         update = _update_sql(db)
         written = []
