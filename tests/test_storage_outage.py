@@ -27,7 +27,6 @@ from restart_harness import (
 )
 
 
-
 @pytest.fixture
 def rig(sqlite_database, tmp_path):
     """SQLite's own failure: its file locked by another process (PostgreSQL's
