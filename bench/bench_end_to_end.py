@@ -449,10 +449,21 @@ class Run:
                               (other1[0] - other0[0], other1[1] - other0[1]), health)
         if self.second:
             result["second_cpu_s"] = connector_stats(self.second.proc.pid)["cpu_s"] - second0
-            result["delivered_by"] = [e2e_shared.delivered_by(u) for u in (self.health_url, self.second_health_url)]
+            result["delivered_by"] = self.delivered_by(result["delivered"])
         result["database"] = "postgresql" if o.database.startswith("postgres") else "sqlite"
         result["delivery_processes"] = each  # each child of the connector: CPU during the run, RSS
         return result
+
+    def delivered_by(self, delivered: int, timeout: float = 15.0) -> list[int | None]:
+        """Each connector's count of delivered webhooks, once they add up to what the
+        CRM received (a delivery process reports its outcomes to its connector a
+        moment after the CRM has answered)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            counts = [e2e_shared.delivered_by(u) for u in (self.health_url, self.second_health_url)]
+            if sum(c or 0 for c in counts) >= delivered or time.monotonic() > deadline:
+                return counts
+            time.sleep(0.2)
 
     def analyse(self, go, load_end, sent, triggers, noted, cpu0, cpu_load, stats, end, others, health) -> dict:
         o = self.opts
