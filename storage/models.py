@@ -211,4 +211,17 @@ class DeliveryInstance(BaseModel):
         table_name = "delivery_instances"
 
 
-MODELS = (Call, Extension, OutboxEvent, DeliveryAttempt, SchemaVersion, CdrLeg, CdrFile, DeliveryInstance)
+class OutboxTally(BaseModel):
+    """v9: the number of outbox rows per status, ``SUM(delta)`` by status,
+    kept by triggers on ``outbox`` (``storage.schema_v9``; never written by the code)."""
+
+    status = peewee.CharField(max_length=16)
+    delta = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "outbox_tally"
+        primary_key = False
+
+
+MODELS = (Call, Extension, OutboxEvent, DeliveryAttempt, SchemaVersion, CdrLeg, CdrFile, DeliveryInstance,
+          OutboxTally)
