@@ -155,7 +155,8 @@ def _v8_outbox_due_walk(db: peewee.Database, migrator: SchemaMigrator) -> None:
 def _v9_outbox_tally(db: peewee.Database, migrator: SchemaMigrator) -> None:
     """The health answer without counting the outbox: the rows per status,
     kept by triggers whatever changes a row (``schema_v9``), filled here from
-    the rows there are. On PostgreSQL the outbox is locked against writes
+    the rows there are; the attempts by time, for the status API's recent
+    windows. On PostgreSQL the outbox is locked against writes
     from the triggers' creation to the commit, so no row is counted twice or
     missed while other connectors write."""
     with db.bind_ctx(schema_v9.V9_MODELS):
@@ -165,7 +166,7 @@ def _v9_outbox_tally(db: peewee.Database, migrator: SchemaMigrator) -> None:
     else:
         db.execute_sql('LOCK TABLE "outbox" IN SHARE ROW EXCLUSIVE MODE')
         triggers = schema_v9.POSTGRES_TRIGGERS
-    for sql in triggers:
+    for sql in (*triggers, *schema_v9.INDEXES):
         db.execute_sql(sql)
     db.execute_sql(schema_v9.FILL)
 

@@ -135,7 +135,7 @@ class OutboxEvent(BaseModel):
         table_name = "outbox"
         indexes = ((("status", "next_attempt_at"), False),
                    (("status", "id", "customer"), False),  # v8: pending rows in id order
-                   (("customer", "status"), False))
+                   (("customer", "status", "id"), False))  # v9
 
 
 class DeliveryAttempt(BaseModel):
@@ -155,6 +155,7 @@ class DeliveryAttempt(BaseModel):
 
     class Meta:
         table_name = "delivery_attempts"
+        indexes = ((("at",), False),)  # v9: the status API's recent windows
 
 
 class SchemaVersion(BaseModel):
