@@ -93,15 +93,24 @@ def fill(db, n: int, now: float) -> None:
                              40.0, "", "ok"))
         with db.atomic():
             cursor = db.cursor()
-            cursor.executemany(call_sql, calls)
-            cursor.executemany(outbox_sql, rows)
-            cursor.executemany(attempt_sql, attempts)
+            for sql, values in ((call_sql, calls), (outbox_sql, rows), (attempt_sql, attempts)):
+                _executemany(cursor, sql, values)
     if not isinstance(db, __import__("peewee").SqliteDatabase):
         cursor = db.cursor()
         cursor.execute("SELECT setval('outbox_id_seq', GREATEST(1, (SELECT MAX(id) FROM outbox)))")
         cursor.execute("ANALYZE")
     else:
         db.execute_sql("ANALYZE")
+
+
+def _executemany(cursor, sql: str, values: list[tuple]) -> None:
+    """SQLite's executemany; on PostgreSQL psycopg2's, in pages of 1,000 rows
+    a round trip (its own executemany makes one per row)."""
+    if type(cursor).__module__.startswith("sqlite3"):
+        cursor.executemany(sql, values)
+    else:
+        from psycopg2.extras import execute_batch
+        execute_batch(cursor, sql, values, page_size=1000)
 
 
 def time_route(url: str, token: str, budget_s: float, most: int) -> tuple[float, float, int]:

@@ -213,11 +213,19 @@ class DeliveryInstance(BaseModel):
 
 
 class OutboxTally(BaseModel):
-    """v9: the number of outbox rows per status, ``SUM(delta)`` by status,
-    kept by triggers on ``outbox`` (``storage.schema_v9``; never written by the code)."""
+    """v9: outbox rows per status, customer, endpoint and event type (and
+    extension and domain while no customer is known), ``SUM(delta)`` by key;
+    ``last_at``: the latest ``delivered_at`` added. Kept by triggers on
+    ``outbox`` (``storage.schema_v9``), never written by the code."""
 
     status = peewee.CharField(max_length=16)
+    customer = peewee.CharField(max_length=64)
+    endpoint = peewee.TextField()
+    event_type = peewee.CharField(max_length=32)
+    extension = peewee.CharField()
+    domain = peewee.CharField()
     delta = peewee.BigIntegerField()
+    last_at = peewee.DoubleField(null=True)
 
     class Meta:
         table_name = "outbox_tally"

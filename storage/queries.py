@@ -131,6 +131,30 @@ def outbox_counts(db: peewee.Database) -> dict[str, int]:
 
 
 _TALLY_SQL = 'SELECT "status", SUM("delta") FROM "outbox_tally" GROUP BY "status"'
+_TALLY_KEY = "status, customer, endpoint, event_type, extension, domain"
+_KEYED_SQL = (f"SELECT {_TALLY_KEY}, SUM(delta), MAX(last_at) FROM outbox_tally "
+              f"GROUP BY {_TALLY_KEY} HAVING SUM(delta) <> 0")
+
+
+def outbox_tally(db: peewee.Database) -> list[tuple[tuple, int, float | None]]:
+    """The outbox's rows by (status, customer, endpoint, event_type, extension,
+    domain) as its triggers keep them (extension and domain "" once a customer
+    is known): (key, rows, latest delivered_at), a few rows per customer and
+    endpoint whatever the size of the outbox."""
+    with connected(db):
+        return [(tuple(row[:6]), int(row[6]), row[7]) for row in db.execute_sql(_KEYED_SQL).fetchall()]
+
+
+def oldest_due(db: peewee.Database) -> dict[tuple, float]:
+    """The oldest ``created_at`` of the due rows (pending, retrying) by tally
+    key (``outbox_tally``): reads the backlog only, through ``(status, ...)``."""
+    owner = "CASE WHEN customer = '' THEN {0} ELSE '' END"
+    p = db.param
+    sql = (f"SELECT status, customer, endpoint, event_type, {owner.format('extension')}, "
+           f"{owner.format('domain')}, MIN(created_at) FROM outbox WHERE status IN ({p}, {p}) "
+           f"GROUP BY 1, 2, 3, 4, 5, 6")
+    with connected(db):
+        return {tuple(row[:6]): row[6] for row in db.execute_sql(sql, OUTBOX_DUE).fetchall()}
 
 
 def pending_outbox(db: peewee.Database, now: float, limit: int | None = None,

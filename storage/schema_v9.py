@@ -1,27 +1,43 @@
 """What migration v9 creates, frozen as it was then (``storage.models`` may
 change later; this must not): the outbox tally, the number of outbox rows per
-status kept by triggers, and the indexes the status API's queries walk.
+status, customer, endpoint and event type kept by triggers, and the indexes
+the status API's queries walk.
 
-SQLite writes one transaction at a time: the tally is one row per status,
-which each changed outbox row's trigger adds to. PostgreSQL writes many at
-once: triggers only ever *append* ``(status, delta)`` rows (no shared row is
-updated, so two transactions touching several statuses in different orders
-neither wait for nor deadlock each other); a read sums them; every
-``FOLD_EVERY``-th appending statement folds the rows committed so far into one
-per status, under an advisory lock that a busy fold makes the others skip.
+The triggers only ever *append* ``delta`` rows (+n for rows entering a key,
+-n for rows leaving it; no shared row is updated, so two PostgreSQL
+transactions touching several statuses in different orders neither wait for
+nor deadlock each other); a read sums them by key; now and then the rows
+written so far are folded into one per key. A row's key is its status,
+customer, endpoint and event type, and its extension and domain while no
+customer is known for it (the status API gives it to the customer owning
+the extension today); ``last_at`` is the ``delivered_at`` of the rows added.
+
+SQLite: a trigger per row; every ``FOLD_EVERY``-th tally row folds the ones
+before it (in the writer's transaction: SQLite writes one at a time).
+PostgreSQL: inserts and deletes come in statements of many rows (the
+writer's batches, the purges), one trigger per statement appends one row
+per key; a changed status, customer or endpoint is a trigger per row; every
+``FOLD_EVERY``-th appending statement folds what is committed, under an
+advisory lock that makes another fold meanwhile skip its turn.
 """
 
 from __future__ import annotations
 
 import peewee
 
-FOLD_EVERY = 1000  # appending statements between two folds (PostgreSQL)
+FOLD_EVERY = 1000
 FOLD_LOCK_KEY = 0x45534C54  # "ESLT": one fold at a time (pg_try_advisory_xact_lock)
 
 
 class OutboxTally(peewee.Model):
     status = peewee.CharField(max_length=16)
+    customer = peewee.CharField(max_length=64)
+    endpoint = peewee.TextField()
+    event_type = peewee.CharField(max_length=32)
+    extension = peewee.CharField()  # "" once the row has a customer
+    domain = peewee.CharField()
     delta = peewee.BigIntegerField()
+    last_at = peewee.DoubleField(null=True)
 
     class Meta:
         table_name = "outbox_tally"
@@ -30,36 +46,48 @@ class OutboxTally(peewee.Model):
 
 V9_MODELS = (OutboxTally,)
 
-# A row changes status: the trigger's WHEN filters in the database's own
-# code, so the outbox updates that keep the status (claims, renewals) pay nothing.
+KEY = "status, customer, endpoint, event_type, extension, domain"
+COLUMNS = f"{KEY}, delta, last_at"
+
+
+def _key_of(row: str) -> str:
+    """The tally key of ``row`` (NEW, OLD, or a transition table's alias)."""
+    owner = f"CASE WHEN {row}.customer = '' THEN {row}.{{0}} ELSE '' END"
+    return (f"{row}.status, {row}.customer, {row}.endpoint, {row}.event_type, "
+            f"{owner.format('extension')}, {owner.format('domain')}")
+
+
+FOLD_SQL = (f"SELECT {KEY}, SUM(delta), MAX(last_at) FROM outbox_tally {{where}} "
+            f"GROUP BY {KEY} HAVING SUM(delta) <> 0")
+
 SQLITE_TRIGGERS = (
-    """CREATE TRIGGER outbox_tally_insert AFTER INSERT ON outbox BEGIN
-        INSERT INTO outbox_tally (status, delta) SELECT NEW.status, 0
-            WHERE NOT EXISTS (SELECT 1 FROM outbox_tally WHERE status = NEW.status);
-        UPDATE outbox_tally SET delta = delta + 1 WHERE status = NEW.status;
+    f"""CREATE TRIGGER outbox_tally_insert AFTER INSERT ON outbox BEGIN
+        INSERT INTO outbox_tally ({COLUMNS}) VALUES ({_key_of('NEW')}, 1, NEW.delivered_at);
     END""",
-    """CREATE TRIGGER outbox_tally_delete AFTER DELETE ON outbox BEGIN
-        UPDATE outbox_tally SET delta = delta - 1 WHERE status = OLD.status;
+    f"""CREATE TRIGGER outbox_tally_delete AFTER DELETE ON outbox BEGIN
+        INSERT INTO outbox_tally ({COLUMNS}) VALUES ({_key_of('OLD')}, -1, NULL);
     END""",
-    """CREATE TRIGGER outbox_tally_update AFTER UPDATE OF status ON outbox
-        WHEN OLD.status IS NOT NEW.status BEGIN
-        INSERT INTO outbox_tally (status, delta) SELECT NEW.status, 0
-            WHERE NOT EXISTS (SELECT 1 FROM outbox_tally WHERE status = NEW.status);
-        UPDATE outbox_tally SET delta = delta + 1 WHERE status = NEW.status;
-        UPDATE outbox_tally SET delta = delta - 1 WHERE status = OLD.status;
+    # the WHEN filters in SQLite's own code: claims and renewals pay nothing
+    f"""CREATE TRIGGER outbox_tally_update AFTER UPDATE OF status, customer, endpoint ON outbox
+        WHEN OLD.status IS NOT NEW.status OR OLD.customer IS NOT NEW.customer
+             OR OLD.endpoint IS NOT NEW.endpoint BEGIN
+        INSERT INTO outbox_tally ({COLUMNS}) VALUES ({_key_of('OLD')}, -1, NULL),
+                                                    ({_key_of('NEW')}, 1, NEW.delivered_at);
+    END""",
+    f"""CREATE TRIGGER outbox_tally_fold AFTER INSERT ON outbox_tally
+        WHEN NEW.rowid % {FOLD_EVERY} = 0 BEGIN
+        INSERT INTO outbox_tally ({COLUMNS}) {FOLD_SQL.format(where='WHERE rowid <= NEW.rowid')};
+        DELETE FROM outbox_tally WHERE rowid <= NEW.rowid;
     END""",
 )
 
-# Inserts and deletes come in statements of many rows (the writer's batches,
-# the retention purge): one trigger per statement, one appended row per
-# status; a status change is one trigger per row, two appended rows.
 POSTGRES_TRIGGERS = (
     f"""CREATE FUNCTION outbox_tally_fold() RETURNS void LANGUAGE plpgsql AS $$
     BEGIN
         IF pg_try_advisory_xact_lock({FOLD_LOCK_KEY}) THEN
-            WITH gone AS (DELETE FROM outbox_tally RETURNING status, delta)
-            INSERT INTO outbox_tally (status, delta)
-                SELECT status, SUM(delta) FROM gone GROUP BY status HAVING SUM(delta) <> 0;
+            WITH gone AS (DELETE FROM outbox_tally RETURNING {COLUMNS})
+            INSERT INTO outbox_tally ({COLUMNS})
+                SELECT {KEY}, SUM(delta), MAX(last_at) FROM gone GROUP BY {KEY} HAVING SUM(delta) <> 0;
         END IF;
     END $$""",
     "CREATE SEQUENCE outbox_tally_appends",
@@ -69,21 +97,24 @@ POSTGRES_TRIGGERS = (
             PERFORM outbox_tally_fold();
         END IF;
     END $$""",
-    """CREATE FUNCTION outbox_tally_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+    f"""CREATE FUNCTION outbox_tally_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        INSERT INTO outbox_tally (status, delta) SELECT status, COUNT(*) FROM new_rows GROUP BY status;
+        INSERT INTO outbox_tally ({COLUMNS})
+            SELECT {_key_of('r')}, COUNT(*), MAX(r.delivered_at) FROM new_rows r GROUP BY 1, 2, 3, 4, 5, 6;
         PERFORM outbox_tally_appended();
         RETURN NULL;
     END $$""",
-    """CREATE FUNCTION outbox_tally_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+    f"""CREATE FUNCTION outbox_tally_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        INSERT INTO outbox_tally (status, delta) SELECT status, -COUNT(*) FROM old_rows GROUP BY status;
+        INSERT INTO outbox_tally ({COLUMNS})
+            SELECT {_key_of('r')}, -COUNT(*), NULL FROM old_rows r GROUP BY 1, 2, 3, 4, 5, 6;
         PERFORM outbox_tally_appended();
         RETURN NULL;
     END $$""",
-    """CREATE FUNCTION outbox_tally_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+    f"""CREATE FUNCTION outbox_tally_updated() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        INSERT INTO outbox_tally (status, delta) VALUES (NEW.status, 1), (OLD.status, -1);
+        INSERT INTO outbox_tally ({COLUMNS}) VALUES ({_key_of('OLD')}, -1, NULL),
+                                                    ({_key_of('NEW')}, 1, NEW.delivered_at);
         PERFORM outbox_tally_appended();
         RETURN NULL;
     END $$""",
@@ -91,18 +122,20 @@ POSTGRES_TRIGGERS = (
         FOR EACH STATEMENT EXECUTE FUNCTION outbox_tally_inserted()""",
     """CREATE TRIGGER outbox_tally_delete AFTER DELETE ON outbox REFERENCING OLD TABLE AS old_rows
         FOR EACH STATEMENT EXECUTE FUNCTION outbox_tally_deleted()""",
-    """CREATE TRIGGER outbox_tally_update AFTER UPDATE OF status ON outbox
-        FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION outbox_tally_updated()""",
+    """CREATE TRIGGER outbox_tally_update AFTER UPDATE OF status, customer, endpoint ON outbox
+        FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.customer IS DISTINCT FROM NEW.customer
+                           OR OLD.endpoint IS DISTINCT FROM NEW.endpoint)
+        EXECUTE FUNCTION outbox_tally_updated()""",
 )
 
 # The status API's per-minute attempts (/api/v1/metrics) and per-endpoint
 # figures (/api/v1/deliveries/endpoints) read the attempts of a recent window:
-# without it, every attempt ever recorded is read.
-# A customer's dead letters newest first (the admin's list) walk
-# (customer, status, id) instead of sorting every dead row of the customer.
+# without it, every attempt ever recorded is read. A customer's dead letters
+# newest first (the admin's list) walk (customer, status, id) instead of
+# sorting every dead row of the customer.
 INDEXES = ('CREATE INDEX "delivery_attempts_at" ON "delivery_attempts" ("at")',
            'CREATE INDEX "outbox_customer_status_id" ON "outbox" ("customer", "status", "id")',
            'DROP INDEX "outbox_customer_status"')
 
-FILL = ('INSERT INTO outbox_tally (status, delta) '
-        'SELECT status, COUNT(*) FROM outbox GROUP BY status')
+FILL = (f"INSERT INTO outbox_tally ({COLUMNS}) "
+        f"SELECT {_key_of('r')}, COUNT(*), MAX(r.delivered_at) FROM outbox r GROUP BY 1, 2, 3, 4, 5, 6")

@@ -7,22 +7,31 @@ import random
 import pytest
 from gevent.threadpool import ThreadPool
 
+from esl_connector.api.status_views import delivery_stats
 from esl_connector.delivery import admin as delivery_admin
 from esl_connector.delivery.claims import Claims
 from esl_connector.delivery.due_rows import DueRows
 from esl_connector.delivery.store import Transition, apply_transitions, mark_expired, mark_skipped, release_held
+from esl_connector.delivery.webhooks import endpoint_of
 from esl_connector.records import CALL_LOG, INCOMING_CALL
+from esl_connector.settings.customer_config import parse_customers
+from esl_connector.settings.customers import CustomerDirectory
 from storage import queries
 from storage.batch import write_batch
 from storage.db import open_database
 from storage.migrations import MIGRATIONS, migrate
 from storage.models import OUTBOX_STATUSES, Call, OutboxEvent
 from storage.rows import Batch, outbox_row
+from storage.schema_v9 import FOLD_EVERY
 
 from delivery_fixtures import add_events, crm_event, new_db
 
 NOW = 1_700_000_000.0
 CUSTOMERS = ("acme", "beta")
+DIRECTORY = CustomerDirectory(parse_customers([
+    {"code": "acme", "domain_crm": "crm.acme.vn", "secret": "s3cr3t-acme", "extensions": "101"},
+    {"code": "beta", "domain_crm": "crm.beta.vn", "secret": "s3cr3t-beta", "extensions": "102"}], env={}))
+ENDPOINTS = ("https://crm.acme.vn:443", "https://crm.beta.vn:443 https://backup.beta.vn:443", "")
 
 
 def counted(backend) -> dict[str, int]:
@@ -30,6 +39,49 @@ def counted(backend) -> dict[str, int]:
     counts = dict.fromkeys(OUTBOX_STATUSES, 0)
     counts.update(dict(backend.rows("SELECT status, COUNT(*) FROM outbox GROUP BY status")))
     return counts
+
+
+def stats_from_every_row(backend) -> dict:
+    """Per customer and per endpoint of each: rows by status, backlog, oldest
+    due row, last delivery, worked out row by row from the whole outbox."""
+    def owner_and_endpoints(customer, endpoint, event_type, extension, domain):
+        if not customer:
+            found = DIRECTORY.owner(extension, domain)
+            customer, endpoint = (found.code, "") if found else ("", "")
+        if customer and not endpoint:
+            planned = DIRECTORY.get(customer).events.get(event_type)
+            endpoint = " ".join(dict.fromkeys(endpoint_of(u) for u in planned.urls)) if planned else ""
+        return customer, endpoint.split() or [""]
+
+    def add(stats, status, created_at, delivered_at):
+        stats["counts"][status] = stats["counts"].get(status, 0) + 1
+        if status in ("pending", "retrying"):
+            stats["backlog"] += 1
+            stats["oldest_pending_at"] = min(filter(None, (stats["oldest_pending_at"], created_at)))
+        if status == "delivered" and delivered_at is not None:
+            stats["last_delivered_at"] = max(filter(None, (stats["last_delivered_at"], delivered_at)))
+
+    def empty():
+        return {"counts": dict.fromkeys(OUTBOX_STATUSES, 0), "backlog": 0, "oldest_pending_at": None,
+                "last_delivered_at": None}
+    expected = {}
+    for row in backend.rows("SELECT customer, endpoint, event_type, extension, domain, status, created_at, "
+                            "delivered_at FROM outbox"):
+        customer, endpoints = owner_and_endpoints(*row[:5])
+        add(expected.setdefault((customer, None), empty()), *row[5:])
+        for endpoint in endpoints:
+            add(expected.setdefault((customer, endpoint), empty()), *row[5:])
+    return expected
+
+
+def shown_stats(db) -> dict:
+    shown = {}
+    for customer in delivery_stats(db, DIRECTORY, NOW):
+        for stats, endpoint in [(customer, None), *((e, e["endpoint"]) for e in customer["endpoints"])]:
+            if stats["counts"] != dict.fromkeys(OUTBOX_STATUSES, 0):  # a configured customer with no rows
+                shown[(customer["customer"], endpoint)] = {
+                    k: stats[k] for k in ("counts", "backlog", "oldest_pending_at", "last_delivered_at")}
+    return shown
 
 
 def rows_of(db, *statuses) -> list[OutboxEvent]:
@@ -58,15 +110,17 @@ class Operations:
             callid = f"c{self.calls}"
             Call.insert(callid=callid, state="ended", ended_at=NOW - self.rng.choice((10, 99_999)),
                         created_at=NOW, updated_at=NOW).execute(self.db)
-            events += [crm_event(callid, INCOMING_CALL), crm_event(callid, CALL_LOG)]
-        write_batch(self.db, Batch(events=[outbox_row(e, NOW) for e in events]))
+            extension = self.rng.choice(("101", "102", "103"))
+            events += [crm_event(callid, INCOMING_CALL, extension), crm_event(callid, CALL_LOG, extension)]
+        write_batch(self.db, Batch(events=[outbox_row(e, NOW - self.rng.randint(0, 500)) for e in events]))
 
     def outcomes(self):  # the delivery engine's group commit of outcomes
         rows = self.some(rows_of(self.db, "pending", "retrying"))
         apply_transitions(self.db, [
-            Transition(r.id, r.attempts, self.rng.choice(("delivered", "retrying", "dead", "pending")),
-                       r.attempts + 1, NOW, "", self.rng.choice(CUSTOMERS), claimed_by=r.claimed_by)
-            for r in rows])
+            Transition(r.id, r.attempts, status, r.attempts + 1, NOW, "", self.rng.choice(CUSTOMERS),
+                       delivered_at=NOW + self.rng.randint(0, 99) if status == "delivered" else None,
+                       endpoint=self.rng.choice(ENDPOINTS), claimed_by=r.claimed_by)
+            for r in rows for status in [self.rng.choice(("delivered", "retrying", "dead", "pending"))]])
 
     def claim_page(self):  # claims change no status
         self.claims.page(NOW, "pending", limit=self.rng.randint(1, 20))
@@ -129,6 +183,13 @@ def test_the_counts_equal_a_group_by_after_any_sequence_of_changes(backend, seed
 
     def check(step):
         assert queries.outbox_counts(db) == counted(backend), f"after step {step} (seed {seed})"
+        shown, expected = shown_stats(db), stats_from_every_row(backend)
+        assert set(shown) == set(expected), f"after step {step} (seed {seed})"
+        for key, stats in expected.items():
+            last, newest = shown[key].pop("last_delivered_at"), stats.pop("last_delivered_at")
+            assert shown[key] == stats, f"{key} after step {step} (seed {seed})"
+            # the latest delivery recorded: a delivered row replayed by hand may have been it
+            assert (last is None) == (newest is None) and (last is None or last >= newest), key
     ops.run(300, check)
     check("last")
     assert sum(counted(backend).values()) > 0
@@ -171,6 +232,24 @@ def test_a_fold_keeps_the_counts_and_leaves_one_row_per_status(postgres_database
     assert sorted(postgres_database.rows("SELECT status, delta FROM outbox_tally")) == [
         ("delivered", 10), ("pending", 10)]
     assert queries.outbox_counts(db) == counted(postgres_database)
+    db.close()
+
+
+def test_the_tally_stays_a_few_rows_however_many_changes_it_counted(backend):
+    """Every FOLD_EVERY-th appended row (SQLite) or appending statement
+    (PostgreSQL) folds the tally into one row per key."""
+    db = new_db(backend.url)
+    conn = backend.connect()
+    cursor = conn.cursor()
+    for i in range(FOLD_EVERY + 300):  # one statement and one row each
+        cursor.execute("INSERT INTO outbox (event_id, event_type, callid, extension, domain, params, occurred_at, "
+                       "created_at, status, attempts, next_attempt_at, last_error) "
+                       f"VALUES ('{i:032x}', 'incoming_call', 'c{i}', '101', 'd1', '{{}}', 1, 1, "
+                       f"'{('pending', 'dead')[i % 2]}', 0, 0, '')")
+    conn.close()
+    assert queries.outbox_counts(db) == counted(backend) == {
+        **dict.fromkeys(OUTBOX_STATUSES, 0), "pending": 650, "dead": 650}
+    assert backend.rows("SELECT COUNT(*) FROM outbox_tally")[0][0] <= 300 + 2
     db.close()
 
 
