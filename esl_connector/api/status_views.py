@@ -109,9 +109,10 @@ def _outbox_groups(db: peewee.Database, directory) -> list[tuple]:
     the outbox's size. Rows not yet planned (customer "") go to the customer
     owning their extension today; rows not yet sent (endpoint "") to the
     endpoints their customer's settings give their event type."""
-    oldest = queries.oldest_due(db)
+    with connected(db):  # one connection for both
+        oldest, tally = queries.oldest_due(db), queries.outbox_tally(db)
     groups = []
-    for key, count, last in queries.outbox_tally(db):
+    for key, count, last in tally:
         status, customer, endpoint, event_type, extension, domain = key
         if customer:
             endpoint = endpoint or _planned_endpoint(directory, customer, "", "", event_type)
