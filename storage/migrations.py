@@ -153,8 +153,9 @@ def _v8_outbox_due_walk(db: peewee.Database, migrator: SchemaMigrator) -> None:
 
 
 def _v9_outbox_tally(db: peewee.Database, migrator: SchemaMigrator) -> None:
-    """The health answer without counting the outbox: the rows per status,
-    kept by triggers whatever changes a row (``schema_v9``), filled here from
+    """The health answer and the delivery statistics without counting the
+    outbox: its rows per status, customer, endpoint and event type, kept by
+    triggers whatever changes a row (``schema_v9``), filled here from
     the rows there are; the attempts by time, for the status API's recent
     windows. On PostgreSQL the outbox is locked against writes
     from the triggers' creation to the commit, so no row is counted twice or
