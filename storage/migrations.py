@@ -26,7 +26,7 @@ import peewee
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_operations
 
-from . import schema_v1, schema_v3, schema_v7
+from . import schema_v1, schema_v3, schema_v7, schema_v9
 from .db import StorageError, connected, describe
 from .fields import JSONField
 
@@ -152,6 +152,26 @@ def _v8_outbox_due_walk(db: peewee.Database, migrator: SchemaMigrator) -> None:
     )
 
 
+def _v9_outbox_tally(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    """The health answer and the delivery statistics without counting the
+    outbox: its rows per status, customer, endpoint and event type, kept by
+    triggers whatever changes a row (``schema_v9``), filled here from
+    the rows there are; the attempts by time, for the status API's recent
+    windows. On PostgreSQL the outbox is locked against writes
+    from the triggers' creation to the commit, so no row is counted twice or
+    missed while other connectors write."""
+    with db.bind_ctx(schema_v9.V9_MODELS):
+        db.create_tables(schema_v9.V9_MODELS, safe=False)
+    if isinstance(db, peewee.SqliteDatabase):
+        triggers = schema_v9.SQLITE_TRIGGERS
+    else:
+        db.execute_sql('LOCK TABLE "outbox" IN SHARE ROW EXCLUSIVE MODE')
+        triggers = schema_v9.POSTGRES_TRIGGERS
+    for sql in (*triggers, *schema_v9.INDEXES):
+        db.execute_sql(sql)
+    db.execute_sql(schema_v9.FILL)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "delivery: outbox customer, replayed_at, finished_at", _v2_delivery),
@@ -161,6 +181,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "nodes: extensions keyed by node, calls' node is its name", _v6_nodes),
     Migration(7, "delivery: outbox claims (claimed_by, claim_until), delivery_instances", _v7_outbox_claims),
     Migration(8, "delivery: outbox index (status, id, customer) for the due query", _v8_outbox_due_walk),
+    Migration(9, "status: outbox rows per status kept by triggers (outbox_tally)", _v9_outbox_tally),
 )
 
 

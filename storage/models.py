@@ -135,7 +135,7 @@ class OutboxEvent(BaseModel):
         table_name = "outbox"
         indexes = ((("status", "next_attempt_at"), False),
                    (("status", "id", "customer"), False),  # v8: pending rows in id order
-                   (("customer", "status"), False))
+                   (("customer", "status", "id"), False))  # v9
 
 
 class DeliveryAttempt(BaseModel):
@@ -155,6 +155,7 @@ class DeliveryAttempt(BaseModel):
 
     class Meta:
         table_name = "delivery_attempts"
+        indexes = ((("at",), False),)  # v9: the status API's recent windows
 
 
 class SchemaVersion(BaseModel):
@@ -211,4 +212,25 @@ class DeliveryInstance(BaseModel):
         table_name = "delivery_instances"
 
 
-MODELS = (Call, Extension, OutboxEvent, DeliveryAttempt, SchemaVersion, CdrLeg, CdrFile, DeliveryInstance)
+class OutboxTally(BaseModel):
+    """v9: outbox rows per status, customer, endpoint and event type (and
+    extension and domain while no customer is known), ``SUM(delta)`` by key;
+    ``last_at``: the latest ``delivered_at`` added. Kept by triggers on
+    ``outbox`` (``storage.schema_v9``), never written by the code."""
+
+    status = peewee.CharField(max_length=16)
+    customer = peewee.CharField(max_length=64)
+    endpoint = peewee.TextField()
+    event_type = peewee.CharField(max_length=32)
+    extension = peewee.CharField()
+    domain = peewee.CharField()
+    delta = peewee.BigIntegerField()
+    last_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "outbox_tally"
+        primary_key = False
+
+
+MODELS = (Call, Extension, OutboxEvent, DeliveryAttempt, SchemaVersion, CdrLeg, CdrFile, DeliveryInstance,
+          OutboxTally)

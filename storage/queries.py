@@ -30,6 +30,12 @@ _EXTENSION_COLUMNS = [Extension._meta.fields[n] for n in StoredExtension.__slots
 _EVENT_COLUMNS = [OutboxEvent._meta.fields[n] for n in StoredEvent.__slots__]
 
 
+def not_ended(state):
+    """``state != 'ended'`` as two ranges of the ``(state, started_at)`` index:
+    the calls in progress are read, not every call ever stored."""
+    return (state < ENDED) | (state > ENDED)
+
+
 def _calls(db, query) -> list[StoredCall]:
     with connected(db):
         return [StoredCall(**row) for row in query.dicts().execute(db)]
@@ -56,7 +62,7 @@ def list_calls(db: peewee.Database, active: bool | None = None, extension: str |
     epoch time (to page on from the last call's ``started_at``)."""
     query = Call.select(*_CALL_COLUMNS)
     if active is True:
-        query = query.where(Call.state != ENDED)
+        query = query.where(not_ended(Call.state))
     elif active is False:
         query = query.where(Call.state == ENDED)
     if node:
@@ -68,7 +74,10 @@ def list_calls(db: peewee.Database, active: bool | None = None, extension: str |
                                                                            extension))
     if before is not None:
         query = query.where(Call.started_at < before)
-    query = query.order_by(Call.started_at.desc(), Call.callid.desc()).limit(limit)
+    # the calls in progress are few: read them by state and sort them, rather
+    # than walk every call ever stored newest first looking for them
+    newest = Call.started_at + 0 if active is True else Call.started_at
+    query = query.order_by(newest.desc(), Call.callid.desc()).limit(limit)
     return _calls(db, query)
 
 
@@ -110,14 +119,42 @@ def list_outbox(db: peewee.Database, status: str | None = None, callid: str | No
 
 
 def outbox_counts(db: peewee.Database) -> dict[str, int]:
-    """Number of outbox rows per status, every known status present."""
+    """Number of outbox rows per status, every known status present: read
+    from the tally the outbox's triggers keep (``storage.schema_v9``), a few
+    rows whatever the size of the outbox, exact in the read's snapshot."""
     counts = dict.fromkeys(OUTBOX_STATUSES, 0)
-    query = (OutboxEvent.select(OutboxEvent.status, peewee.fn.COUNT(OutboxEvent.id))
-             .group_by(OutboxEvent.status))
     with connected(db):
-        for status, count in query.tuples().execute(db):
-            counts[status] = count
+        for status, count in db.execute_sql(_TALLY_SQL).fetchall():
+            if count or status in counts:
+                counts[status] = int(count)
     return counts
+
+
+_TALLY_SQL = 'SELECT "status", SUM("delta") FROM "outbox_tally" GROUP BY "status"'
+_TALLY_KEY = "status, customer, endpoint, event_type, extension, domain"
+_KEYED_SQL = (f"SELECT {_TALLY_KEY}, SUM(delta), MAX(last_at) FROM outbox_tally "
+              f"GROUP BY {_TALLY_KEY} HAVING SUM(delta) <> 0")
+
+
+def outbox_tally(db: peewee.Database) -> list[tuple[tuple, int, float | None]]:
+    """The outbox's rows by (status, customer, endpoint, event_type, extension,
+    domain) as its triggers keep them (extension and domain "" once a customer
+    is known): (key, rows, latest delivered_at), a few rows per customer and
+    endpoint whatever the size of the outbox."""
+    with connected(db):
+        return [(tuple(row[:6]), int(row[6]), row[7]) for row in db.execute_sql(_KEYED_SQL).fetchall()]
+
+
+def oldest_due(db: peewee.Database) -> dict[tuple, float]:
+    """The oldest ``created_at`` of the due rows (pending, retrying) by tally
+    key (``outbox_tally``): reads the backlog only, through ``(status, ...)``."""
+    owner = "CASE WHEN customer = '' THEN {0} ELSE '' END"
+    p = db.param
+    sql = (f"SELECT status, customer, endpoint, event_type, {owner.format('extension')}, "
+           f"{owner.format('domain')}, MIN(created_at) FROM outbox WHERE status IN ({p}, {p}) "
+           f"GROUP BY 1, 2, 3, 4, 5, 6")
+    with connected(db):
+        return {tuple(row[:6]): row[6] for row in db.execute_sql(sql, OUTBOX_DUE).fetchall()}
 
 
 def pending_outbox(db: peewee.Database, now: float, limit: int | None = None,

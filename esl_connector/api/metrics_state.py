@@ -2,8 +2,9 @@
 Event Socket client's status, the call tracker's calls in progress, the
 storage writer's status and the outbox statistics (``status_views``).
 
-Nothing here runs on the Event Socket path; the outbox figures cost the two
-grouped queries of ``/api/v1/deliveries/stats`` per scrape. A source that
+Nothing here runs on the Event Socket path; the outbox figures cost the
+queries of ``/api/v1/deliveries/stats`` per scrape (the outbox tally and the
+due rows: the same at any outbox size). A source that
 fails (the database is down) leaves its figures out and sets
 ``esl_connector_scrape_source_up{source=...}`` to 0; the scrape itself works.
 """

@@ -16,6 +16,7 @@ import peewee
 
 from storage.db import connected
 from storage.models import Call
+from storage.queries import not_ended
 
 from ..records import ANSWERED
 from ..settings.phones import sip_text
@@ -31,7 +32,7 @@ def day_start(now: float) -> float:
 
 def active_calls(db: peewee.Database, nodes: list[str] | None = None) -> int:
     """Calls not ended (ringing or active); on ``nodes`` only, if given."""
-    query = Call.select().where(Call.state != "ended")
+    query = Call.select().where(not_ended(Call.state))
     if nodes is not None:
         query = query.where(Call.node.in_(nodes))
     with connected(db):

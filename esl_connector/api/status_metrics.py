@@ -142,7 +142,8 @@ def endpoint_stats(db: peewee.Database, now: float, window_s: float, busy: dict[
     a = DeliveryAttempt
     query = (a.select(a.url, a.at, a.status_code, a.latency_ms, a.error, OutboxEvent.customer)
              .join(OutboxEvent, on=(a.outbox == OutboxEvent.id))
-             .where(a.at >= now - window_s).order_by(a.id.desc()).limit(MAX_ENDPOINT_ATTEMPTS))
+             .where(a.at >= now - window_s).order_by(a.at.desc(), a.id.desc())  # the (at) index
+             .limit(MAX_ENDPOINT_ATTEMPTS))
     with connected(db):
         rows = list(query.tuples().execute(db))
     stats: dict[str, dict] = {}

@@ -15,7 +15,7 @@ import peewee
 
 from storage import queries
 from storage.db import connected
-from storage.models import DELIVERED, OUTBOX_DUE, OUTBOX_STATUSES, OutboxEvent
+from storage.models import DELIVERED, OUTBOX_DUE, OUTBOX_STATUSES
 
 from .. import __version__
 from ..delivery.claims import holders
@@ -104,32 +104,23 @@ def _planned_endpoint(directory, code: str, extension: str, domain: str, event_t
 
 def _outbox_groups(db: peewee.Database, directory) -> list[tuple]:
     """(customer, endpoints, status, count, oldest created_at, last delivered_at)
-    over the whole outbox. Rows not yet planned (customer "") go to the customer
+    over the whole outbox, from its tally (``storage.queries.outbox_tally``)
+    and its due rows: a few rows per customer, endpoint and status whatever
+    the outbox's size. Rows not yet planned (customer "") go to the customer
     owning their extension today; rows not yet sent (endpoint "") to the
     endpoints their customer's settings give their event type."""
-    aggregates = (OutboxEvent.status, peewee.fn.COUNT(OutboxEvent.id),
-                  peewee.fn.MIN(OutboxEvent.created_at), peewee.fn.MAX(OutboxEvent.delivered_at))
-    planned = (OutboxEvent.select(OutboxEvent.customer, OutboxEvent.endpoint, OutboxEvent.event_type,
-                                  *aggregates)
-               .where(OutboxEvent.customer != "")
-               .group_by(OutboxEvent.customer, OutboxEvent.endpoint, OutboxEvent.event_type,
-                         OutboxEvent.status))
-    unplanned = (OutboxEvent.select(OutboxEvent.extension, OutboxEvent.domain, OutboxEvent.event_type,
-                                    *aggregates)
-                 .where(OutboxEvent.customer == "")
-                 .group_by(OutboxEvent.extension, OutboxEvent.domain, OutboxEvent.event_type,
-                           OutboxEvent.status))
-    with connected(db):
-        rows = list(planned.tuples().execute(db))
-        loose = list(unplanned.tuples().execute(db))
+    with connected(db):  # one connection for both
+        oldest, tally = queries.oldest_due(db), queries.outbox_tally(db)
     groups = []
-    for customer, endpoint, event_type, *aggregate in rows:
-        endpoint = endpoint or _planned_endpoint(directory, customer, "", "", event_type)
-        groups.append((customer, endpoint, *aggregate))
-    for extension, domain, event_type, *aggregate in loose:
-        owner = directory.owner(extension, domain) if directory is not None else None
-        endpoint = _planned_endpoint(directory, owner.code, "", "", event_type) if owner else ""
-        groups.append((owner.code if owner else "", endpoint, *aggregate))
+    for key, count, last in tally:
+        status, customer, endpoint, event_type, extension, domain = key
+        if customer:
+            endpoint = endpoint or _planned_endpoint(directory, customer, "", "", event_type)
+        else:
+            owner = directory.owner(extension, domain) if directory is not None else None
+            customer = owner.code if owner else ""
+            endpoint = _planned_endpoint(directory, customer, "", "", event_type) if owner else ""
+        groups.append((customer, endpoint, status, count, oldest.get(key), last))
     return groups
 
 
