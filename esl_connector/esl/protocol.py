@@ -129,10 +129,11 @@ class Event:
         return self.get("variable_" + name, default)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Undecoded:
     """The raw event-json body of a partly decoded ``Event``, and the header
-    names that were decoded (present or not)."""
+    names that were decoded (present or not). Not frozen: one is made per
+    event, and a frozen dataclass takes twice as long to build."""
 
     body: bytes
     names: frozenset[str]
