@@ -60,6 +60,11 @@ HOSTILE = {
     "binary garbage and non-UTF-8 names": b"\xff\xfe: \x00\x80\nContent-Length: 2\n\n\xc3(" + FRAME,
     "a body bigger than any read": b"Content-Length: 200000\nContent-Type: text/event-json\n\n"
                                    + bytes(range(256)) * 781 + b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN" + FRAME,
+    "event header blocks nearly like FreeSWITCH's": b"Content-Length: 5\nContent-Type: text/event-json\r\n\nhello"
+                                                  b"Content-Length:  5\nContent-Type: text/event-plain \n\nhello"
+                                                  b"Content-Length: 5\nContent-Type: text/event-xml\n\nhello"
+                                                  b"Content-Length: 05\nContent-Type: text/event-json\n\nhello",
+    "an event header block with a bad length": b"Content-Length: \xd9\xa5\nContent-Type: text/event-json\n\n",
     "an empty body": b"Content-Length: 0\nContent-Type: api/response\n\n" + FRAME,
     "a truncated last frame": FRAME + FRAME[:30],
 }
