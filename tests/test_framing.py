@@ -107,3 +107,7 @@ def test_the_buffer_grows_for_a_large_frame_and_shrinks_back_after_it():
     assert len(frame.body) == 100000
     assert parser.feed(FRAME)[0].body == b"hello"
     assert len(parser._buf) < 4 * 1024, "the large frame's buffer was let go"
+    (frame,) = parser.feed(big)
+    (again,) = parser.feed(big)  # fed in one piece into a buffer that had just grown for it
+    assert frame == again and len(again.body) == 100000
+    assert parser.feed(big[:60]) == [] and parser.feed(big[60:]) == [frame]

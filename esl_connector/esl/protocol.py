@@ -205,8 +205,8 @@ class FrameParser:
             start, end = self._start, self._end = 0, end - start
         if len(buf) - end < size:
             buf.extend(bytes(size - len(buf) + end))
-        elif end == 0 and len(buf) > 4 * self.read_size:  # after a large frame
-            buf = self._buf = bytearray(self.read_size)
+        elif end == 0 and len(buf) > 4 * max(size, self.read_size):  # after a large frame
+            buf = self._buf = bytearray(max(size, self.read_size))
         return memoryview(buf)[end:]
 
     def _frames(self, received: int) -> list[Frame]:
