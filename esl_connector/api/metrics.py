@@ -20,9 +20,11 @@ Protected like the status API (``status.authorize``). See docs/http-api.md.
 from __future__ import annotations
 
 import logging
+import time
 from functools import wraps
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import choose_encoder
 from werkzeug.wrappers import Response
 
@@ -54,8 +56,8 @@ class ConnectorMetrics:
         r = self.registry
         ProcessCollector(registry=r)  # process_resident_memory_bytes, _open_fds, _cpu_seconds_total...
         PlatformCollector(registry=r)  # python_info
-        self.esl_events = Counter(f"{PREFIX}esl_events", "Event Socket events received, by node and event name",
-                                  ("node", "event"), registry=r)
+        self.esl_events = EventCounts()
+        r.register(self.esl_events)
         self.crm_events = Counter(f"{PREFIX}crm_events", "CRM events derived from calls (outbox rows queued)",
                                   ("event_type",), registry=r)
         self.deliveries = Counter(f"{PREFIX}delivery_requests", "HTTP requests to CRMs, by customer, endpoint "
@@ -78,7 +80,6 @@ class ConnectorMetrics:
                                "result (applied, refused)", ("result",), registry=r)
         self.reload_needs_restart = Gauge(f"{PREFIX}config_needs_restart", "1 when the last reload found "
                                           "settings that take effect only after a restart", registry=r)
-        self._event_counters: dict[tuple[str, str], object] = {}
 
     def watch(self, collector) -> None:
         """Add a collector read at each scrape (``metrics_state.StateCollector``)."""
@@ -91,11 +92,14 @@ class ConnectorMetrics:
         name = event.name
         if name == "CUSTOM":
             name = event.subclass or name
-        key = (self.node if node is None else node, name)
-        counter = self._event_counters.get(key)
-        if counter is None:
-            counter = self._event_counters[key] = self.esl_events.labels(key[0], name or "unknown")
-        counter.inc()
+        key = (self.node if node is None else node, name or "unknown")
+        counts = self.esl_events.counts
+        counted = counts.get(key)
+        if counted is None:
+            self.esl_events.created[key] = time.time()
+            counts[key] = 1
+        else:
+            counts[key] = counted + 1
 
     def changes_made(self, changes) -> None:
         for event in changes.crm_events:
@@ -129,6 +133,29 @@ class ConnectorMetrics:
     def exposition(self, accept: str = "") -> tuple[bytes, str]:
         encoder, content_type = choose_encoder(accept)
         return encoder(self.registry), content_type
+
+
+class EventCounts:
+    """``esl_connector_esl_events_total{node,event}``: plain ints bumped on the
+    Event Socket path (a prometheus_client ``Counter`` takes a lock for each
+    increment), exposed at scrape time as that counter would be, with its
+    ``_created`` time. Bumped by one greenlet thread only, read by any."""
+
+    NAME, DOC, LABELS = f"{PREFIX}esl_events", "Event Socket events received, by node and event name", ["node", "event"]
+
+    def __init__(self):
+        self.counts: dict[tuple[str, str], int] = {}  # (node, event name) -> events
+        self.created: dict[tuple[str, str], float] = {}  # when each was first counted (epoch)
+
+    def describe(self):
+        return [CounterMetricFamily(self.NAME, self.DOC, labels=self.LABELS)]
+
+    def collect(self):
+        family = CounterMetricFamily(self.NAME, self.DOC, labels=self.LABELS)
+        created = dict(self.created)  # copies: the dispatcher may add a key meanwhile
+        for key, value in dict(self.counts).items():
+            family.add_metric(key, value, created=created.get(key))
+        yield family
 
 
 # -- HTTP -------------------------------------------------------------------------------

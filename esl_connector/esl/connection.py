@@ -31,7 +31,6 @@ from .protocol import Event, Frame, FrameParser, ProtocolError, parse_event
 
 logger = logging.getLogger(__name__)
 
-READ_SIZE = 64 * 1024
 EVENT_CONTENT_TYPES = ("text/event-plain", "text/event-json")
 REPLY_CONTENT_TYPES = ("command/reply", "api/response")
 
@@ -118,16 +117,18 @@ class ESLConnection(InboundESL):
     # -- reading ------------------------------------------------------------
 
     def receive_events(self) -> None:
-        """Raw bytes -> FrameParser -> handle_event, until the session ends."""
+        """Socket reads straight into the FrameParser -> handle_event, until the session ends."""
         reason = f"FreeSWITCH at {self.peer} closed the connection"
         try:
+            recv_into, handle = self.sock.recv_into, self.handle_event
             while self._run:
-                data = self.sock.recv(READ_SIZE)
-                if not data:
+                frames = self.parser.read_from(recv_into)
+                if frames is None:
                     break
-                for frame in self.parser.feed(data):
+                if frames:
                     self.last_frame_at = time.time()
-                    self.handle_event(frame)
+                for frame in frames:
+                    handle(frame)
         except ProtocolError as exc:
             for frame in exc.frames:  # complete frames before the bad bytes still count
                 self.handle_event(frame)
