@@ -33,6 +33,8 @@ class Call:
     userfield_set: bool = False  # a userfield variable was seen on one of its legs
     phone_warned: set[str] = field(default_factory=set)  # raw phones already logged as not a number
     end_source: str = ""  # records.END_*: how its legs' ends became known
+    # The state last stored of each leg, by uuid: (its values, ``call_state.leg_state``).
+    stored_legs: dict[str, tuple] = field(default_factory=dict, compare=False, repr=False)
     # While the legs hold still (``hold_views`` .. ``release_views``): the
     # views derived from them, each computed once. None: derived on every read.
     _views: dict[str, object] | None = field(default=None, compare=False, repr=False)
