@@ -33,44 +33,95 @@ class Call:
     userfield_set: bool = False  # a userfield variable was seen on one of its legs
     phone_warned: set[str] = field(default_factory=set)  # raw phones already logged as not a number
     end_source: str = ""  # records.END_*: how its legs' ends became known
+    # The state last stored of each leg, by uuid: (its values, ``call_state.leg_state``).
+    stored_legs: dict[str, tuple] = field(default_factory=dict, compare=False, repr=False)
+    # While the legs hold still (``hold_views`` .. ``release_views``): the
+    # views derived from them, each computed once. None: derived on every read.
+    _views: dict[str, object] | None = field(default=None, compare=False, repr=False)
+
+    def hold_views(self) -> None:
+        """The legs will not change until ``release_views``: ``root``,
+        ``ordered``, ``extension_legs``, ``external_legs``, ``direction`` and
+        ``finished`` are derived once meanwhile (one event derives them many
+        times: its CRM events, its call record, its change check)."""
+        self._views = {}
+
+    def release_views(self) -> None:
+        self._views = None
+
+    def _view(self, name: str, derive):
+        views = self._views
+        if views is None:
+            return derive(self)
+        value = views.get(name, _UNSET)
+        if value is _UNSET:
+            value = views[name] = derive(self)
+        return value
 
     @property
     def root(self) -> Leg | None:
-        leg = self.legs.get(self.callid)
-        if leg is None and self.legs:
-            leg = min(self.legs.values(), key=lambda item: item.created_at)
-        return leg
+        return self._view("root", _root)
 
     def ordered(self) -> list[Leg]:
-        return sorted(self.legs.values(), key=_CREATION_ORDER)
+        return self._view("ordered", _ordered)
 
     def extension_legs(self) -> list[Leg]:
-        return [leg for leg in self.ordered() if leg.extension]  # is_extension, without a call each
+        return self._view("extension_legs", _extension_legs)
 
     def external_legs(self) -> list[Leg]:
-        return [leg for leg in self.ordered() if leg.is_external and leg.uuid != self.callid]
+        return self._view("external_legs", _external_legs)
 
     @property
     def direction(self) -> str:
-        root = self.root
-        if root is None:
-            return NOT_A_CRM_CALL
-        if not root.is_extension:
-            return INBOUND if self.extension_legs() else NOT_A_CRM_CALL
-        if root.direction == "outbound" and not root.originator:
-            others = [leg for leg in self.extension_legs() if leg is not root]
-            if self.external_legs():
-                return CLICK_TO_CALL
-            if others:
-                return INTERNAL
-            return CLICK_TO_CALL if root.variables.get(CLICK2CALL_MARKER) or self.userfield_set else UNKNOWN
-        if self.external_legs():
-            return OUTBOUND
-        return INTERNAL if len(self.extension_legs()) > 1 else UNKNOWN
+        return self._view("direction", _direction)
 
     @property
     def finished(self) -> bool:
-        return bool(self.legs) and all(leg.hungup for leg in self.legs.values())
+        return self._view("finished", _finished)
+
+
+_UNSET = object()
+
+
+def _root(call: Call) -> Leg | None:
+    leg = call.legs.get(call.callid)
+    if leg is None and call.legs:
+        leg = min(call.legs.values(), key=lambda item: item.created_at)
+    return leg
+
+
+def _ordered(call: Call) -> list[Leg]:
+    return sorted(call.legs.values(), key=_CREATION_ORDER)
+
+
+def _extension_legs(call: Call) -> list[Leg]:
+    return [leg for leg in call.ordered() if leg.extension]  # is_extension, without a call each
+
+
+def _external_legs(call: Call) -> list[Leg]:
+    return [leg for leg in call.ordered() if leg.is_external and leg.uuid != call.callid]
+
+
+def _direction(call: Call) -> str:
+    root = call.root
+    if root is None:
+        return NOT_A_CRM_CALL
+    if not root.is_extension:
+        return INBOUND if call.extension_legs() else NOT_A_CRM_CALL
+    if root.direction == "outbound" and not root.originator:
+        others = [leg for leg in call.extension_legs() if leg is not root]
+        if call.external_legs():
+            return CLICK_TO_CALL
+        if others:
+            return INTERNAL
+        return CLICK_TO_CALL if root.variables.get(CLICK2CALL_MARKER) or call.userfield_set else UNKNOWN
+    if call.external_legs():
+        return OUTBOUND
+    return INTERNAL if len(call.extension_legs()) > 1 else UNKNOWN
+
+
+def _finished(call: Call) -> bool:
+    return bool(call.legs) and all(leg.hungup for leg in call.legs.values())
 
 
 def opens_loopback(leg: Leg, call: Call) -> bool:

@@ -19,6 +19,8 @@ from .legs import Leg
 STATE_VERSION = 1
 _LEG_FIELDS = tuple(f.name for f in fields(Leg))
 _leg_values = attrgetter(*_LEG_FIELDS)
+_SCALARS = tuple(name for name in _LEG_FIELDS if name != "variables")
+_scalar_values = attrgetter(*_SCALARS)
 
 
 def leg_state(leg: Leg) -> dict:
@@ -27,12 +29,26 @@ def leg_state(leg: Leg) -> dict:
     return data
 
 
+def leg_states(call: Call) -> list[dict]:
+    """``leg_state`` of each of the call's legs. A leg unchanged since the
+    call's last state gives the same dict again (``Call.stored_legs``; these
+    dicts are never changed once made: the writer encodes them later)."""
+    stored, states = call.stored_legs, []
+    for uuid, leg in call.legs.items():
+        values = _scalar_values(leg)
+        known = stored.get(uuid)
+        if known is None or known[0] != values or known[1]["variables"] != leg.variables:
+            known = stored[uuid] = (values, leg_state(leg))
+        states.append(known[1])
+    return states
+
+
 def call_state(call: Call, aliases: list[str]) -> dict:
     """Everything needed to rebuild ``call``; ``aliases``: callids of calls
     merged into it (their late legs must still find it)."""
     return {
         "v": STATE_VERSION, "callid": call.callid, "node": call.node,
-        "legs": [leg_state(leg) for leg in call.legs.values()],
+        "legs": leg_states(call),
         "notified": sorted([kind, ext] for kind, ext in call.notified),
         "recordings": list(call.recordings), "userfield_set": call.userfield_set,
         "aliases": list(aliases),

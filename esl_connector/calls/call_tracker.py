@@ -113,15 +113,23 @@ class CallTracker(OutsideEnds):
             return changes
         self.last_call = call
         before = self._signature(call)
-        self._apply(event, call, leg, changes)
+        # A leg without its creation time may get it now, which may change the root.
+        direction = call.direction if not all(leg.created_at for leg in call.legs.values()) else None
+        self._apply(event, call, leg)
         call = self.last_call
-        if self._merged:
-            changes.calls.extend(self._merged)
-            self._merged.clear()
-        if call.finished and not self._held(call):
-            self._finish(call, changes)
-        elif (changes.crm_events or self._signature(call) != before) and call.direction:
-            changes.calls.append(self.record(call))  # with its state: what it notified, too
+        call.hold_views()  # from here on its legs hold still
+        try:
+            self._notify(call, event, changes)
+            if self._merged:
+                changes.calls.extend(self._merged)
+                self._merged.clear()
+            if call.finished and not self._held(call):
+                self._finish(call, changes)
+            elif (changes.crm_events or self._signature(call) != before
+                  or (direction is not None and call.direction != direction)) and call.direction:
+                changes.calls.append(self.record(call))  # with its state: what it notified, too
+        finally:
+            call.release_views()
         return changes
 
     def originate_failed(self, failure: OriginateFailure, event: Event) -> Changes:
@@ -206,7 +214,9 @@ class CallTracker(OutsideEnds):
             leg.callid = self._leg_call[leg.uuid] = callid
         self.calls[callid] = call
 
-    def _apply(self, event: Event, call: Call, leg: Leg, changes: Changes, notify: bool = True) -> None:
+    def _apply(self, event: Event, call: Call, leg: Leg) -> None:
+        """What ``event`` tells of ``leg`` and ``call`` (``_notify`` then says
+        what the CRM gets of it)."""
         name = event.name
         leg.last_seen = event_time(event) or leg.last_seen
         if not leg.extension:
@@ -232,8 +242,6 @@ class CallTracker(OutsideEnds):
                 variables[var] = sip_text(value, USERFIELD_MAX)
                 if var in self._keep_vars:
                     call.userfield_set = True
-        if notify:
-            self._notify(self.last_call, event, changes)
 
     def _join_bridged(self, call: Call, event: Event) -> None:
         """A bridge between two calls (attended transfer, ``uuid_bridge``,
@@ -319,10 +327,16 @@ class CallTracker(OutsideEnds):
 
     @staticmethod
     def _signature(call: Call) -> tuple:
+        """What a stored call shows, in short: it differs after an event
+        that changed the call's record. The call's direction is not derived
+        here (``handle`` compares it only when a leg lacks its creation time):
+        it is a function of the legs, their extension, their variables (which
+        only grow; ``userfield_set`` follows them), their creation time (only
+        ever set when unknown) and what a leg keeps from its creation on
+        (name, direction, originator)."""
         legs = tuple([(leg.uuid, bool(leg.ringing_at), leg.answered, leg.hungup, leg.extension,
                        len(leg.variables)) for leg in call.legs.values()])
-        return (call.direction, legs,
-                len(call.recordings))
+        return legs, len(call.recordings)
 
     def record(self, call: Call) -> CallRecord:
         """The storable view of a call, final once every leg has hung up;

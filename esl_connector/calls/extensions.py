@@ -129,8 +129,10 @@ class ExtensionTracker:
             if not leg.extension:
                 continue
             presence = self._presence(leg.extension, leg.domain)
-            before = presence.state, tuple(presence.legs.items())
             state = leg_state(leg)
+            if presence.legs.get(leg.uuid) == ((state, callid) if state else None):
+                continue  # as it was: nothing to update (most events of a leg)
+            before = presence.state, tuple(presence.legs.items())
             if state is None:
                 presence.legs.pop(leg.uuid, None)
             else:

@@ -50,20 +50,25 @@ def _split_user(presence_id: str) -> tuple[str, str]:
 
 
 def identify_extension(event: Event, pattern: re.Pattern[str]) -> tuple[str, str]:
-    """(extension, domain) when this leg belongs to a directory user, else ("", "")."""
-    direction = event.get("Call-Direction")
-    if direction == "outbound":
-        candidates = [(event.var("dialed_user"), event.var("dialed_domain"))]
-        if not event.var("sip_gateway_name"):
-            candidates.append(_split_user(event.var("presence_id")))
-    else:
-        candidates = [
-            (event.var("user_name"), event.var("domain_name")),
-            (event.var("sip_auth_username"), event.var("sip_auth_realm")),
-        ]
-    for user, domain in candidates:
+    """(extension, domain) when this leg belongs to a directory user, else ("", "").
+    Candidates in order, each read only when the ones before do not match
+    (a trunk leg asks this on every event)."""
+    get = event.get
+    if get("Call-Direction") == "outbound":
+        user = get("variable_dialed_user")
         if user and pattern.match(user):
-            return user, domain
+            return user, get("variable_dialed_domain")
+        if not get("variable_sip_gateway_name"):
+            user, domain = _split_user(get("variable_presence_id"))
+            if user and pattern.match(user):
+                return user, domain
+        return "", ""
+    user = get("variable_user_name")
+    if user and pattern.match(user):
+        return user, get("variable_domain_name")
+    user = get("variable_sip_auth_username")
+    if user and pattern.match(user):
+        return user, get("variable_sip_auth_realm")
     return "", ""
 
 

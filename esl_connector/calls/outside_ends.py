@@ -98,7 +98,7 @@ class OutsideEnds:
             if call.callid in self.calls:
                 self._leg_call[leg.uuid] = call.callid
         ended_before = leg.hungup
-        self._apply(event, call, leg, Changes(), notify=False)
+        self._apply(event, call, leg)
         if not ended_before and END_STRENGTH[END_CDR] > END_STRENGTH.get(call.end_source, 0):
             call.end_source = END_CDR  # this leg's end is known from its CDR, not its events
         call.userfield_set = call.userfield_set or any(leg.variables.get(v) for v in self._keep_vars)
