@@ -157,7 +157,7 @@ def _parse_header_block(block: bytes | bytearray) -> dict[str, str]:
                 continue
             raise ProtocolError(f"header line without ':': {decode_text(bytes(line[:80]))!r}")
         # strip() also drops the \r of a CRLF line
-        headers[name.strip().decode("utf-8", "backslashreplace")] = value.strip().decode("utf-8", "backslashreplace")
+        headers[decode_text(name.strip())] = decode_text(value.strip())
     return headers
 
 
